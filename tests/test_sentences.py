@@ -1,0 +1,36 @@
+"""Sentence grouping and punctuation folding."""
+
+from __future__ import annotations
+
+from voicestream.messages import Word
+from voicestream.sentences import attach_punctuation, group_sentences
+
+
+def w(start: float, text: str, speaker: str | None = None) -> Word:
+    return Word(start, start + 0.2, text, 0.9, speaker)
+
+
+def test_trailing_mark_joins_previous_word() -> None:
+    """A lone '.' becomes part of the word before it, without doubling an existing one."""
+    out = attach_punctuation([w(0, " say"), w(0.3, " banana."), w(0.6, " ."), w(1, " Yes"), w(1.3, "?")])
+    assert [x.text for x in out] == [" say", " banana.", " Yes?"]
+
+
+def test_leading_mark_joins_next_word() -> None:
+    """An opening quote at the start goes onto the next word."""
+    out = attach_punctuation([w(0, " “"), w(0.3, " Hello”")])
+    assert [x.text for x in out] == [" “Hello”"]
+
+
+def test_sentences_split_at_end_marks_speakers_and_pauses() -> None:
+    """Segments end after '.', at a speaker change and at a long pause."""
+    words = [w(0, " Hi."), w(0.3, " How"), w(0.6, " are"), w(0.9, " you", "B"), w(4.0, " fine")]
+    segs = group_sentences(words)
+    assert [s.text for s in segs] == ["Hi.", "How are", "you", "fine"]
+
+
+def test_long_unpunctuated_run_is_split_at_longest_pause() -> None:
+    """A run without punctuation longer than 15 s is cut at its longest internal pause."""
+    words = [w(i * 0.5, " word") for i in range(20)] + [w(10.9 + i * 0.5, " more") for i in range(20)]
+    segs = group_sentences(words, max_duration_s=15.0)
+    assert len(segs) == 2 and segs[1].words[0].text == " more"

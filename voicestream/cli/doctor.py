@@ -1,0 +1,78 @@
+"""``voicestream doctor``: versions, the speculative-decoding API, ffmpeg and models."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+from voicestream import __version__
+from voicestream.catalog import embedded_names, resolve
+from voicestream.errors import ModelError
+
+_PACKAGES = (
+    "faster-whisper", "ctranslate2-crisperwhisper", "ctranslate2", "onnxruntime", "numpy",
+    "srt", "webvtt-py", "huggingface-hub", "tokenizers", "av",
+)  # fmt: skip
+_SPECULATIVE = ("generate_speculative", "prefill", "forward_batch_greedy")
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``doctor`` sub-command."""
+    p = sub.add_parser("doctor", help="check the installation")
+    p.set_defaults(run=run)
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def speculative_api() -> tuple[bool, str]:
+    """Whether the installed ``ctranslate2`` has the speculative-decoding API, and a note."""
+    try:
+        import ctranslate2
+    except ImportError:
+        return False, "ctranslate2 is not importable"
+    missing = [m for m in _SPECULATIVE if not hasattr(ctranslate2.models.Whisper, m)]
+    if missing:
+        return False, f"missing {', '.join(missing)}: install ctranslate2-crisperwhisper instead of ctranslate2"
+    return True, f"ctranslate2 {ctranslate2.__version__} has {', '.join(_SPECULATIVE)}"
+
+
+def ffmpeg_status() -> tuple[bool, str]:
+    """Whether ffmpeg and ffprobe are on PATH, with ffmpeg's version line."""
+    ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    if not ffmpeg or not ffprobe:
+        return False, "ffmpeg/ffprobe not found on PATH (apt-get install ffmpeg)"
+    out = subprocess.run([ffmpeg, "-nostdin", "-version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "unknown version"
+    return True, f"{first} ({ffmpeg})"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report; exit 1 when something required is missing."""
+    ok = True
+    print(f"voicestream {__version__} on Python {platform.python_version()} ({platform.machine()})")
+    for dist in _PACKAGES:
+        print(f"  {dist:<28} {_version(dist)}")
+    spec_ok, note = speculative_api()
+    print(f"speculative decoding API: {'yes' if spec_ok else 'NO'} ({note})")
+    ff_ok, note = ffmpeg_status()
+    print(f"ffmpeg: {'yes' if ff_ok else 'NO'} ({note})")
+    ok &= spec_ok and ff_ok
+    print("models:")
+    for name in embedded_names():
+        try:
+            resolved = resolve(name, allow_download=False)
+            print(f"  {name:<10} ok  {resolved.path}")
+        except ModelError as e:
+            ok = False
+            print(f"  {name:<10} NO  {e}")
+    print("all good" if ok else "problems found (see above)")
+    return 0 if ok else 1

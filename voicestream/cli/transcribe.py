@@ -1,0 +1,121 @@
+"""``voicestream transcribe``: a media file to SRT, WebVTT, JSON or text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from voicestream import media, registry
+from voicestream.asr import DecodeOptions
+from voicestream.catalog import default_model
+from voicestream.errors import OutputError
+from voicestream.output import check_writable, write_text
+from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, transcribe_samples
+from voicestream.subtitles import SubtitleRules, build_cues
+from voicestream.subtitles.formats import FORMATS, render
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``transcribe`` sub-command."""
+    p = sub.add_parser("transcribe", help="transcribe a media file to subtitles")
+    p.add_argument("input", help="audio or video file (anything ffmpeg decodes)")
+    p.add_argument("-o", "--output", help="output file (default: INPUT name with the format's extension; - for stdout)")
+    p.add_argument(
+        "-f", "--format", choices=FORMATS, help="output format (default: from the output extension, else srt)"
+    )
+    p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
+    p.add_argument("-l", "--language", default="auto", help="language code, or auto to detect (default: auto)")
+    p.add_argument(
+        "--task", choices=("transcribe", "translate"), default="transcribe", help="translate: speech to English text"
+    )
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="inference device (default: cpu)")
+    p.add_argument(
+        "--compute-type",
+        default="default",
+        help="CTranslate2 compute type: int8, float16, ... (default: int8 on CPU, float16 on CUDA)",
+    )
+    p.add_argument("--beam-size", type=int, default=5, help="beam width, 1 for greedy (default: 5)")
+    p.add_argument("--prompt", default=None, help="context text for the decoder: names, terms, spelling style")
+    p.add_argument("--max-line-chars", type=_int_at_least(16), default=42, help="characters per line (default: 42)")
+    p.add_argument("--max-lines", type=int, choices=(1, 2), default=2, help="lines per cue (default: 2)")
+    p.add_argument("--max-cps", type=float, default=20.0, help="reading speed, characters per second (default: 20)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return parse
+
+
+def output_target(input_path: str, output: str | None, fmt: str | None) -> tuple[Path | None, str]:
+    """Where to write and in which format."""
+    if output == "-":
+        return None, fmt or "srt"
+    if output is None:
+        fmt = fmt or "srt"
+        return Path(Path(input_path).stem + "." + fmt).resolve(), fmt
+    path = Path(output).expanduser().resolve()
+    if fmt is None:
+        ext = path.suffix.lower().lstrip(".")
+        if ext not in FORMATS:
+            raise OutputError(f"cannot tell the format from '{path.name}'; pass --format ({', '.join(FORMATS)})")
+        fmt = ext
+    return path, fmt
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[ProgressHook | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
+        TimeRemainingColumn(), transient=True, console=None,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("transcribe", total=None)
+
+        def hook(done_s: float, total_s: float) -> None:
+            bar.update(task, completed=done_s, total=total_s)
+
+        yield hook
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe ``args.input`` and write the subtitles."""
+    target, fmt = output_target(args.input, args.output, args.format)
+    if target is not None:
+        check_writable(target)
+    started = time.perf_counter()
+    media.check_input(args.input)
+    language = None if args.language in ("auto", "", None) else args.language
+    decode = DecodeOptions(language=language, task=args.task, beam_size=args.beam_size, initial_prompt=args.prompt)
+    engine = registry.create_asr_engine(args.model, args.device, args.compute_type)
+    check_language(engine, decode)
+    samples = media.decode(args.input)
+    vad = registry.create_vad()
+    with _progress(not args.no_progress and sys.stderr.isatty()) as hook:
+        transcript = transcribe_samples(samples, engine, vad, TranscribeSettings(decode=decode), hook)
+    rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
+    cues = build_cues(transcript.words, transcript.duration_s, rules)
+    write_text(target, render(fmt, transcript, cues))
+    elapsed = time.perf_counter() - started
+    where = "stdout" if target is None else str(target)
+    print(
+        f"voicestream: wrote {where} ({len(cues)} cues, language {transcript.language}, "
+        f"{transcript.duration_s:.1f} s of audio in {elapsed:.1f} s)",
+        file=sys.stderr,
+    )
+    return 0

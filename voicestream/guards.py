@@ -1,0 +1,72 @@
+"""Hallucination guards applied to decoded segments before they become subtitles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from voicestream.asr import AsrSegment
+from voicestream.messages import Word
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """Thresholds for dropping or trimming decoded text.
+
+    Attributes:
+        no_speech_prob: With ``avg_logprob`` below ``silence_logprob``, a segment whose
+            no-speech probability exceeds this is silence misread as words.
+        silence_logprob: See ``no_speech_prob``.
+        max_compression_ratio: Segments still more repetitive than this after the
+            temperature fallback are dropped.
+        max_ngram: Longest word n-gram checked for loops.
+        max_repeats: An n-gram repeated back to back more often than this is cut back
+            to this many occurrences ("thank you thank you thank you ...").
+    """
+
+    no_speech_prob: float = 0.6
+    silence_logprob: float = -1.0
+    max_compression_ratio: float = 2.4
+    max_ngram: int = 4
+    max_repeats: int = 2
+
+
+def _norm(word: Word) -> str:
+    return "".join(ch for ch in word.text.lower() if ch.isalnum())
+
+
+def collapse_repeats(words: tuple[Word, ...], max_ngram: int, max_repeats: int) -> tuple[Word, ...]:
+    """Drop back-to-back repetitions of any 1..``max_ngram``-word n-gram beyond ``max_repeats``."""
+    out: list[Word] = []
+    keys: list[str] = []
+    for word in words:
+        out.append(word)
+        keys.append(_norm(word))
+        for n in range(1, max_ngram + 1):
+            span = n * (max_repeats + 1)
+            if len(keys) < span:
+                break
+            tail = keys[-span:]
+            gram = tail[-n:]
+            if all(tail[i : i + n] == gram for i in range(0, span, n)) and any(gram):
+                del out[-n:]
+                del keys[-n:]
+                break
+    return tuple(out)
+
+
+def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = None) -> list[AsrSegment]:
+    """Segments with silence hallucinations dropped and repetition loops cut back."""
+    s = settings or GuardSettings()
+    kept: list[AsrSegment] = []
+    for seg in segments:
+        if seg.no_speech_prob > s.no_speech_prob and seg.avg_logprob < s.silence_logprob:
+            continue
+        if seg.compression_ratio > s.max_compression_ratio:
+            continue
+        words = collapse_repeats(seg.words, s.max_ngram, s.max_repeats)
+        if not words:
+            continue
+        if words != seg.words:
+            seg = replace(seg, words=words, start_s=words[0].start_s, end_s=words[-1].end_s)
+        kept.append(seg)
+    return kept

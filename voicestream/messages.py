@@ -1,0 +1,89 @@
+"""Frozen messages passed between pipeline stages. All times are absolute seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechRegion:
+    """A stretch of speech found by the VAD: ``[start_s, end_s)`` in stream seconds."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word.
+
+    Attributes:
+        start_s: Start time (s).
+        end_s: End time (s), ``>= start_s``.
+        text: The word as the model emits it, with its leading space where the
+            language uses spaces (so ``"".join`` rebuilds the text, CJK included).
+        probability: Model probability of the word, 0..1.
+        speaker: Speaker label, ``None`` until diarization assigns one.
+    """
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+    speaker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A sentence-like run of words from one speaker."""
+
+    start_s: float
+    end_s: float
+    words: tuple[Word, ...]
+    speaker: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The segment's text, stripped."""
+        return join_words(self.words)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A whole file's transcription."""
+
+    language: str
+    duration_s: float
+    model: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """All words in time order."""
+        return tuple(w for s in self.segments for w in s.words)
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One subtitle cue: at most two lines, shown from ``start_s`` to ``end_s``."""
+
+    index: int
+    start_s: float
+    end_s: float
+    lines: tuple[str, ...]
+    speaker: str | None = None
+
+    @property
+    def text(self) -> str:
+        """Lines joined with newlines."""
+        return "\n".join(self.lines)
+
+
+def join_words(words: tuple[Word, ...] | list[Word]) -> str:
+    """Rebuild text from words (each carries its own leading space)."""
+    return "".join(w.text for w in words).strip()

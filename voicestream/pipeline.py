@@ -1,0 +1,136 @@
+"""The file job: decoded audio -> VAD windows -> Whisper -> guards -> sentence segments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.asr import AsrEngine, DecodeOptions, language_codes
+from voicestream.errors import NoSpeechError, OptionError
+from voicestream.guards import GuardSettings, apply_guards
+from voicestream.messages import Transcript, Word, join_words
+from voicestream.sentences import attach_punctuation, group_sentences
+from voicestream.timebase import samples_to_seconds, seconds_to_samples
+from voicestream.vad import VoiceActivityDetector, Window, plan_windows
+
+ProgressHook = Callable[[float, float], None]
+"""Called with (seconds of audio done, total seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeSettings:
+    """Options of one file transcription.
+
+    Attributes:
+        decode: Decoder options; ``decode.language=None`` detects the language once per file.
+        guards: Hallucination guard thresholds.
+        max_window_s: Longest ASR window (s).
+        max_gap_s: Longest silence (s) kept whole inside one ASR window; longer ones are
+            cut to a short bridge.
+        prompt_words: Words of already accepted text given to the next window as context
+            (keeps punctuation/casing consistent and helps one-word windows); 0 disables.
+    """
+
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    guards: GuardSettings = field(default_factory=GuardSettings)
+    max_window_s: float = 29.0
+    max_gap_s: float = 2.0
+    prompt_words: int = 40
+
+
+def check_language(engine: AsrEngine, decode: DecodeOptions) -> None:
+    """Raise :class:`OptionError` when ``engine`` cannot do what ``decode`` asks."""
+    codes = language_codes()
+    if decode.language is not None and decode.language not in codes:
+        raise OptionError(f"unknown language code '{decode.language}'; use auto or one of: {', '.join(codes)}")
+    if engine.multilingual:
+        return
+    if decode.task == "translate":
+        raise OptionError(
+            f"model '{engine.name}' is English-only and cannot translate; use a multilingual model such as base"
+        )
+    if decode.language not in (None, "en"):
+        raise OptionError(
+            f"model '{engine.name}' is English-only; use a multilingual model such as base for '{decode.language}'"
+        )
+
+
+def transcribe_samples(
+    samples: npt.NDArray[np.float32],
+    engine: AsrEngine,
+    vad: VoiceActivityDetector,
+    settings: TranscribeSettings | None = None,
+    progress: ProgressHook | None = None,
+) -> Transcript:
+    """Transcribe a whole waveform.
+
+    Args:
+        samples: float32, shape ``(n,)``, 16 kHz mono.
+        engine: ASR engine.
+        vad: Voice activity detector.
+        settings: Options.
+        progress: Called after each window with (seconds done, total seconds).
+
+    Raises:
+        NoSpeechError: the audio is empty or nothing in it is speech.
+        OptionError: the language or task does not fit the model.
+    """
+    settings = settings or TranscribeSettings()
+    check_language(engine, settings.decode)
+    duration = samples_to_seconds(samples.size)
+    if samples.size == 0:
+        raise NoSpeechError("no audio samples: the file decodes to zero-length audio")
+    windows = plan_windows(vad.regions(samples), max_window_s=settings.max_window_s, max_gap_s=settings.max_gap_s)
+    if not windows:
+        raise NoSpeechError("no speech found in the audio")
+
+    def audio(window: Window) -> npt.NDArray[np.float32]:
+        parts = [samples[seconds_to_samples(p.start_s) : seconds_to_samples(p.end_s)] for p in window.pieces]
+        return np.concatenate(parts)
+
+    decode = settings.decode
+    language = decode.language
+    if language is None:
+        first: list[npt.NDArray[np.float32]] = []
+        for w in windows:  # about the first 30 s of speech is enough
+            first.append(audio(w))
+            if sum(c.size for c in first) >= seconds_to_samples(30.0):
+                break
+        language, _ = engine.detect_language(np.concatenate(first))
+        decode = replace(decode, language=language)
+
+    words: list[Word] = []
+    for window in windows:
+        context = join_words(words[-settings.prompt_words :]) if settings.prompt_words and words else ""
+        prompt = " ".join(p for p in (settings.decode.initial_prompt, context) if p) or None
+        window_decode = replace(decode, initial_prompt=prompt)
+        segments = engine.transcribe(audio(window), 0.0, window_decode)
+        for seg in apply_guards(segments, settings.guards):
+            placed = [
+                replace(w, start_s=a, end_s=b) for w in seg.words for a, b in [window.to_source(w.start_s, w.end_s)]
+            ]
+            words.extend(_monotonic(placed, words[-1].end_s if words else 0.0))
+        if progress is not None:
+            progress(window.end_s, duration)
+    if not words:
+        raise NoSpeechError("no words recognised in the audio (only noise or silence)")
+    return Transcript(
+        language=language,
+        duration_s=duration,
+        model=engine.name,
+        segments=tuple(group_sentences(attach_punctuation(words))),
+    )
+
+
+def _monotonic(words: list[Word], floor_s: float) -> list[Word]:
+    """Words with times forced non-decreasing from ``floor_s``."""
+    out: list[Word] = []
+    for w in words:
+        start = max(w.start_s, floor_s)
+        end = max(w.end_s, start)
+        out.append(w if (start, end) == (w.start_s, w.end_s) else replace(w, start_s=start, end_s=end))
+        floor_s = end
+    return out

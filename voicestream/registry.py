@@ -1,0 +1,26 @@
+"""The one place that creates engines and imports their optional dependencies."""
+
+from __future__ import annotations
+
+from voicestream.asr import FasterWhisperEngine
+from voicestream.catalog import resolve
+from voicestream.errors import ModelError
+from voicestream.vad import SileroVad, VadSettings
+
+
+def create_asr_engine(model: str | None, device: str = "cpu", compute_type: str = "default") -> FasterWhisperEngine:
+    """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`)."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError as e:
+        raise ModelError("faster-whisper is not installed; install voicestream with its dependencies") from e
+    return FasterWhisperEngine(resolve(model), device=device, compute_type=compute_type)
+
+
+def create_vad(settings: VadSettings | None = None) -> SileroVad:
+    """The default voice activity detector (Silero VAD v6, ONNX)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ModelError("onnxruntime is not installed; it is needed for Silero VAD") from e
+    return SileroVad(settings)

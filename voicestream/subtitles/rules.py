@@ -1,0 +1,33 @@
+"""The subtitle rules people expect (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleRules:
+    """Limits every produced cue keeps where the speech allows.
+
+    Attributes:
+        max_lines: Lines per cue.
+        max_line_chars: Characters per line.
+        max_cps: Reading speed, characters per second (spaces counted, line breaks not).
+        min_duration_s: Shortest time a cue stays on screen.
+        max_duration_s: Longest time a cue stays on screen.
+        max_linger_s: How long a cue may stay after its last word when nothing follows.
+        pause_split_s: A pause at least this long between words should end a cue.
+    """
+
+    max_lines: int = 2
+    max_line_chars: int = 42
+    max_cps: float = 20.0
+    min_duration_s: float = 0.8
+    max_duration_s: float = 7.0
+    max_linger_s: float = 1.0
+    pause_split_s: float = 1.0
+
+    @property
+    def max_cue_chars(self) -> int:
+        """Most characters a cue can hold."""
+        return self.max_lines * self.max_line_chars
