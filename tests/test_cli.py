@@ -223,3 +223,29 @@ def test_models_list() -> None:
     rows = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln and not ln.startswith(("NAME", " ", "*"))}
     assert "yes" in rows["tiny.en"] and "yes" in rows["base*"]
     assert "no" in rows["large-v3"].split()[1]
+
+
+def test_progress_bar_on_a_terminal(data: Path, tmp_path: Path) -> None:
+    """With stderr on a terminal, a progress bar over audio seconds is drawn and the run succeeds."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicestream", "transcribe", str(data / "jfk_public_domain" / "jfk.flac"),
+         "-o", str(tmp_path / "jfk.srt"), "-m", "tiny.en"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, timeout=600, check=False,
+    )  # fmt: skip
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"transcribing" in drawn and b"s audio" in drawn
+    assert (tmp_path / "jfk.srt").is_file()

@@ -17,6 +17,7 @@ from voicestream.errors import OutputError
 from voicestream.output import check_writable, write_text
 from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, transcribe_samples
 from voicestream.subtitles import SubtitleRules, build_cues
+from voicestream.timebase import SAMPLE_RATE
 from voicestream.subtitles.formats import FORMATS, render
 
 
@@ -75,7 +76,8 @@ def output_target(input_path: str, output: str | None, fmt: str | None) -> tuple
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[ProgressHook | None]:
+def _progress(enabled: bool, total_s: float) -> Iterator[ProgressHook | None]:
+    """A rich progress bar over ``total_s`` seconds of audio, or nothing when disabled."""
     if not enabled:
         yield None
         return
@@ -85,10 +87,10 @@ def _progress(enabled: bool) -> Iterator[ProgressHook | None]:
         TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
         TimeRemainingColumn(), transient=True, console=None,
     ) as bar:  # fmt: skip
-        task = bar.add_task("transcribe", total=None)
+        task = bar.add_task("transcribe", total=total_s)
 
         def hook(done_s: float, total_s: float) -> None:
-            bar.update(task, completed=done_s, total=total_s)
+            bar.update(task, completed=done_s, total=total_s, refresh=True)
 
         yield hook
 
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     check_language(engine, decode)
     samples = media.decode(args.input)
     vad = registry.create_vad()
-    with _progress(not args.no_progress and sys.stderr.isatty()) as hook:
+    with _progress(not args.no_progress and sys.stderr.isatty(), samples.size / SAMPLE_RATE) as hook:
         transcript = transcribe_samples(samples, engine, vad, TranscribeSettings(decode=decode), hook)
     rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
     cues = build_cues(transcript.words, transcript.duration_s, rules)
