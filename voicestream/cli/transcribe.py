@@ -17,8 +17,8 @@ from voicestream.errors import OutputError
 from voicestream.output import check_writable, write_text
 from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, transcribe_samples
 from voicestream.subtitles import SubtitleRules, build_cues
-from voicestream.timebase import SAMPLE_RATE
 from voicestream.subtitles.formats import FORMATS, render
+from voicestream.timebase import SAMPLE_RATE
 
 
 def add_parser(sub: Any) -> None:
@@ -81,11 +81,12 @@ def _progress(enabled: bool, total_s: float) -> Iterator[ProgressHook | None]:
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
         TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
-        TimeRemainingColumn(), transient=True, console=None,
+        TimeRemainingColumn(), transient=True, console=Console(stderr=True),
     ) as bar:  # fmt: skip
         task = bar.add_task("transcribe", total=total_s)
 
