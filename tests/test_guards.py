@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voicestream.asr import AsrSegment
-from voicestream.guards import apply_guards, collapse_repeats
+from voicestream.guards import apply_guards, collapse_repeats, drop_collapsed_runs, drop_trailing_echo
 from voicestream.messages import Word, join_words
 
 
@@ -47,3 +47,28 @@ def test_confident_speech_kept() -> None:
     """Confident speech survives even with some no-speech probability."""
     seg = _segment("Hello there.", no_speech=0.7, logprob=-0.3)
     assert apply_guards([seg]) == [seg]
+
+
+def test_collapsed_run_dropped() -> None:
+    """Words squeezed into no time (an invented repeat at a window's end) are dropped; real words stay."""
+    real = _words("the two stray kittens")
+    squeezed = tuple(Word(5.0, 5.0, " " + t, 0.5) for t in ["the", "two", "stray", "kittens"])
+    assert drop_collapsed_runs(real + squeezed, 0.04, 3) == real
+
+
+def test_isolated_short_word_kept() -> None:
+    """One or two very short words (a quick 'a', 'I') are not a collapsed run."""
+    words = (Word(0.0, 0.3, " I", 0.9), Word(0.3, 0.32, " a", 0.9), Word(0.32, 0.6, " cat", 0.9))
+    assert drop_collapsed_runs(words, 0.04, 3) == words
+
+
+def test_trailing_echo_after_full_stop_dropped() -> None:
+    """'... is delightful. delightful.' at a window's end loses the echo."""
+    words = list(_words("the scenery is delightful. delightful."))
+    assert join_words(drop_trailing_echo(words)) == "the scenery is delightful."
+
+
+def test_repeat_without_sentence_end_kept() -> None:
+    """'very very' mid-sentence is not an echo."""
+    words = list(_words("it was very very"))
+    assert drop_trailing_echo(words) == words

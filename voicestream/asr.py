@@ -155,7 +155,8 @@ class FasterWhisperEngine:
         device: ``cpu``, ``cuda`` or ``auto``.
         compute_type: CTranslate2 compute type (``int8``, ``float16``, ``default``...).
         fit_windows: Encode only the frames that hold audio instead of padding to 30 s.
-        cpu_threads: CTranslate2 threads on CPU.
+        cpu_threads: CTranslate2 threads per worker on CPU.
+        workers: Concurrent decodes the model accepts (one per calling thread).
     """
 
     model: ResolvedModel
@@ -163,6 +164,7 @@ class FasterWhisperEngine:
     compute_type: str = "default"
     fit_windows: bool = True
     cpu_threads: int = field(default_factory=default_cpu_threads)
+    workers: int = 1
     name: str = field(init=False)
     multilingual: bool = field(init=False)
     _whisper: Any = field(init=False, repr=False)
@@ -175,6 +177,7 @@ class FasterWhisperEngine:
                 device=self.device,
                 compute_type=resolve_compute_type(self.device, self.compute_type),
                 cpu_threads=self.cpu_threads,
+                num_workers=self.workers,
             )
         except (RuntimeError, ValueError, OSError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -10,7 +10,9 @@ Exception tree::
     ├── NoSpeechError                exit 5   zero-length or all-silent audio
     ├── ModelError                   exit 6   unknown model, or not available here
     ├── FfmpegMissingError           exit 7   ffmpeg/ffprobe not on PATH
-    └── OutputError                  exit 8   output path not writable / bad format
+    ├── OutputError                  exit 8   output path not writable / bad format
+    ├── ConnectError                 exit 9   cannot reach or open a session on a server
+    └── StreamClosedError            exit 10  the server ended the session with an error
 
 Exit code 2 is also argparse's usage error; 130 is Ctrl-C.
 """
@@ -68,3 +70,15 @@ class OutputError(VoicestreamError):
     """The output cannot be written (directory missing, permissions, unknown format)."""
 
     exit_code = 8
+
+
+class ConnectError(VoicestreamError):
+    """The server cannot be reached, or refused the websocket handshake."""
+
+    exit_code = 9
+
+
+class StreamClosedError(VoicestreamError):
+    """The server closed the session with an error code."""
+
+    exit_code = 10

@@ -21,6 +21,9 @@ class GuardSettings:
         max_ngram: Longest word n-gram checked for loops.
         max_repeats: An n-gram repeated back to back more often than this is cut back
             to this many occurrences ("thank you thank you thank you ...").
+        collapsed_word_s: Words shorter than this (s) are "collapsed": no audio behind them.
+        collapsed_run: This many collapsed words in a row are text Whisper invented
+            (typically a repeat of the window's transcript squeezed at its end): dropped.
     """
 
     no_speech_prob: float = 0.6
@@ -28,6 +31,8 @@ class GuardSettings:
     max_compression_ratio: float = 2.4
     max_ngram: int = 4
     max_repeats: int = 2
+    collapsed_word_s: float = 0.04
+    collapsed_run: int = 3
 
 
 def _norm(word: Word) -> str:
@@ -54,6 +59,36 @@ def collapse_repeats(words: tuple[Word, ...], max_ngram: int, max_repeats: int) 
     return tuple(out)
 
 
+def drop_collapsed_runs(words: tuple[Word, ...], max_word_s: float, min_run: int) -> tuple[Word, ...]:
+    """Remove runs of at least ``min_run`` consecutive words each shorter than ``max_word_s`` (s)."""
+    keep = [True] * len(words)
+    i = 0
+    while i < len(words):
+        j = i
+        while j < len(words) and words[j].end_s - words[j].start_s < max_word_s:
+            j += 1
+        if j - i >= min_run:
+            keep[i:j] = [False] * (j - i)
+        i = max(j, i + 1)
+    return tuple(w for w, k in zip(words, keep, strict=True) if k)
+
+
+def drop_trailing_echo(words: list[Word], max_ngram: int = 4) -> list[Word]:
+    """Drop a window's last n-gram when it repeats the n-gram before it across a sentence end.
+
+    Whisper often ends a window by echoing its last words ("... is delightful.
+    delightful."); a real repeat after a full stop at the very end of a window is rare.
+    """
+    from voicestream.sentences import ends_sentence
+
+    keys = [_norm(w) for w in words]
+    for n in range(min(max_ngram, len(words) // 2), 0, -1):
+        first, second = keys[-2 * n : -n], keys[-n:]
+        if first == second and any(second) and ends_sentence(words[-n - 1]):
+            return words[:-n]
+    return words
+
+
 def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = None) -> list[AsrSegment]:
     """Segments with silence hallucinations dropped and repetition loops cut back."""
     s = settings or GuardSettings()
@@ -63,7 +98,8 @@ def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = No
             continue
         if seg.compression_ratio > s.max_compression_ratio:
             continue
-        words = collapse_repeats(seg.words, s.max_ngram, s.max_repeats)
+        words = drop_collapsed_runs(seg.words, s.collapsed_word_s, s.collapsed_run)
+        words = collapse_repeats(words, s.max_ngram, s.max_repeats)
         if not words:
             continue
         if words != seg.words:

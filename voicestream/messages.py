@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,14 @@ class Cue:
 def join_words(words: tuple[Word, ...] | list[Word]) -> str:
     """Rebuild text from words (each carries its own leading space)."""
     return "".join(w.text for w in words).strip()
+
+
+def monotonic_words(words: list[Word] | tuple[Word, ...], floor_s: float) -> list[Word]:
+    """Words with times forced non-decreasing, starting no earlier than ``floor_s`` (s)."""
+    out: list[Word] = []
+    for w in words:
+        start = max(w.start_s, floor_s)
+        end = max(w.end_s, start)
+        out.append(w if (start, end) == (w.start_s, w.end_s) else replace(w, start_s=start, end_s=end))
+        floor_s = end
+    return out

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.guards import GuardSettings, apply_guards
-from voicestream.messages import Transcript, Word, join_words
+from voicestream.messages import Transcript, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, group_sentences
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
@@ -112,7 +112,7 @@ def transcribe_samples(
             placed = [
                 replace(w, start_s=a, end_s=b) for w in seg.words for a, b in [window.to_source(w.start_s, w.end_s)]
             ]
-            words.extend(_monotonic(placed, words[-1].end_s if words else 0.0))
+            words.extend(monotonic_words(placed, words[-1].end_s if words else 0.0))
         if progress is not None:
             progress(window.end_s, duration)
     if not words:
@@ -123,14 +123,3 @@ def transcribe_samples(
         model=engine.name,
         segments=tuple(group_sentences(attach_punctuation(words))),
     )
-
-
-def _monotonic(words: list[Word], floor_s: float) -> list[Word]:
-    """Words with times forced non-decreasing from ``floor_s``."""
-    out: list[Word] = []
-    for w in words:
-        start = max(w.start_s, floor_s)
-        end = max(w.end_s, start)
-        out.append(w if (start, end) == (w.start_s, w.end_s) else replace(w, start_s=start, end_s=end))
-        floor_s = end
-    return out

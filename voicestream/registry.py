@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from voicestream.asr import FasterWhisperEngine
+from voicestream.asr import FasterWhisperEngine, default_cpu_threads
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
 from voicestream.vad import SileroVad, VadSettings
 
 
-def create_asr_engine(model: str | None, device: str = "cpu", compute_type: str = "default") -> FasterWhisperEngine:
+def create_asr_engine(
+    model: str | None, device: str = "cpu", compute_type: str = "default", workers: int = 1
+) -> FasterWhisperEngine:
     """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`)."""
     try:
         import faster_whisper  # noqa: F401
     except ImportError as e:
         raise ModelError("faster-whisper is not installed; install voicestream with its dependencies") from e
-    return FasterWhisperEngine(resolve(model), device=device, compute_type=compute_type)
+    threads = max(1, default_cpu_threads() // workers)
+    return FasterWhisperEngine(
+        resolve(model), device=device, compute_type=compute_type, cpu_threads=threads, workers=workers
+    )
 
 
 def create_vad(settings: VadSettings | None = None) -> SileroVad:

@@ -6,13 +6,13 @@ faster-whisper wheel, so no torch is needed for files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from voicestream.messages import SpeechRegion
+from voicestream.messages import SpeechRegion, Word
 from voicestream.timebase import SAMPLE_RATE, samples_to_seconds
 
 
@@ -118,6 +118,10 @@ class Window:
             return min(max(piece.start_s + t - offset, piece.start_s), piece.end_s)
 
         return place(start_s), place(end_s)
+
+    def place_words(self, words: list[Word]) -> list[Word]:
+        """``words`` timed in window seconds, re-timed in source seconds (see :meth:`to_source`)."""
+        return [replace(w, start_s=a, end_s=b) for w in words for a, b in [self.to_source(w.start_s, w.end_s)]]
 
 
 def plan_windows(

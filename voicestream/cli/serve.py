@@ -1,0 +1,74 @@
+"""``voicestream serve``: the live-caption websocket server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+from voicestream import registry
+from voicestream.asr import default_cpu_threads
+from voicestream.catalog import default_model
+from voicestream.errors import OptionError
+from voicestream.streaming.server import ServerConfig, VoicestreamServer
+from voicestream.streaming.vad_stream import SileroFrameModel
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``serve`` sub-command."""
+    p = sub.add_parser("serve", help="serve live captions over a websocket (protocol: docs/protocol.md)")
+    d = ServerConfig()
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default: {d.host}, this machine only)")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port}; 0 picks a free one)")
+    p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="inference device (default: cpu)")
+    p.add_argument("--compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU)")
+    p.add_argument("--workers", type=int, default=None, help="inference threads (default: 1 per 2 cores)")
+    p.add_argument("--token", default=os.environ.get("VOICESTREAM_TOKEN"),
+                   help="shared secret clients must send (default: $VOICESTREAM_TOKEN; none)")  # fmt: skip
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="browser origin allowed (repeatable; * for any; default: same host only)")  # fmt: skip
+    p.add_argument(
+        "--max-sessions", type=int, default=d.max_sessions, help=f"concurrent sessions (default: {d.max_sessions})"
+    )
+    p.add_argument(
+        "--idle-timeout", type=float, default=d.idle_timeout_s, help="seconds without messages before closing"
+    )
+    p.add_argument("--max-session-length", type=float, default=d.max_session_s, help="longest session in seconds")
+    p.add_argument("--max-rate", type=float, default=d.max_rate,
+                   help="most audio seconds per second a client may send, sustained (0: no limit)")  # fmt: skip
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the models once and serve until interrupted."""
+    if args.max_sessions < 1:
+        raise OptionError("--max-sessions must be at least 1")
+    workers = args.workers or max(1, default_cpu_threads() // 2)
+    engine = registry.create_asr_engine(args.model, args.device, args.compute_type, workers=workers)
+    config = ServerConfig(
+        host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
+        max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
+        max_rate=args.max_rate, workers=workers,
+    )  # fmt: skip
+    logging.getLogger("voicestream").setLevel(logging.INFO)
+    server = VoicestreamServer(engine, SileroFrameModel(), config)
+
+    async def main() -> None:
+        port = await server.start()
+        auth = "token required" if config.token else "no token"
+        print(f"voicestream: serving {engine.name} on ws://{config.host}:{port} ({auth}, "
+              f"{config.max_sessions} sessions, {workers} workers)", file=sys.stderr, flush=True)  # fmt: skip
+        try:
+            await asyncio.Future()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("voicestream: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+"""``voicestream stream``: send a media file to a server at real time and print the captions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from voicestream import media
+from voicestream.client import stream_samples
+from voicestream.output import check_writable, write_text
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``stream`` sub-command."""
+    p = sub.add_parser("stream", help="stream a media file to a voicestream server like a live source")
+    p.add_argument("input", help="audio or video file")
+    p.add_argument("--url", default="ws://127.0.0.1:8765", help="server URL (default: ws://127.0.0.1:8765)")
+    p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 2 = twice as fast, 0 = as fast as possible")
+    p.add_argument("-o", "--output", help="write every event as a JSON line (with recv_s) to this file")
+    p.add_argument("--token", default=None, help="server token")
+    p.add_argument("-l", "--language", default="auto", help="language code or auto")
+    p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
+    p.set_defaults(run=run)
+
+
+class _Printer:
+    """Finals as lines; the current partial on a rewritten status line when on a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.partial = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "final":
+            self._clear()
+            print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {event['text']}", flush=True)
+        elif kind == "partial" and self.tty:
+            self._clear()
+            sys.stdout.write(f"  ... {event['text'][-100:]}")
+            sys.stdout.flush()
+            self.partial = True
+
+    def _clear(self) -> None:
+        if self.partial:
+            sys.stdout.write("\r\x1b[K")
+            self.partial = False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream ``args.input`` and print/write the events."""
+    target = Path(args.output).expanduser().resolve() if args.output else None
+    if target is not None:
+        check_writable(target)
+    if args.speed < 0:
+        from voicestream.errors import OptionError
+
+        raise OptionError("--speed must be 0 or more")
+    samples = media.decode(args.input)
+    language = None if args.language == "auto" else args.language
+    events = asyncio.run(
+        stream_samples(
+            args.url,
+            samples,
+            speed=args.speed,
+            token=args.token,
+            language=language,
+            task=args.task,
+            on_event=_Printer(),
+        )
+    )
+    if target is not None:
+        write_text(target, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    done = next(e for e in events if e.get("type") == "done")
+    print(f"voicestream: streamed {done['duration']:.1f} s, {done['finals']} finals", file=sys.stderr)
+    return 0

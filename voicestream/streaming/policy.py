@@ -1,0 +1,274 @@
+"""The streaming policy: when to decode, what to confirm, when to finalise. Sans-I/O.
+
+The caller feeds 16 kHz audio with its VAD frame probabilities (:meth:`push`), asks
+for decode work (:meth:`next_decode`), runs the ASR engine itself, hands back the
+words (:meth:`apply`) and drains partial/final events (:meth:`events`). No clocks,
+threads or sockets here: everything is driven by stream time.
+
+How text becomes final:
+- every ``update_interval_s`` of new audio while speech is in the buffer, the
+  unconfirmed buffer is re-decoded with the confirmed text as prompt;
+- the prefix two consecutive hypotheses agree on is confirmed (LocalAgreement-2)
+  and sent as a ``final``; the rest is sent as a ``partial`` revision;
+- a silence of ``end_silence_s`` after speech finalises everything heard so far;
+- confirmed audio stays in the buffer as acoustic context (re-decoded words before
+  the confirmed point are dropped by time and by n-gram overlap); the buffer is cut
+  after confirmed sentence ends past ``trim_after_s``, at the last confirmed word past
+  ``max_buffer_s`` and after long pauses, so the cost of an update does not grow
+  with the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.messages import SpeechRegion, Word, join_words, monotonic_words
+from voicestream.sentences import ends_sentence
+from voicestream.streaming.agreement import agreed_prefix, drop_overlap
+from voicestream.streaming.protocol import FinalEvent, PartialEvent
+from voicestream.timebase import SAMPLE_RATE, samples_to_seconds, seconds_to_samples
+from voicestream.vad import Window
+
+VAD_FRAME_S = 512 / SAMPLE_RATE
+"""Seconds covered by one VAD probability (512 samples)."""
+TRAILING_TOLERANCE_S = 0.2
+"""Words may start this long (s) after the VAD's end of speech (its timing lags a little)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Tuning of the streaming policy.
+
+    Attributes:
+        update_interval_s: New audio (s) needed before the next re-decode.
+        end_silence_s: Silence (s) after speech that finalises the segment.
+        max_buffer_s: Past this buffer length (s), cut at the last confirmed word.
+        trim_after_s: Past this buffer length (s), cut after a confirmed sentence end.
+        force_final_s: A buffer this long (s) is finalised whatever the agreement.
+        pre_roll_s: Audio (s) kept before speech that follows a long pause.
+        keep_silence_s: A pause this long (s) is cut out of the buffer; the last
+            ``context_s`` of confirmed speech before it is spliced in front of what follows.
+        context_s: Confirmed speech (s) kept as context across a long pause.
+        vad_threshold: Frame probability at or above which speech starts.
+        vad_neg_threshold: Frame probability below which silence is counted.
+        prompt_words: Confirmed words given to the decoder as context.
+        partials: Whether partial events are produced.
+    """
+
+    update_interval_s: float = 1.0
+    end_silence_s: float = 0.6
+    max_buffer_s: float = 15.0
+    trim_after_s: float = 6.0
+    force_final_s: float = 25.0
+    pre_roll_s: float = 0.3
+    keep_silence_s: float = 3.0
+    context_s: float = 3.0
+    vad_threshold: float = 0.5
+    vad_neg_threshold: float = 0.35
+    prompt_words: int = 40
+    partials: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRequest:
+    """Decode ``audio`` (float32 ``(n,)``, 16 kHz): the pieces of ``window`` joined.
+
+    Attributes:
+        window: Where the joined audio comes from in the stream; map decoded times
+            back with ``window.to_source``.
+        prompt: Confirmed text before the window, as decoder context.
+        final: Confirm every word of the result (silence, stop, or a too-long buffer).
+        speech_end_s: Where the VAD last heard speech (s); words starting well after it
+            are invented in the trailing silence.
+    """
+
+    audio: npt.NDArray[np.float32]
+    window: Window
+    prompt: str | None
+    final: bool
+    speech_end_s: float
+
+    @property
+    def end_s(self) -> float:
+        """Stream time (s) at the end of the audio."""
+        return self.window.end_s
+
+
+class StreamingTranscriber:
+    """Per-stream policy state. One instance per session; not thread-safe by design."""
+
+    def __init__(self, settings: StreamSettings | None = None, language: str | None = None) -> None:
+        self.settings = settings or StreamSettings()
+        self.language = language
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # stream sample index of _buffer[0]
+        self._last_decode_end_s = 0.0
+        self._pending = False  # speech heard since the last final decode
+        self._speaking = False
+        self._silence_s = 0.0
+        self._finalise = False
+        self._finished = False
+        self._committed: list[Word] = []  # recent confirmed words (prompt and overlap checks)
+        self._committed_end_s = 0.0
+        self._hypothesis: list[Word] = []
+        self._context: tuple[float, npt.NDArray[np.float32]] | None = None  # (start s, audio) spliced in front
+        self._segment = 0
+        self._revision = 0
+        self._events: list[PartialEvent | FinalEvent] = []
+        self.finals = 0
+
+    @property
+    def _buffer_start_s(self) -> float:
+        return samples_to_seconds(self._buffer_start)
+
+    @property
+    def stream_end_s(self) -> float:
+        """Stream time (s) of the last sample received."""
+        return self._buffer_start_s + samples_to_seconds(self._buffer.size)
+
+    @property
+    def buffer_s(self) -> float:
+        """Seconds of audio held for re-decoding."""
+        return samples_to_seconds(self._buffer.size)
+
+    def push(self, samples: npt.NDArray[np.float32], speech_probs: npt.NDArray[np.float32]) -> None:
+        """Append audio (float32 ``(n,)``, 16 kHz) and the VAD probabilities of the frames it completed."""
+        s = self.settings
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        for p in speech_probs:
+            if p >= s.vad_threshold:
+                self._speaking = True
+                self._pending = True
+                self._silence_s = 0.0
+            elif p < s.vad_neg_threshold:
+                self._silence_s += VAD_FRAME_S
+                if self._speaking and self._silence_s >= s.end_silence_s:
+                    self._speaking = False
+                    self._finalise = True
+        if not self._pending and self._silence_s >= s.keep_silence_s:
+            # A long pause: keep the end of the confirmed speech as context to splice in
+            # front of the next words (a lone word decoded alone is often misheard),
+            # and only a pre-roll of the silence.
+            if self._committed_end_s > self._buffer_start_s:
+                ctx_start = max(self._buffer_start_s, self._committed_end_s - s.context_s)
+                self._context = (ctx_start, self._slice(ctx_start, self._committed_end_s + s.pre_roll_s))
+            self._trim_to(self.stream_end_s - s.pre_roll_s)
+
+    def finish(self) -> None:
+        """No more audio: the next decode (if any speech is pending) is final."""
+        self._finished = True
+
+    def next_decode(self, partial: bool = True) -> DecodeRequest | None:
+        """Decode work due now, or ``None``.
+
+        Args:
+            partial: Whether an interim (partial) update may be returned; a caller that
+                is behind real time passes ``False`` for all but its newest audio, and
+                only the final decodes (at pauses, at the end, for a full buffer) run.
+        """
+        s = self.settings
+        if not self._pending or self._buffer.size == 0:
+            return None
+        final = self._finalise or self._finished or self.buffer_s >= s.force_final_s
+        if not final and (not partial or self.stream_end_s - self._last_decode_end_s < s.update_interval_s):
+            return None
+        if self._committed_end_s - self._buffer_start_s >= s.context_s:
+            self._context = None  # the buffer holds enough confirmed speech of its own
+        pieces = [SpeechRegion(self._buffer_start_s, self.stream_end_s)]
+        audio = self._buffer.copy()
+        if self._context is not None:
+            start, samples = self._context
+            pieces.insert(0, SpeechRegion(start, start + samples_to_seconds(samples.size)))
+            audio = np.concatenate([samples, audio])
+        # Only confirmed words whose audio is not in the window: a prompt repeating words
+        # the audio still holds makes Whisper emit them twice.
+        context = [w for w in self._committed if w.end_s <= pieces[0].start_s + 0.05]
+        prompt = join_words(context[-s.prompt_words :]) or None
+        speech_end = self.stream_end_s - (0.0 if self._speaking else self._silence_s)
+        return DecodeRequest(audio, Window(tuple(pieces)), prompt, final, speech_end)
+
+    def apply(self, request: DecodeRequest, words: list[Word]) -> None:
+        """Take the words (stream seconds) decoded for ``request``."""
+        self._last_decode_end_s = request.end_s
+        fresh = [
+            w
+            for w in words
+            if (w.end_s > self._committed_end_s + 0.05 or w.start_s >= self._committed_end_s)
+            and w.start_s <= request.speech_end_s + TRAILING_TOLERANCE_S
+        ]
+        fresh = drop_overlap(self._committed, fresh)
+        if request.final:
+            self._commit(fresh)
+            self._hypothesis = []
+            self._close_segment()
+            self._finalise = False
+            self._pending = self._speaking and not self._finished
+            if self._finished:
+                self._trim_to(request.end_s)
+            else:  # confirmed audio stays as context for the next words, up to the trim limits
+                self._trim_buffer()
+            return
+        # The newest word is the least stable (its end, its punctuation): it waits for
+        # a later hypothesis that continues past it, or for the final decode.
+        n = max(0, min(agreed_prefix(self._hypothesis, fresh), len(fresh) - 1))
+        self._commit(fresh[:n])
+        self._hypothesis = fresh[n:]
+        if self.settings.partials and self._hypothesis:
+            self._revision += 1
+            self._events.append(PartialEvent(self._segment, self._revision, tuple(self._hypothesis), self.language))
+        self._trim_buffer()
+
+    def events(self) -> list[PartialEvent | FinalEvent]:
+        """Events produced since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def _commit(self, words: list[Word]) -> None:
+        if not words:
+            return
+        run: list[Word] = []
+        for w in words:
+            run.append(w)
+            if ends_sentence(w):
+                self._emit_final(run)
+                self._close_segment()
+                run = []
+        if run:
+            self._emit_final(run)
+
+    def _emit_final(self, words: list[Word]) -> None:
+        words = monotonic_words(words, self._committed_end_s)
+        self._events.append(FinalEvent(self._segment, tuple(words), self.language))
+        self.finals += 1
+        self._committed.extend(words)
+        del self._committed[: -self.settings.prompt_words]
+        self._committed_end_s = max(self._committed_end_s, words[-1].end_s)
+
+    def _close_segment(self) -> None:
+        self._segment += 1
+        self._revision = 0
+
+    def _trim_buffer(self) -> None:
+        s = self.settings
+        if self.buffer_s <= s.trim_after_s:
+            return
+        sentence_ends = [w.end_s for w in self._committed if ends_sentence(w) and w.end_s > self._buffer_start_s]
+        if sentence_ends:
+            self._trim_to(sentence_ends[-1])
+        if self.buffer_s > s.max_buffer_s and self._committed_end_s > self._buffer_start_s:
+            self._trim_to(self._committed_end_s)
+
+    def _slice(self, start_s: float, end_s: float) -> npt.NDArray[np.float32]:
+        a = max(0, seconds_to_samples(start_s) - self._buffer_start)
+        b = max(a, seconds_to_samples(end_s) - self._buffer_start)
+        return self._buffer[a:b].copy()
+
+    def _trim_to(self, t: float) -> None:
+        """Drop buffered audio before stream time ``t`` (s)."""
+        cut = min(seconds_to_samples(t) - self._buffer_start, self._buffer.size)
+        if cut > 0:
+            self._buffer = self._buffer[cut:]
+            self._buffer_start += cut

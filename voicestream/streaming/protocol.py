@@ -1,0 +1,244 @@
+"""Wire protocol v1 (documented in docs/protocol.md): client messages in, server events out.
+
+This module is the only place that knows the JSON shapes. Parsing raises
+:class:`ProtocolError` carrying the close code and reason the server sends.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.messages import Word
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL = "voicestream.v1"
+"""WebSocket subprotocol name; a browser may add ``bearer.<token>`` beside it to authenticate."""
+
+# Close codes (RFC 6455 private range 4000-4999 unless standard).
+CLOSE_NORMAL = 1000
+CLOSE_TOO_BIG = 1009  # frame over the size limit
+CLOSE_INTERNAL = 1011  # inference failed for this session
+CLOSE_TRY_LATER = 1013  # server full
+CLOSE_BAD_MESSAGE = 4400  # malformed JSON, unknown type, wrong field
+CLOSE_UNAUTHORIZED = 4401  # missing or wrong token
+CLOSE_FORBIDDEN_ORIGIN = 4403  # Origin not allowed
+CLOSE_IDLE = 4408  # nothing received for too long
+CLOSE_STATE = 4409  # message not valid now (audio before start, start twice)
+CLOSE_SESSION_TOO_LONG = 4410  # session longer than the server allows
+CLOSE_BAD_AUDIO = 4415  # unsupported format, odd byte count, NaN/Inf samples
+CLOSE_RATE = 4429  # audio sent faster than the allowed rate
+
+ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+MIN_RATE, MAX_RATE = 8_000, 48_000
+MAX_CHANNELS = 8
+_START_KEYS = {"type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options"}
+_OPTION_KEYS = {"partials"}
+
+
+class ProtocolError(Exception):
+    """A client mistake that ends its session with ``code`` and ``reason``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason[:120]  # close reasons must fit in a control frame (123 bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """Format of the client's binary audio frames.
+
+    Attributes:
+        sample_rate: Hz, 8000 to 48000.
+        encoding: ``pcm_s16le`` or ``f32le`` (interleaved when several channels).
+        channels: Interleaved channel count; downmixed to mono.
+    """
+
+    sample_rate: int
+    encoding: str
+    channels: int
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample across all channels."""
+        return int(ENCODINGS[self.encoding].itemsize) * self.channels
+
+
+@dataclass(frozen=True, slots=True)
+class StartMessage:
+    """``{"type": "start", ...}``: opens a session."""
+
+    audio: AudioFormat
+    language: str | None = None
+    task: str = "transcribe"
+    partials: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KeepaliveMessage:
+    """``{"type": "keepalive"}``: resets the idle timer."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopMessage:
+    """``{"type": "stop"}``: flush everything, send ``done``, close."""
+
+
+ClientMessage = StartMessage | KeepaliveMessage | StopMessage
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise ProtocolError(CLOSE_BAD_MESSAGE, reason)
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """Parse one text frame.
+
+    Raises:
+        ProtocolError: malformed JSON (4400), unknown type or fields (4400), or an
+            unsupported audio format (4415).
+    """
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError(CLOSE_BAD_MESSAGE, "malformed JSON") from None
+    _require(isinstance(doc, dict), "a message must be a JSON object")
+    kind = doc.get("type")
+    if kind == "keepalive":
+        return KeepaliveMessage()
+    if kind == "stop":
+        return StopMessage()
+    _require(kind == "start", f"unknown message type {str(kind)[:40]!r}")
+    unknown = sorted(set(doc) - _START_KEYS)
+    _require(not unknown, f"unknown field {unknown[:1]} in start"[:80])
+    _require(doc.get("protocol", PROTOCOL_VERSION) == PROTOCOL_VERSION, f"protocol must be {PROTOCOL_VERSION}")
+    rate = doc.get("sample_rate")
+    encoding = doc.get("encoding", "pcm_s16le")
+    channels = doc.get("channels", 1)
+    if not (isinstance(rate, int) and not isinstance(rate, bool) and MIN_RATE <= rate <= MAX_RATE):
+        raise ProtocolError(CLOSE_BAD_AUDIO, f"sample_rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz")
+    if encoding not in ENCODINGS:
+        raise ProtocolError(CLOSE_BAD_AUDIO, "encoding must be pcm_s16le or f32le")
+    if not (isinstance(channels, int) and not isinstance(channels, bool) and 1 <= channels <= MAX_CHANNELS):
+        raise ProtocolError(CLOSE_BAD_AUDIO, f"channels must be an integer from 1 to {MAX_CHANNELS}")
+    language = doc.get("language", "auto")
+    _require(isinstance(language, str) and 0 < len(language) <= 8, "language must be a code or auto")
+    task = doc.get("task", "transcribe")
+    _require(task in ("transcribe", "translate"), "task must be transcribe or translate")
+    options = doc.get("options", {})
+    _require(isinstance(options, dict), "options must be an object")
+    unknown = sorted(set(options) - _OPTION_KEYS)
+    _require(not unknown, f"unknown option {unknown[:1]}"[:80])
+    partials = options.get("partials", True)
+    _require(isinstance(partials, bool), "options.partials must be true or false")
+    return StartMessage(
+        audio=AudioFormat(rate, encoding, channels),
+        language=None if language == "auto" else language,
+        task=task,
+        partials=partials,
+    )
+
+
+def decode_audio_frame(data: bytes, fmt: AudioFormat) -> npt.NDArray[np.float32]:
+    """One binary frame as mono float32 at the client's rate, shape ``(n,)``.
+
+    Raises:
+        ProtocolError: 4415 for a byte count that is not whole samples, or NaN/Inf samples.
+    """
+    if len(data) % fmt.frame_bytes:
+        raise ProtocolError(
+            CLOSE_BAD_AUDIO, f"frame of {len(data)} bytes is not a whole number of {fmt.frame_bytes}-byte samples"
+        )
+    raw = np.frombuffer(data, dtype=ENCODINGS[fmt.encoding])
+    if fmt.encoding == "pcm_s16le":
+        samples = raw.astype(np.float32) / 32768.0
+    else:
+        if not np.isfinite(raw).all():
+            raise ProtocolError(CLOSE_BAD_AUDIO, "audio contains NaN or infinite samples")
+        samples = np.clip(raw.astype(np.float32), -1.0, 1.0)
+    if fmt.channels > 1:
+        samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
+    return np.asarray(samples, dtype=np.float32)
+
+
+def _words(words: tuple[Word, ...] | list[Word]) -> list[dict[str, Any]]:
+    return [
+        {"word": w.text, "start": round(w.start_s, 3), "end": round(w.end_s, 3), "probability": round(w.probability, 3)}
+        for w in words
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyEvent:
+    """Sent once after a valid ``start``."""
+
+    session: str
+    model: str
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartialEvent:
+    """Unconfirmed text of the current segment; a later revision replaces it."""
+
+    segment: int
+    revision: int
+    words: tuple[Word, ...]
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FinalEvent:
+    """Confirmed words of a segment; never retracted."""
+
+    segment: int
+    words: tuple[Word, ...]
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    """Everything is flushed; the server closes next."""
+
+    duration_s: float
+    finals: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """Why the server is about to close the session."""
+
+    code: int
+    reason: str
+
+
+ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent
+
+
+def encode_event(event: ServerEvent) -> str:
+    """JSON text of a server event."""
+    doc: dict[str, Any]
+    if isinstance(event, ReadyEvent):
+        doc = {"type": "ready", "protocol": PROTOCOL_VERSION, "session": event.session, "model": event.model,
+               "sample_rate": event.sample_rate}  # fmt: skip
+    elif isinstance(event, PartialEvent):
+        doc = {"type": "partial", "segment": event.segment, "revision": event.revision,
+               "text": "".join(w.text for w in event.words).strip(), "words": _words(event.words),
+               "language": event.language}  # fmt: skip
+    elif isinstance(event, FinalEvent):
+        doc = {"type": "final", "segment": event.segment, "text": "".join(w.text for w in event.words).strip(),
+               "start": round(event.words[0].start_s, 3) if event.words else None,
+               "end": round(event.words[-1].end_s, 3) if event.words else None,
+               "words": _words(event.words), "language": event.language}  # fmt: skip
+    elif isinstance(event, DoneEvent):
+        doc = {"type": "done", "duration": round(event.duration_s, 3), "finals": event.finals, **event.extra}
+    else:
+        doc = {"type": "error", "code": event.code, "reason": event.reason}
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,33 @@
+"""Inference off the event loop: a bounded number of jobs on a fixed pool of worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class InferenceRunner:
+    """Runs blocking model work in worker threads (CTranslate2 and onnxruntime release the GIL).
+
+    At most ``max_pending`` jobs wait or run at once; callers beyond that wait their
+    turn in FIFO order on the semaphore. A session submits one job at a time, so the
+    wait is bounded by the number of sessions.
+    """
+
+    def __init__(self, workers: int, max_pending: int) -> None:
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voicestream-infer")
+        self._slots = asyncio.Semaphore(max_pending)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on a worker thread and return its result (or raise its exception)."""
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    def close(self) -> None:
+        """Stop the workers after the jobs already running."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

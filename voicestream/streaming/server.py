@@ -1,0 +1,313 @@
+"""The websocket server: bytes and JSON in, events out. All policy lives elsewhere.
+
+Each connection runs three tasks: the reader (this handler: limits, parsing, audio
+into the session's inbox), the pump (session inbox -> inference runner -> outbox)
+and the sender (outbox -> socket). Broad exceptions are caught only here, at the
+connection boundary, logged with ``exc_info``, and close that session alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import itertools
+import logging
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from voicestream.asr import AsrEngine, DecodeOptions, language_codes
+from voicestream.streaming import protocol as p
+from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.runner import InferenceRunner
+from voicestream.streaming.session import Session
+from voicestream.streaming.vad_stream import SileroFrameModel
+
+log = logging.getLogger("voicestream.server")
+
+STREAM_DECODE = DecodeOptions(beam_size=1, temperatures=(0.0, 0.4, 0.8))
+"""Decoder options for live updates: greedy, short fallback ladder."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Limits and access rules of ``voicestream serve``.
+
+    Attributes:
+        host, port: Listening address (127.0.0.1 by default: local only).
+        token: Shared secret clients must present, or ``None`` for none.
+        allowed_origins: Browser origins allowed; empty allows only same-host pages
+            (and clients that send no Origin), ``("*",)`` allows any.
+        max_sessions: Concurrent sessions; one more is refused with 1013.
+        max_audio_frame: Largest binary frame (bytes).
+        max_control_frame: Largest text frame (bytes).
+        idle_timeout_s: Longest time without any message.
+        max_session_s: Longest session (wall-clock seconds).
+        max_rate: Most audio seconds per wall-clock second, sustained (0: no limit).
+        rate_burst_s: Audio seconds a client may send ahead of that rate.
+        max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
+        outbox_size: Events queued for a slow client before partials are skipped.
+        workers: Inference threads.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    max_sessions: int = 4
+    max_audio_frame: int = 64 * 1024
+    max_control_frame: int = 4 * 1024
+    idle_timeout_s: float = 30.0
+    max_session_s: float = 4 * 3600.0
+    max_rate: float = 2.0
+    rate_burst_s: float = 10.0
+    max_inbox_s: float = 20.0
+    outbox_size: int = 256
+    workers: int = 1
+    stream: StreamSettings = field(default_factory=StreamSettings)
+
+
+def _token_from(headers: Headers, path: str) -> str | None:
+    auth = headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    for proto in headers.get("Sec-WebSocket-Protocol", "").split(","):
+        if proto.strip().startswith("bearer."):
+            return proto.strip()[7:]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    return query.get("token", [None])[0]
+
+
+class VoicestreamServer:
+    """Live captions for many clients on one shared model."""
+
+    def __init__(self, engine: AsrEngine, vad: SileroFrameModel, config: ServerConfig) -> None:
+        self.engine = engine
+        self.vad = vad
+        self.config = config
+        self.sessions: dict[str, Session] = {}
+        self._runner: InferenceRunner | None = None
+        self._server: Server | None = None
+        self._ids = itertools.count(1)
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port (useful with port 0)."""
+        self._runner = InferenceRunner(self.config.workers, max_pending=self.config.max_sessions + 1)
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            compression=None,
+            max_size=max(self.config.max_audio_frame, self.config.max_control_frame),
+            select_subprotocol=self._select_subprotocol,
+            server_header="voicestream",
+        )
+        return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
+
+    async def stop(self) -> None:
+        """Close every connection and the worker threads."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._runner is not None:
+            await asyncio.to_thread(self._runner.close)
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
+        return Subprotocol(p.SUBPROTOCOL) if p.SUBPROTOCOL in offered else None
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        allowed = self.config.allowed_origins
+        if origin is None or "*" in allowed or origin in allowed:
+            return True
+        if allowed:
+            return False
+        host = urllib.parse.urlsplit(origin).hostname or ""
+        return host in {"127.0.0.1", "localhost", "::1", self.config.host}
+
+    def _authorized(self, connection: ServerConnection) -> bool:
+        if self.config.token is None:
+            return True
+        request = connection.request
+        if request is None:
+            return False
+        given = _token_from(request.headers, request.path)
+        return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        request = connection.request
+        headers = request.headers if request is not None else Headers()
+        try:
+            if not self._origin_allowed(headers.get("Origin")):
+                raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            if not self._authorized(connection):
+                raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
+            if len(self.sessions) >= self.config.max_sessions:
+                raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+            await _Connection(self, connection).run()
+        except p.ProtocolError as e:
+            await _close(connection, e.code, e.reason)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("session failed")
+            await _close(connection, p.CLOSE_INTERNAL, "internal error")
+
+
+async def _close(connection: ServerConnection, code: int, reason: str) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await connection.send(p.encode_event(p.ErrorEvent(code, reason)))
+    await connection.close(code, reason)
+
+
+class _Connection:
+    """One accepted connection's reader, pump and sender."""
+
+    def __init__(self, server: VoicestreamServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.config = server.config
+        self.ws = ws
+        self.session: Session | None = None
+        self.outbox: asyncio.Queue[p.ServerEvent | None] = asyncio.Queue(self.config.outbox_size)
+        self.wake = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.stopping = False
+        self.failure: BaseException | None = None
+
+    async def _recv(self) -> str | bytes:
+        try:
+            async with asyncio.timeout(self.config.idle_timeout_s):
+                return await self.ws.recv()
+        except TimeoutError:
+            raise p.ProtocolError(p.CLOSE_IDLE, f"idle for {self.config.idle_timeout_s:g} s") from None
+
+    async def run(self) -> None:
+        first = await self._recv()
+        if isinstance(first, bytes):
+            raise p.ProtocolError(p.CLOSE_STATE, "audio before start")
+        self._check_control(first)
+        start = p.parse_client_message(first)
+        if not isinstance(start, p.StartMessage):
+            raise p.ProtocolError(p.CLOSE_STATE, "the first message must be start")
+        session = self._open(start)
+        try:
+            await self.ws.send(
+                p.encode_event(p.ReadyEvent(session.id, self.server.engine.name, start.audio.sample_rate))
+            )
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._pump(session))
+                tasks.create_task(self._send())
+                tasks.create_task(self._read(session))
+        except* p.ProtocolError as group:
+            raise group.exceptions[0] from None
+        except* ConnectionClosed:
+            pass
+        finally:
+            self.server.sessions.pop(session.id, None)
+            log.info("session %s closed after %.1f s of audio", session.id, session.stats.received_s)
+
+    def _open(self, start: p.StartMessage) -> Session:
+        if len(self.server.sessions) >= self.config.max_sessions:
+            raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+        if start.language is not None and start.language not in language_codes():
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown language {start.language!r}")
+        if not self.server.engine.multilingual and (start.task == "translate" or start.language not in (None, "en")):
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"model {self.server.engine.name} is English-only")
+        sid = f"s{next(self.server._ids)}-{secrets.token_hex(4)}"
+        decode = replace(STREAM_DECODE, language=start.language, task=start.task)
+        settings = replace(self.config.stream, partials=start.partials)
+        session = Session(sid, start.audio, self.server.engine, self.server.vad, decode, settings)
+        self.server.sessions[sid] = session
+        self.session = session
+        return session
+
+    def _check_control(self, text: str) -> None:
+        if len(text.encode()) > self.config.max_control_frame:
+            raise p.ProtocolError(p.CLOSE_TOO_BIG, f"control message over {self.config.max_control_frame} bytes")
+
+    async def _read(self, session: Session) -> None:
+        started = time.monotonic()
+        first_audio: float | None = None
+        while True:
+            message = await self._recv()
+            if time.monotonic() - started > self.config.max_session_s:
+                raise p.ProtocolError(p.CLOSE_SESSION_TOO_LONG, f"session over {self.config.max_session_s:g} s")
+            if isinstance(message, str):
+                self._check_control(message)
+                parsed = p.parse_client_message(message)
+                if isinstance(parsed, p.StartMessage):
+                    raise p.ProtocolError(p.CLOSE_STATE, "start sent twice")
+                if isinstance(parsed, p.StopMessage):
+                    self.stopping = True
+                    self.wake.set()
+                    return
+                continue
+            if len(message) > self.config.max_audio_frame:
+                raise p.ProtocolError(p.CLOSE_TOO_BIG, f"audio frame over {self.config.max_audio_frame} bytes")
+            samples = p.decode_audio_frame(message, session.audio)
+            now = time.monotonic()
+            first_audio = first_audio or now
+            session.add_audio(samples)
+            if self.config.max_rate > 0:
+                allowed = self.config.max_rate * (now - first_audio) + self.config.rate_burst_s
+                if session.stats.received_s > allowed:
+                    raise p.ProtocolError(p.CLOSE_RATE, f"audio sent faster than {self.config.max_rate:g}x real time")
+            self.wake.set()
+            while session.inbox_s > self.config.max_inbox_s:  # backpressure: stop reading until processed
+                self.drained.clear()
+                await self.drained.wait()
+
+    async def _pump(self, session: Session) -> None:
+        runner = self.server._runner
+        assert runner is not None
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            finishing = self.stopping
+            if finishing:
+                session.add_audio(np.zeros(0, np.float32), last=True)
+            try:
+                events = await runner.run(functools.partial(session.process, finish=finishing))
+            except Exception as e:
+                log.error("inference failed in session %s", session.id, exc_info=True)
+                raise p.ProtocolError(p.CLOSE_INTERNAL, "inference failed") from e
+            self.drained.set()
+            await self._queue(events)
+            if finishing:
+                extra = {"session": session.id, "decodes": session.stats.decodes}
+                await self.outbox.put(p.DoneEvent(session.policy.stream_end_s, session.policy.finals, extra))
+                await self.outbox.put(None)
+                return
+            if session.inbox_s > 0:
+                self.wake.set()
+
+    async def _queue(self, events: list[p.PartialEvent | p.FinalEvent]) -> None:
+        last_partial = max((i for i, e in enumerate(events) if isinstance(e, p.PartialEvent)), default=-1)
+        for i, event in enumerate(events):
+            backed_up = self.outbox.qsize() > self.config.outbox_size // 2
+            if isinstance(event, p.PartialEvent) and (i != last_partial or backed_up):
+                continue  # coalesce: only the newest partial matters, and never for a backed-up client
+            await self.outbox.put(event)
+
+    async def _send(self) -> None:
+        while (event := await self.outbox.get()) is not None:
+            await self.ws.send(p.encode_event(event))
+        await self.ws.close(p.CLOSE_NORMAL, "done")

@@ -1,0 +1,119 @@
+"""One live stream: every piece of mutable per-stream state, in one object."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.asr import AsrEngine, DecodeOptions
+from voicestream.guards import GuardSettings, apply_guards
+from voicestream.messages import Word
+from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
+from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent
+from voicestream.streaming.vad_stream import SileroFrameModel, VadState
+from voicestream.timebase import SAMPLE_RATE
+
+LANGUAGE_DETECT_MIN_S = 2.0
+"""Speech (s) needed before a multilingual stream's language is fixed."""
+
+
+@dataclass
+class SessionStats:
+    """Counters reported in ``done`` and the logs."""
+
+    received_s: float = 0.0
+    decodes: int = 0
+    decoded_audio_s: float = 0.0
+
+
+class Session:
+    """A stream's audio path (resampler, VAD state, policy) and its counters.
+
+    :meth:`add_audio` runs on the event loop (cheap: resampling a frame);
+    :meth:`process` runs on a worker thread (VAD and ASR) and is never entered twice
+    at once for the same session.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        audio: AudioFormat,
+        engine: AsrEngine,
+        vad: SileroFrameModel,
+        decode: DecodeOptions,
+        settings: StreamSettings,
+    ) -> None:
+        self.id = session_id
+        self.audio = audio
+        self._engine = engine
+        self._vad = vad
+        self._decode = decode
+        self._vad_state = VadState()
+        self.policy = StreamingTranscriber(settings, decode.language if engine.multilingual else "en")
+        self.stats = SessionStats()
+        self._resampler = None
+        if audio.sample_rate != SAMPLE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(audio.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self._inbox: list[npt.NDArray[np.float32]] = []
+        self._inbox_samples = 0
+        self._lock = threading.Lock()
+
+    @property
+    def inbox_s(self) -> float:
+        """Seconds of received audio not yet processed."""
+        return self._inbox_samples / SAMPLE_RATE
+
+    def add_audio(self, samples: npt.NDArray[np.float32], last: bool = False) -> None:
+        """Queue client audio (mono float32 at the client's rate) for processing."""
+        self.stats.received_s += samples.size / self.audio.sample_rate
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples, last=last)
+        with self._lock:
+            self._inbox.append(samples.astype(np.float32, copy=False))
+            self._inbox_samples += samples.size
+
+    def _take_inbox(self) -> npt.NDArray[np.float32]:
+        with self._lock:
+            chunks, self._inbox, self._inbox_samples = self._inbox, [], 0
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent]:
+        """Run VAD and ASR on the queued audio (worker thread); ``finish`` flushes everything.
+
+        Audio is fed to the policy in steps of its update interval, so pauses and full
+        buffers are finalised at the right stream time however much audio was queued;
+        when behind, only the newest step gets an interim (partial) update.
+        """
+        samples = self._take_inbox()
+        step = max(1, round(self.policy.settings.update_interval_s * SAMPLE_RATE))
+        chunks = [samples[i : i + step] for i in range(0, samples.size, step)] or [samples]
+        for k, chunk in enumerate(chunks):
+            newest = k == len(chunks) - 1
+            if chunk.size:
+                self.policy.push(chunk, self._vad.process(self._vad_state, chunk))
+            if newest and finish:
+                self.policy.finish()
+            while (request := self.policy.next_decode(partial=newest)) is not None:
+                self.policy.apply(request, self._decode_words(request))
+                if not request.final:
+                    break  # one interim update per call keeps every stream's latency fair
+        return self.policy.events()
+
+    def _decode_words(self, request: DecodeRequest) -> list[Word]:
+        language = self.policy.language
+        if language is None and (request.final or request.audio.size >= LANGUAGE_DETECT_MIN_S * SAMPLE_RATE):
+            language, _ = self._engine.detect_language(request.audio)
+            self.policy.language = language
+        options = replace(self._decode, language=language, initial_prompt=request.prompt)
+        segments = self._engine.transcribe(request.audio, 0.0, options)
+        self.stats.decodes += 1
+        self.stats.decoded_audio_s += request.audio.size / SAMPLE_RATE
+        words = [w for seg in apply_guards(segments, GuardSettings()) for w in seg.words]
+        return [
+            replace(w, start_s=a, end_s=b) for w in words for a, b in [request.window.to_source(w.start_s, w.end_s)]
+        ]
