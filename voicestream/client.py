@@ -69,11 +69,11 @@ async def stream_samples(
     async with ws:
         start = {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le", "channels": 1,
                  "language": language or "auto", "task": task}  # fmt: skip
-        await ws.send(json.dumps(start))
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))
         try:
+            await ws.send(json.dumps(start))
             pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
             step = max(1, round(frame_s * SAMPLE_RATE))
             for k, i in enumerate(range(0, pcm.size, step)):

@@ -152,7 +152,7 @@ class StreamingTranscriber:
             # A long pause: keep the end of the confirmed speech as context to splice in
             # front of the next words (a lone word decoded alone is often misheard),
             # and only a pre-roll of the silence.
-            if self._committed_end_s > self._buffer_start_s:
+            if s.context_s > 0 and self._committed_end_s > self._buffer_start_s:
                 ctx_start = max(self._buffer_start_s, self._committed_end_s - s.context_s)
                 self._context = (ctx_start, self._slice(ctx_start, self._committed_end_s + s.pre_roll_s))
             self._trim_to(self.stream_end_s - s.pre_roll_s)

@@ -1,0 +1,334 @@
+"""``voicestream serve`` end to end over loopback with the real models: transcripts and protections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect as async_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from voicestream import media
+from voicestream.asr import FasterWhisperEngine
+from voicestream.client import stream_samples
+from voicestream.errors import ConnectError, StreamClosedError
+from voicestream.pipeline import transcribe_samples
+from voicestream.streaming import protocol as p
+from voicestream.streaming.server import ServerConfig, VoicestreamServer
+from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.vad import SileroVad
+
+_norm = EnglishTextNormalizer()
+
+
+class RunningServer:
+    """A server on its own event loop thread, on a free loopback port."""
+
+    def __init__(self, engine: FasterWhisperEngine, **config: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config))
+        self.port = self.call(self.server.start())
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    def task_count(self) -> int:
+        async def count() -> int:
+            return len(asyncio.all_tasks())
+
+        return int(self.call(count()))
+
+    def close(self) -> None:
+        self.call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def base_server(base_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
+    """base, no rate limit (tests stream faster than real time)."""
+    server = RunningServer(base_engine, max_rate=0, max_sessions=4)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def strict_server(tiny_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
+    """tiny.en with a token, tight limits and two sessions at most."""
+    server = RunningServer(
+        tiny_engine, token="s3cret", max_sessions=2, idle_timeout_s=1.5, max_rate=2.0, rate_burst_s=2.0,
+        max_session_s=3.0, max_audio_frame=8192, max_control_frame=512,
+    )  # fmt: skip
+    yield server
+    server.close()
+
+
+def finals_text(events: list[dict[str, Any]]) -> str:
+    return " ".join(e["text"] for e in events if e["type"] == "final")
+
+
+def final_words(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [w for e in events if e["type"] == "final" for w in e["words"]]
+
+
+def stream(url: str, samples: np.ndarray, **kwargs: Any) -> list[dict[str, Any]]:
+    return asyncio.run(stream_samples(url, samples, **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("rel", "ref", "slack"),
+    [
+        # measured streaming vs file WER: 2.5-4.9% vs 3.3%
+        ("long_form/librispeech_concat_4spk.wav", "long_form/librispeech_concat_4spk.txt", 0.04),
+        # conversational phone call, short turns: 12.6-24% vs 12.6% (depends on how audio arrives)
+        ("diar_pyannote_sample_2spk/sample.wav", "diar_pyannote_sample_2spk/sample.txt", 0.18),
+        ("video_auto_editor/example.mp4", None, 0.08),  # 2.3-4.6% against the file transcript
+        ("jfk_public_domain/jfk.flac", "jfk_public_domain/jfk.txt", 0.08),  # 0-4.6% vs 0%
+    ],
+)
+def test_stream_matches_file_transcription(
+    base_server: RunningServer,
+    base_engine: FasterWhisperEngine,
+    vad: SileroVad,
+    data: Path,
+    rel: str,
+    ref: str | None,
+    slack: float,
+) -> None:
+    """Streamed finals have WER close to the file transcription; words are monotonic on the audio clock."""
+    samples = media.decode(data / rel)
+    duration = samples.size / 16000
+    events = stream(base_server.url, samples, speed=0)
+    assert events[0]["type"] == "ready" and events[-1]["type"] == "done"
+    assert abs(events[-1]["duration"] - duration) < 0.1
+    file_text = " ".join(s.text for s in transcribe_samples(samples, base_engine, vad).segments)
+    reference = (data / ref).read_text() if ref else file_text
+    stream_wer = jiwer.wer(_norm(reference), _norm(finals_text(events)))
+    file_wer = jiwer.wer(_norm(reference), _norm(file_text))
+    print(f"{rel}: streaming WER {stream_wer:.2%}, file WER {file_wer:.2%}")
+    assert stream_wer <= file_wer + slack
+    words = final_words(events)
+    assert all(0 <= w["start"] <= w["end"] <= duration + 0.05 for w in words)
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in itertools.pairwise(words))
+
+
+def test_real_time_stream_sends_partials_then_finals(base_server: RunningServer, data: Path) -> None:
+    """Paced at real time, partials arrive and are revised; finals cover the speech, in order."""
+    samples = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    events = stream(base_server.url, samples, speed=1.0)
+    kinds = [e["type"] for e in events]
+    assert "partial" in kinds and kinds[-1] == "done"
+    first_final = kinds.index("final")
+    assert kinds.index("partial") < first_final
+    assert "country can do for you" in _norm(finals_text(events))
+    segments = [e["segment"] for e in events if e["type"] == "final"]
+    assert segments == sorted(segments)
+    assert all(e["recv_s"] >= 0 for e in events)
+
+
+def test_concurrent_sessions_no_cross_talk(base_server: RunningServer, read_speech: list[tuple[Path, str]]) -> None:
+    """Four sessions at once each get their own clip's transcript."""
+    clips = read_speech[:4]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda c: stream(base_server.url, media.decode(c[0]), speed=2.0), clips))
+    for (_, reference), events in zip(clips, results, strict=True):
+        score = jiwer.wer(_norm(reference), _norm(finals_text(events)))
+        assert score < 0.25, (reference, finals_text(events))
+
+
+# ---- protections -------------------------------------------------------------------------
+
+
+def open_ws(server: RunningServer, token: str | None = "s3cret", **kwargs: Any) -> ClientConnection:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return connect(server.url, additional_headers=headers, **kwargs)
+
+
+def start_msg(**fields: Any) -> str:
+    return json.dumps({"type": "start", "sample_rate": 16000, **fields})
+
+
+def send(ws: ClientConnection, message: str | bytes) -> None:
+    """Send, ignoring a connection the server already closed (close_code reads why)."""
+    with contextlib.suppress(ConnectionClosed):
+        ws.send(message)
+
+
+def close_code(ws: ClientConnection, timeout: float = 10.0) -> tuple[int, str]:
+    """Read until the server closes; returns (code, reason)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=deadline - time.monotonic())
+    except ConnectionClosed as e:
+        assert e.rcvd is not None
+        return e.rcvd.code, e.rcvd.reason
+    raise AssertionError("server did not close")
+
+
+def test_token_required(strict_server: RunningServer) -> None:
+    """No token or a wrong one: 4401."""
+    for token in (None, "wrong"):
+        with open_ws(strict_server, token=token) as ws:
+            send(ws, start_msg())
+            assert close_code(ws)[0] == p.CLOSE_UNAUTHORIZED
+
+
+@pytest.mark.parametrize("how", ["header", "subprotocol", "query"])
+def test_token_accepted_three_ways(strict_server: RunningServer, how: str) -> None:
+    """Bearer header, 'bearer.<token>' subprotocol and ?token= all open a session."""
+    if how == "header":
+        ws = open_ws(strict_server)
+    elif how == "subprotocol":
+        ws = connect(strict_server.url, subprotocols=[p.SUBPROTOCOL, "bearer.s3cret"])  # type: ignore[list-item]
+    else:
+        ws = connect(strict_server.url + "/?token=s3cret")
+    with ws:
+        ws.send(start_msg())
+        assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+        ws.send(json.dumps({"type": "stop"}))
+        assert close_code(ws)[0] == p.CLOSE_NORMAL
+
+
+def test_foreign_origin_refused(strict_server: RunningServer) -> None:
+    """A page from another site cannot use the server: 4403."""
+    with open_ws(strict_server, origin="https://evil.example") as ws:  # type: ignore[arg-type]
+        assert close_code(ws)[0] == p.CLOSE_FORBIDDEN_ORIGIN
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        ([b"\x00\x00"], p.CLOSE_STATE),  # audio before start
+        (["{nope"], p.CLOSE_BAD_MESSAGE),
+        (['{"type": "jump"}'], p.CLOSE_BAD_MESSAGE),
+        ([start_msg(sample_rate=1000)], p.CLOSE_BAD_AUDIO),
+        ([start_msg(), start_msg()], p.CLOSE_STATE),
+        ([start_msg(), b"\x00\x00\x00"], p.CLOSE_BAD_AUDIO),  # odd byte count
+        ([start_msg(encoding="f32le"), np.array([np.nan], "<f4").tobytes()], p.CLOSE_BAD_AUDIO),
+        ([start_msg(), b"\x00" * 9000], p.CLOSE_TOO_BIG),
+        (['{"type": "keepalive", "pad": "' + "x" * 600 + '"}'], p.CLOSE_TOO_BIG),
+    ],
+)
+def test_malformed_input_closes_only_that_session(
+    strict_server: RunningServer, messages: list[str | bytes], code: int
+) -> None:
+    """Each bad input closes its session with the documented code while another session carries on."""
+    with open_ws(strict_server) as healthy:
+        healthy.send(start_msg())
+        assert json.loads(healthy.recv(timeout=10))["type"] == "ready"
+        with open_ws(strict_server) as bad:
+            for m in messages:
+                send(bad, m)
+            got, reason = close_code(bad)
+            assert got == code, reason
+            assert reason
+        healthy.send(np.zeros(1600, "<i2").tobytes())
+        healthy.send(json.dumps({"type": "stop"}))
+        assert close_code(healthy)[0] == p.CLOSE_NORMAL
+
+
+def test_server_full(strict_server: RunningServer) -> None:
+    """With two sessions open, a third is refused with 1013; the two carry on."""
+    with open_ws(strict_server) as a, open_ws(strict_server) as b:
+        for ws in (a, b):
+            ws.send(start_msg())
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+        with open_ws(strict_server) as c:
+            send(c, start_msg())
+            code, reason = close_code(c)
+            assert code == p.CLOSE_TRY_LATER and "full" in reason
+        for ws in (a, b):
+            ws.send(json.dumps({"type": "stop"}))
+            assert close_code(ws)[0] == p.CLOSE_NORMAL
+
+
+def test_idle_timeout(strict_server: RunningServer) -> None:
+    """Nothing sent for longer than the idle limit: 4408; keepalives keep a session open."""
+    with open_ws(strict_server) as ws:
+        ws.send(start_msg())
+        ws.recv(timeout=10)
+        for _ in range(2):
+            time.sleep(0.8)
+            ws.send(json.dumps({"type": "keepalive"}))
+        assert close_code(ws)[0] == p.CLOSE_IDLE
+
+
+def test_session_length_limit(strict_server: RunningServer) -> None:
+    """A session older than the limit is closed with 4410."""
+    with open_ws(strict_server) as ws:
+        ws.send(start_msg())
+        ws.recv(timeout=10)
+        for _ in range(4):
+            time.sleep(0.9)
+            ws.send(json.dumps({"type": "keepalive"}))
+        assert close_code(ws)[0] == p.CLOSE_SESSION_TOO_LONG
+
+
+def test_rate_limit(strict_server: RunningServer) -> None:
+    """Audio far faster than 2x real time is refused with 4429."""
+    with open_ws(strict_server) as ws:
+        ws.send(start_msg())
+        ws.recv(timeout=10)
+        frame = np.zeros(4000, "<i2").tobytes()  # 0.25 s
+        with pytest.raises(ConnectionClosed) as info:
+            for _ in range(200):
+                ws.send(frame)
+            ws.recv(timeout=10)
+            ws.recv(timeout=10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == p.CLOSE_RATE
+
+
+def test_client_library_reports_refusal(strict_server: RunningServer, data: Path) -> None:
+    """The client raises clear errors for a refused session and for an unreachable server."""
+    with pytest.raises(StreamClosedError, match="4401"):
+        stream(strict_server.url, np.zeros(1600, np.float32), token="wrong")
+    with pytest.raises(ConnectError):
+        stream("ws://127.0.0.1:1", np.zeros(1600, np.float32))
+
+
+def _drop_connections(server: RunningServer, speech: bytes, count: int) -> None:
+    """Open ``count`` sessions, send some audio, and vanish without a close handshake (TCP abort)."""
+
+    async def drop() -> None:
+        for _ in range(count):
+            ws = await async_connect(server.url, ping_interval=None)
+            await ws.send(start_msg())
+            await ws.recv()
+            for i in range(0, 16000 * 2 * 4, 6400):
+                await ws.send(speech[i : i + 6400])
+            ws.transport.abort()
+
+    asyncio.run(drop())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.server.sessions:
+        time.sleep(0.1)
+
+
+def test_abrupt_disconnects_leave_nothing_behind(base_server: RunningServer, data: Path) -> None:
+    """Clients that vanish mid-stream leave no session, task or thread behind."""
+    speech = (media.decode(data / "jfk_public_domain" / "jfk.flac") * 32767).astype("<i2").tobytes()
+    stream(base_server.url, media.decode(data / "jfk_public_domain" / "jfk.flac"), speed=0)  # warm: pools exist
+    tasks_before = base_server.task_count()
+    _drop_connections(base_server, speech, 3)
+    threads_after_first = threading.active_count()
+    _drop_connections(base_server, speech, 5)
+    assert base_server.server.sessions == {}
+    assert base_server.task_count() <= tasks_before
+    assert threading.active_count() <= threads_after_first, "threads grow with disconnects"
