@@ -332,3 +332,31 @@ def test_abrupt_disconnects_leave_nothing_behind(base_server: RunningServer, dat
     assert base_server.server.sessions == {}
     assert base_server.task_count() <= tasks_before
     assert threading.active_count() <= threads_after_first, "threads grow with disconnects"
+
+
+class _FailingEngine:
+    """An engine whose decoder raises, behind the same Protocol as the real one."""
+
+    name = "failing"
+    multilingual = False
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        return "en", 1.0
+
+    def transcribe(self, samples: np.ndarray, offset_s: float, options: Any) -> list[Any]:
+        raise RuntimeError("decoder exploded")
+
+
+def test_inference_failure_closes_only_that_session(data: Path) -> None:
+    """A model error mid-request closes that session with 1011; the server keeps serving."""
+    server = RunningServer(_FailingEngine(), max_rate=0)  # type: ignore[arg-type]
+    try:
+        speech = media.decode(data / "jfk_public_domain" / "jfk.flac")
+        with pytest.raises(StreamClosedError, match="1011"):
+            stream(server.url, speech, speed=0)
+        with connect(server.url) as ws:
+            ws.send(start_msg())
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+        assert server.server.sessions == {} or len(server.server.sessions) <= 1
+    finally:
+        server.close()
