@@ -38,18 +38,18 @@ def test_no_decode_on_silence() -> None:
 
 
 def test_local_agreement_commits_agreed_prefix_but_not_newest_word() -> None:
-    """Two hypotheses agreeing on 'the cat sat' confirm 'the cat': the newest word waits."""
+    """Two hypotheses agreeing on 'the cat sat' confirm 'the cat': 'sat' ends at the audio's end and waits."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
     feed(policy, 1.0, SPEECH)
     r1 = policy.next_decode()
     assert r1 is not None and not r1.final
-    policy.apply(r1, words("the cat sat", 0.0))
+    policy.apply(r1, words("the cat sat", 0.0, 0.3))
     assert finals(policy.events()) == []
     assert policy.next_decode() is None, "no new audio yet"
     feed(policy, 1.0, SPEECH)
     r2 = policy.next_decode()
     assert r2 is not None
-    policy.apply(r2, words("the cat sat", 0.0))
+    policy.apply(r2, words("the cat sat", 1.0, 0.3))  # 'sat' now ends 0.1 s before the audio does
     events = policy.events()
     assert finals(events) == ["the cat"]
     partials = [e for e in events if isinstance(e, PartialEvent)]
@@ -58,7 +58,7 @@ def test_local_agreement_commits_agreed_prefix_but_not_newest_word() -> None:
     feed(policy, 1.0, SPEECH)
     r3 = policy.next_decode()
     assert r3 is not None
-    policy.apply(r3, words("the cat sat on", 0.0))
+    policy.apply(r3, words("the cat sat on", 1.0, 0.3))
     assert finals(policy.events()) == ["sat"]
 
 

@@ -55,10 +55,11 @@ class StreamSettings:
         vad_threshold: Frame probability at or above which speech starts.
         vad_neg_threshold: Frame probability below which silence is counted.
         prompt_words: Confirmed words given to the decoder as context.
+        settle_s: An agreed last word is confirmed only when this much audio (s) follows it.
         partials: Whether partial events are produced.
     """
 
-    update_interval_s: float = 1.0
+    update_interval_s: float = 0.5
     end_silence_s: float = 0.6
     max_buffer_s: float = 15.0
     trim_after_s: float = 6.0
@@ -69,6 +70,7 @@ class StreamSettings:
     vad_threshold: float = 0.5
     vad_neg_threshold: float = 0.35
     prompt_words: int = 40
+    settle_s: float = 0.4
     partials: bool = True
 
 
@@ -211,9 +213,11 @@ class StreamingTranscriber:
             else:  # confirmed audio stays as context for the next words, up to the trim limits
                 self._trim_buffer()
             return
-        # The newest word is the least stable (its end, its punctuation): it waits for
-        # a later hypothesis that continues past it, or for the final decode.
-        n = max(0, min(agreed_prefix(self._hypothesis, fresh), len(fresh) - 1))
+        # A word at the very end of the audio is the least stable (its end, its
+        # punctuation): it waits for a later word or for audio after it.
+        n = agreed_prefix(self._hypothesis, fresh)
+        if n and n == len(fresh) and fresh[-1].end_s > request.end_s - self.settings.settle_s:
+            n -= 1
         self._commit(fresh[:n])
         self._hypothesis = fresh[n:]
         if self.settings.partials and self._hypothesis:
