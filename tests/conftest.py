@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,13 @@ def tiny_engine() -> FasterWhisperEngine:
 def vad() -> SileroVad:
     """Silero VAD v6."""
     return create_vad()
+
+
+def make_mute_video(path: Path) -> Path:
+    """A 1 s MPEG-4 video with no audio stream, made with ffmpeg."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=blue:s=64x64:d=1",
+         "-c:v", "mpeg4", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import make_mute_video
 from tests.subtitle_checks import parse_srt, parse_vtt, rule_violations
 
 VIDEO_DURATION = 42.45
@@ -122,12 +123,7 @@ def test_not_media(tmp_path: Path) -> None:
 
 def test_video_without_audio(tmp_path: Path) -> None:
     """Exit 4 with 'no audio stream', no output."""
-    video = tmp_path / "mute.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1",
-         "-c:v", "mpeg4", str(video)],
-        check=True,
-    )  # fmt: skip
+    video = make_mute_video(tmp_path / "mute.mp4")
     proc = voicestream("transcribe", str(video), "-o", str(tmp_path / "x.srt"))
     assert_one_line_error(proc, 4, "no audio stream")
     assert no_leftovers(tmp_path) == ["mute.mp4"]

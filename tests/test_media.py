@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import make_mute_video
 from voicestream import media
 from voicestream.errors import (
     FfmpegMissingError,
@@ -83,12 +83,7 @@ def test_truncated_flac_still_errors_cleanly(data: Path, tmp_path: Path) -> None
 
 def test_video_without_audio(tmp_path: Path) -> None:
     """A video with no audio stream is NoAudioStreamError."""
-    silent_video = tmp_path / "video_only.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=blue:s=64x64:d=1",
-         "-c:v", "mpeg4", str(silent_video)],
-        check=True,
-    )  # fmt: skip
+    silent_video = make_mute_video(tmp_path / "video_only.mp4")
     with pytest.raises(NoAudioStreamError):
         media.decode(silent_video)
 
