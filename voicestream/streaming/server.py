@@ -111,6 +111,7 @@ class VoicestreamServer:
             max_size=max(self.config.max_audio_frame, self.config.max_control_frame),
             select_subprotocol=self._select_subprotocol,
             server_header="voicestream",
+            close_timeout=3,
         )
         return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
 
@@ -173,9 +174,23 @@ class VoicestreamServer:
 
 
 async def _close(connection: ServerConnection, code: int, reason: str) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        await connection.send(p.encode_event(p.ErrorEvent(code, reason)))
-    await connection.close(code, reason)
+    """Send the error event and close; frames the client already sent are discarded so the
+    close handshake is not stuck behind them (the library stops reading when its queue is full)."""
+
+    async def discard() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await connection.recv()
+
+    drain = asyncio.create_task(discard())
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(p.encode_event(p.ErrorEvent(code, reason)))
+        await connection.close(code, reason)
+    finally:
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
 
 
 class _Connection:
