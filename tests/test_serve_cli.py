@@ -1,0 +1,66 @@
+"""``voicestream serve`` and ``voicestream stream`` as a user runs them, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """A ``voicestream serve`` process with tiny.en on a free port; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", "--max-rate", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    url = None
+    deadline = time.monotonic() + 120
+    while url is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
+        if match:
+            url = match.group(0)
+    assert url, "server did not report its address"
+    yield url
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_stream_cli_prints_finals_and_writes_events(served: str, data: Path, tmp_path: Path) -> None:
+    """stream sends a file, prints timed finals and writes every event with recv_s."""
+    out = tmp_path / "events.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicestream", "stream", str(data / "jfk_public_domain" / "jfk.flac"),
+         "--url", served, "--speed", "4", "-o", str(out)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "country" in proc.stdout.lower() and proc.stdout.lstrip().startswith("[")
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert events[0]["type"] == "ready" and events[-1]["type"] == "done"
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals and all("recv_s" in e and e["words"] for e in finals)
+    assert all(set(w) == {"word", "start", "end", "probability"} for e in finals for w in e["words"])
+
+
+def test_stream_cli_unreachable_server(data: Path) -> None:
+    """An unreachable server is exit 9 with one line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicestream", "stream", str(data / "jfk_public_domain" / "jfk.flac"),
+         "--url", "ws://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 9
+    assert proc.stderr.strip().startswith("voicestream: error: cannot connect")
+    assert "Traceback" not in proc.stderr
