@@ -144,6 +144,11 @@ class VoicestreamServer:
         host = urllib.parse.urlsplit(origin).hostname or ""
         return host in {"127.0.0.1", "localhost", "::1", self.config.host}
 
+    def check_capacity(self) -> None:
+        """Refuse with 1013 when ``max_sessions`` sessions are open."""
+        if len(self.sessions) >= self.config.max_sessions:
+            raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+
     def _authorized(self, connection: ServerConnection) -> bool:
         if self.config.token is None:
             return True
@@ -161,8 +166,7 @@ class VoicestreamServer:
                 raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             if not self._authorized(connection):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
-            if len(self.sessions) >= self.config.max_sessions:
-                raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+            self.check_capacity()
             await _Connection(self, connection).run()
         except p.ProtocolError as e:
             await _close(connection, e.code, e.reason)
@@ -200,12 +204,10 @@ class _Connection:
         self.server = server
         self.config = server.config
         self.ws = ws
-        self.session: Session | None = None
         self.outbox: asyncio.Queue[p.ServerEvent | None] = asyncio.Queue(self.config.outbox_size)
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.stopping = False
-        self.failure: BaseException | None = None
 
     async def _recv(self) -> str | bytes:
         try:
@@ -240,8 +242,7 @@ class _Connection:
             log.info("session %s closed after %.1f s of audio", session.id, session.stats.received_s)
 
     def _open(self, start: p.StartMessage) -> Session:
-        if len(self.server.sessions) >= self.config.max_sessions:
-            raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+        self.server.check_capacity()  # again: others may have opened while this client sent start
         if start.language is not None and start.language not in language_codes():
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown language {start.language!r}")
         if not self.server.engine.multilingual and (start.task == "translate" or start.language not in (None, "en")):
@@ -251,7 +252,6 @@ class _Connection:
         settings = replace(self.config.stream, partials=start.partials)
         session = Session(sid, start.audio, self.server.engine, self.server.vad, decode, settings)
         self.server.sessions[sid] = session
-        self.session = session
         return session
 
     def _check_control(self, text: str) -> None:
