@@ -259,26 +259,25 @@ def test_server_full(strict_server: RunningServer) -> None:
             assert close_code(ws)[0] == p.CLOSE_NORMAL
 
 
-def test_idle_timeout(strict_server: RunningServer) -> None:
-    """Nothing sent for longer than the idle limit: 4408; keepalives keep a session open."""
-    with open_ws(strict_server) as ws:
+def keepalives_then_close(server: RunningServer, count: int, interval_s: float) -> int:
+    """Open a session, send ``count`` keepalives ``interval_s`` apart, then wait; the close code."""
+    with open_ws(server) as ws:
         ws.send(start_msg())
         ws.recv(timeout=10)
-        for _ in range(2):
-            time.sleep(0.8)
-            ws.send(json.dumps({"type": "keepalive"}))
-        assert close_code(ws)[0] == p.CLOSE_IDLE
+        for _ in range(count):
+            time.sleep(interval_s)
+            send(ws, json.dumps({"type": "keepalive"}))
+        return close_code(ws)[0]
+
+
+def test_idle_timeout(strict_server: RunningServer) -> None:
+    """Nothing sent for longer than the idle limit: 4408; keepalives keep a session open."""
+    assert keepalives_then_close(strict_server, 2, 0.8) == p.CLOSE_IDLE
 
 
 def test_session_length_limit(strict_server: RunningServer) -> None:
     """A session older than the limit is closed with 4410."""
-    with open_ws(strict_server) as ws:
-        ws.send(start_msg())
-        ws.recv(timeout=10)
-        for _ in range(4):
-            time.sleep(0.9)
-            ws.send(json.dumps({"type": "keepalive"}))
-        assert close_code(ws)[0] == p.CLOSE_SESSION_TOO_LONG
+    assert keepalives_then_close(strict_server, 4, 0.9) == p.CLOSE_SESSION_TOO_LONG
 
 
 def test_rate_limit(strict_server: RunningServer) -> None:
