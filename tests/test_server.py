@@ -338,11 +338,14 @@ class _FailingEngine:
 
     name = "failing"
     multilingual = False
+    speculative = False
 
     def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
         return "en", 1.0
 
-    def transcribe(self, samples: np.ndarray, offset_s: float, options: Any) -> list[Any]:
+    def transcribe(
+        self, samples: np.ndarray, offset_s: float, options: Any, hypothesis: Any = None, stats: Any = None
+    ) -> list[Any]:
         raise RuntimeError("decoder exploded")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -16,6 +16,7 @@ from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voicestream.catalog import ResolvedModel
+    from voicestream.speculative import DraftSettings, SpeculativeStats
 
 FRAMES_PER_SECOND = 100
 """Whisper log-mel frames per second (hop of 160 samples at 16 kHz)."""
@@ -62,6 +63,7 @@ class AsrSegment:
         avg_logprob: Mean token log-probability.
         no_speech_prob: Probability of the no-speech token.
         compression_ratio: gzip compression ratio of the text.
+        tokens: Decoded token ids (text tokens and, on the beam path, timestamps).
     """
 
     start_s: float
@@ -71,6 +73,7 @@ class AsrSegment:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    tokens: tuple[int, ...] = ()
 
 
 class AsrEngine(Protocol):
@@ -79,12 +82,29 @@ class AsrEngine(Protocol):
     name: str
     multilingual: bool
 
+    @property
+    def speculative(self) -> bool:
+        """Whether greedy windows use the step decoder (and so accept drafts and fill stats)."""
+        ...
+
     def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
         """Language code and its probability for ``samples`` (float32, shape ``(n,)``, 16 kHz)."""
         ...
 
-    def transcribe(self, samples: npt.NDArray[np.float32], offset_s: float, options: DecodeOptions) -> list[AsrSegment]:
-        """Decode ``samples`` (float32 ``(n,)``, 16 kHz, at most 30 s) starting at ``offset_s``."""
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        hypothesis: str | None = None,
+        stats: SpeculativeStats | None = None,
+    ) -> list[AsrSegment]:
+        """Decode ``samples`` (float32 ``(n,)``, 16 kHz, at most 30 s) starting at ``offset_s``.
+
+        ``hypothesis`` is text the window is expected to hold (the previous streaming
+        update's): greedy decoding verifies it as a draft instead of generating it token
+        by token, with the same result. ``stats`` accumulates the drafting counts.
+        """
         ...
 
 
@@ -157,6 +177,10 @@ class FasterWhisperEngine:
         fit_windows: Encode only the frames that hold audio instead of padding to 30 s.
         cpu_threads: CTranslate2 threads per worker on CPU.
         workers: Concurrent decodes the model accepts (one per calling thread).
+        draft: A smaller Whisper proposing tokens for speculative greedy decoding.
+        draft_settings: Adaptive K of the draft model (``None``: defaults).
+        step_decoding: Decode greedy windows on the decoder-state API (exact, and able to
+            verify hypothesis drafts); ``False`` uses faster-whisper's own greedy path.
     """
 
     model: ResolvedModel
@@ -165,15 +189,44 @@ class FasterWhisperEngine:
     fit_windows: bool = True
     cpu_threads: int = field(default_factory=default_cpu_threads)
     workers: int = 1
+    draft: ResolvedModel | None = None
+    draft_settings: DraftSettings | None = None
+    step_decoding: bool = True
     name: str = field(init=False)
     multilingual: bool = field(init=False)
     _whisper: Any = field(init=False, repr=False)
+    _greedy: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        from voicestream import whisper_decode
+
+        if self.draft is not None and not whisper_decode.STEP_API:
+            raise ModelError(whisper_decode.STEP_API_MISSING)
+        self._whisper = self._load(self.model)
+        self.name = self.model.name
+        self.multilingual = bool(self._whisper.model.is_multilingual)
+        self._greedy = None
+        if not (self.step_decoding and whisper_decode.STEP_API):
+            return
+        draft_model, maps = None, None
+        if self.draft is not None:
+            same = self.draft.path.resolve() == self.model.path.resolve()
+            draft_model = self._whisper if same else self._load(self.draft)
+            if not same:
+                maps = whisper_decode.token_maps(
+                    str(self.model.path / "tokenizer.json"), str(self.draft.path / "tokenizer.json")
+                )
+        from voicestream.speculative import DraftSettings
+
+        self._greedy = whisper_decode.GreedyWhisper(
+            self._whisper, draft_model, maps, self.draft_settings or DraftSettings()
+        )
+
+    def _load(self, model: ResolvedModel) -> Any:
         cls = _load_fitted_model_class()
         try:
-            self._whisper = cls(
-                str(self.model.path),
+            whisper = cls(
+                str(model.path),
                 device=self.device,
                 compute_type=resolve_compute_type(self.device, self.compute_type),
                 cpu_threads=self.cpu_threads,
@@ -181,10 +234,9 @@ class FasterWhisperEngine:
             )
         except (RuntimeError, ValueError, OSError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ModelError(f"could not load model '{self.model.name}' on {self.device}: {first}") from None
-        self._whisper.margin_frames = DEFAULT_MARGIN_FRAMES if self.fit_windows else None
-        self.name = self.model.name
-        self.multilingual = bool(self._whisper.model.is_multilingual)
+            raise ModelError(f"could not load model '{model.name}' on {self.device}: {first}") from None
+        whisper.margin_frames = DEFAULT_MARGIN_FRAMES if self.fit_windows else None
+        return whisper
 
     @property
     def whisper(self) -> Any:
@@ -208,8 +260,44 @@ class FasterWhisperEngine:
         budget = TOKENS_BASE + math.ceil(TOKENS_PER_SECOND * duration_s)
         return max(1, min(budget, max_length - prompt_tokens - _PROMPT_OVERHEAD))
 
-    def transcribe(self, samples: npt.NDArray[np.float32], offset_s: float, options: DecodeOptions) -> list[AsrSegment]:
-        """Decode one window (float32 ``(n,)``, 16 kHz, <= 30 s) with word timestamps."""
+    @property
+    def speculative(self) -> bool:
+        """Whether greedy windows run on the step decoder (hypothesis and model drafts)."""
+        return self._greedy is not None
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        hypothesis: str | None = None,
+        stats: SpeculativeStats | None = None,
+    ) -> list[AsrSegment]:
+        """Decode one window (float32 ``(n,)``, 16 kHz, <= 30 s) with word timestamps.
+
+        Greedy windows (``beam_size`` 1) run on the step decoder, verifying
+        ``hypothesis`` and draft-model tokens in batches; when the temperature-0 result
+        trips a fallback check, the later temperatures run on faster-whisper's path.
+        """
+        temperatures = list(options.temperatures)
+        prompt_text = options.initial_prompt
+        max_new = self.max_new_tokens(samples.size / SAMPLE_RATE, prompt_text)
+        if self._greedy is not None and options.beam_size == 1 and temperatures and temperatures[0] == 0.0:
+            decode = replace(options, language=options.language if self.multilingual else "en")
+            segments, passed = self._greedy.decode(samples, offset_s, decode, max_new, hypothesis, stats)
+            if passed or len(temperatures) == 1:
+                return list(segments)
+            temperatures = temperatures[1:]
+        return self._faster_whisper(samples, offset_s, options, temperatures, max_new)
+
+    def _faster_whisper(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        temperatures: list[float],
+        max_new_tokens: int,
+    ) -> list[AsrSegment]:
         duration_s = samples.size / SAMPLE_RATE
         window_end = offset_s + duration_s
         import ctranslate2
@@ -220,7 +308,7 @@ class FasterWhisperEngine:
             language=options.language if self.multilingual else "en",
             task=options.task,
             beam_size=options.beam_size,
-            temperature=list(options.temperatures),
+            temperature=temperatures,
             compression_ratio_threshold=options.compression_ratio_threshold,
             log_prob_threshold=options.log_prob_threshold,
             no_speech_threshold=options.no_speech_threshold,
@@ -228,14 +316,14 @@ class FasterWhisperEngine:
             initial_prompt=options.initial_prompt,
             word_timestamps=True,
             vad_filter=False,
-            max_new_tokens=self.max_new_tokens(duration_s, options.initial_prompt),
+            max_new_tokens=max_new_tokens,
         )
         out: list[AsrSegment] = []
         for seg in segments:
             words = tuple(
                 Word(
-                    start_s=_clamp(offset_s + w.start, offset_s, window_end),
-                    end_s=_clamp(offset_s + w.end, offset_s, window_end),
+                    start_s=clamp(offset_s + w.start, offset_s, window_end),
+                    end_s=clamp(offset_s + w.end, offset_s, window_end),
                     text=w.word,
                     probability=float(w.probability),
                 )
@@ -253,12 +341,13 @@ class FasterWhisperEngine:
                     avg_logprob=float(seg.avg_logprob),
                     no_speech_prob=float(seg.no_speech_prob),
                     compression_ratio=float(seg.compression_ratio),
+                    tokens=tuple(seg.tokens),
                 )
             )
         return out
 
 
-def _clamp(value: float, low: float, high: float) -> float:
+def clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 

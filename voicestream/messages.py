@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +57,17 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    """A whole file's transcription."""
+    """A whole file's transcription.
+
+    ``speculative`` holds the drafting counts of greedy step decoding (see
+    :meth:`voicestream.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
+    """
 
     language: str
     duration_s: float
     model: str
     segments: tuple[Segment, ...]
+    speculative: Mapping[str, Any] | None = None
 
     @property
     def words(self) -> tuple[Word, ...]:

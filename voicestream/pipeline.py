@@ -13,6 +13,7 @@ from voicestream.errors import NoSpeechError, OptionError
 from voicestream.guards import GuardSettings, apply_guards
 from voicestream.messages import Transcript, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, group_sentences
+from voicestream.speculative import SpeculativeStats
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
 
@@ -102,12 +103,13 @@ def transcribe_samples(
         language, _ = engine.detect_language(np.concatenate(first))
         decode = replace(decode, language=language)
 
+    stats = SpeculativeStats()
     words: list[Word] = []
     for window in windows:
         context = join_words(words[-settings.prompt_words :]) if settings.prompt_words and words else ""
         prompt = " ".join(p for p in (settings.decode.initial_prompt, context) if p) or None
         window_decode = replace(decode, initial_prompt=prompt)
-        segments = engine.transcribe(audio(window), 0.0, window_decode)
+        segments = engine.transcribe(audio(window), 0.0, window_decode, stats=stats)
         for seg in apply_guards(segments, settings.guards):
             placed = [
                 replace(w, start_s=a, end_s=b) for w in seg.words for a, b in [window.to_source(w.start_s, w.end_s)]
@@ -122,4 +124,5 @@ def transcribe_samples(
         duration_s=duration,
         model=engine.name,
         segments=tuple(group_sentences(attach_punctuation(words))),
+        speculative=stats.as_dict() if engine.speculative and decode.beam_size == 1 else None,
     )

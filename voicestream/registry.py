@@ -5,20 +5,33 @@ from __future__ import annotations
 from voicestream.asr import FasterWhisperEngine, default_cpu_threads
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
+from voicestream.speculative import DraftSettings
 from voicestream.vad import SileroVad, VadSettings
 
 
 def create_asr_engine(
-    model: str | None, device: str = "cpu", compute_type: str = "default", workers: int = 1
+    model: str | None,
+    device: str = "cpu",
+    compute_type: str = "default",
+    workers: int = 1,
+    draft_model: str | None = None,
+    draft: DraftSettings | None = None,
 ) -> FasterWhisperEngine:
-    """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`)."""
+    """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`), and the
+    draft model of speculative decoding when ``draft_model`` names one."""
     try:
         import faster_whisper  # noqa: F401
     except ImportError as e:
         raise ModelError("faster-whisper is not installed; install voicestream with its dependencies") from e
     threads = max(1, default_cpu_threads() // workers)
     return FasterWhisperEngine(
-        resolve(model), device=device, compute_type=compute_type, cpu_threads=threads, workers=workers
+        resolve(model),
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=threads,
+        workers=workers,
+        draft=resolve(draft_model) if draft_model else None,
+        draft_settings=draft,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from voicestream import registry
 from voicestream.asr import default_cpu_threads
 from voicestream.catalog import default_model
+from voicestream.cli import draft
 from voicestream.errors import OptionError
 from voicestream.streaming.server import ServerConfig, VoicestreamServer
 from voicestream.streaming.vad_stream import SileroFrameModel
@@ -40,6 +41,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-session-length", type=float, default=d.max_session_s, help="longest session in seconds")
     p.add_argument("--max-rate", type=float, default=d.max_rate,
                    help="most audio seconds per second a client may send, sustained (0: no limit)")  # fmt: skip
+    p.add_argument("--no-hypothesis-drafts", action="store_true",
+                   help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
+    draft.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -48,11 +52,18 @@ def run(args: argparse.Namespace) -> int:
     if args.max_sessions < 1:
         raise OptionError("--max-sessions must be at least 1")
     workers = args.workers or max(1, default_cpu_threads() // 2)
-    engine = registry.create_asr_engine(args.model, args.device, args.compute_type, workers=workers)
+    engine = registry.create_asr_engine(
+        args.model,
+        args.device,
+        args.compute_type,
+        workers=workers,
+        draft_model=args.draft_model,
+        draft=draft.draft_settings(args),
+    )
     config = ServerConfig(
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
-        max_rate=args.max_rate, workers=workers,
+        max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
     server = VoicestreamServer(engine, SileroFrameModel(), config)

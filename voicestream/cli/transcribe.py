@@ -13,7 +13,8 @@ from typing import Any
 from voicestream import media, registry
 from voicestream.asr import DecodeOptions
 from voicestream.catalog import default_model
-from voicestream.errors import OutputError
+from voicestream.cli import draft
+from voicestream.errors import OptionError, OutputError
 from voicestream.output import check_writable, write_text
 from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, transcribe_samples
 from voicestream.subtitles import SubtitleRules, build_cues
@@ -40,12 +41,14 @@ def add_parser(sub: Any) -> None:
         default="default",
         help="CTranslate2 compute type: int8, float16, ... (default: int8 on CPU, float16 on CUDA)",
     )
-    p.add_argument("--beam-size", type=int, default=5, help="beam width, 1 for greedy (default: 5)")
+    p.add_argument("--beam-size", type=int, default=None,
+                   help="beam width, 1 for greedy (default: 5; 1 with --draft-model)")  # fmt: skip
     p.add_argument("--prompt", default=None, help="context text for the decoder: names, terms, spelling style")
     p.add_argument("--max-line-chars", type=_int_at_least(16), default=42, help="characters per line (default: 42)")
     p.add_argument("--max-lines", type=int, choices=(1, 2), default=2, help="lines per cue (default: 2)")
     p.add_argument("--max-cps", type=float, default=20.0, help="reading speed, characters per second (default: 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    draft.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -104,8 +107,15 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     media.check_input(args.input)
     language = None if args.language in ("auto", "", None) else args.language
-    decode = DecodeOptions(language=language, task=args.task, beam_size=args.beam_size, initial_prompt=args.prompt)
-    engine = registry.create_asr_engine(args.model, args.device, args.compute_type)
+    beam_size = args.beam_size or (1 if args.draft_model else 5)
+    if args.draft_model and beam_size != 1:
+        raise OptionError("speculative decoding is greedy: --draft-model needs --beam-size 1")
+    if beam_size < 1:
+        raise OptionError("--beam-size must be at least 1")
+    decode = DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt)
+    engine = registry.create_asr_engine(
+        args.model, args.device, args.compute_type, draft_model=args.draft_model, draft=draft.draft_settings(args)
+    )
     check_language(engine, decode)
     samples = media.decode(args.input)
     vad = registry.create_vad()
@@ -115,6 +125,13 @@ def run(args: argparse.Namespace) -> int:
     cues = build_cues(transcript.words, transcript.duration_s, rules)
     write_text(target, render(fmt, transcript, cues))
     elapsed = time.perf_counter() - started
+    if transcript.speculative is not None and args.draft_model:
+        spec = transcript.speculative
+        print(
+            f"voicestream: draft {args.draft_model}: {spec['accepted']} of {spec['drafted']} drafted tokens accepted "
+            f"({100 * spec['acceptance_rate']:.0f}%) in {spec['verify_passes']} verification passes",
+            file=sys.stderr,
+        )
     where = "stdout" if target is None else str(target)
     print(
         f"voicestream: wrote {where} ({len(cues)} cues, language {transcript.language}, "

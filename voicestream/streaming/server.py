@@ -58,6 +58,8 @@ class ServerConfig:
         max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
         outbox_size: Events queued for a slow client before partials are skipped.
         workers: Inference threads.
+        hypothesis_drafts: Verify each update's previous hypothesis as a draft instead of
+            generating it again token by token (same text, fewer decoder passes).
     """
 
     host: str = "127.0.0.1"
@@ -74,6 +76,7 @@ class ServerConfig:
     max_inbox_s: float = 20.0
     outbox_size: int = 256
     workers: int = 1
+    hypothesis_drafts: bool = True
     stream: StreamSettings = field(default_factory=StreamSettings)
 
 
@@ -239,7 +242,16 @@ class _Connection:
             pass
         finally:
             self.server.sessions.pop(session.id, None)
-            log.info("session %s closed after %.1f s of audio", session.id, session.stats.received_s)
+            spec = session.stats.speculative
+            log.info(
+                "session %s closed after %.1f s of audio; drafted %d tokens, accepted %d (%.0f%%) in %d passes",
+                session.id,
+                session.stats.received_s,
+                spec.drafted,
+                spec.accepted,
+                100 * spec.acceptance_rate,
+                spec.verify_passes,
+            )
 
     def _open(self, start: p.StartMessage) -> Session:
         self.server.check_capacity()  # again: others may have opened while this client sent start
@@ -250,7 +262,9 @@ class _Connection:
         sid = f"s{next(self.server._ids)}-{secrets.token_hex(4)}"
         decode = replace(STREAM_DECODE, language=start.language, task=start.task)
         settings = replace(self.config.stream, partials=start.partials)
-        session = Session(sid, start.audio, self.server.engine, self.server.vad, decode, settings)
+        session = Session(
+            sid, start.audio, self.server.engine, self.server.vad, decode, settings, self.config.hypothesis_drafts
+        )
         self.server.sessions[sid] = session
         return session
 
@@ -307,7 +321,11 @@ class _Connection:
             self.drained.set()
             await self._queue(events)
             if finishing:
-                extra = {"session": session.id, "decodes": session.stats.decodes}
+                extra = {
+                    "session": session.id,
+                    "decodes": session.stats.decodes,
+                    "speculative": session.stats.speculative.as_dict(),
+                }
                 await self.outbox.put(p.DoneEvent(session.policy.stream_end_s, session.policy.finals, extra))
                 await self.outbox.put(None)
                 return

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.guards import GuardSettings, apply_guards
-from voicestream.messages import Word
+from voicestream.messages import Word, join_words
+from voicestream.speculative import SpeculativeStats
 from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
 from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent
 from voicestream.streaming.vad_stream import SileroFrameModel, VadState
@@ -27,6 +28,7 @@ class SessionStats:
     received_s: float = 0.0
     decodes: int = 0
     decoded_audio_s: float = 0.0
+    speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
 
 
 class Session:
@@ -45,6 +47,7 @@ class Session:
         vad: SileroFrameModel,
         decode: DecodeOptions,
         settings: StreamSettings,
+        hypothesis_drafts: bool = True,
     ) -> None:
         self.id = session_id
         self.audio = audio
@@ -59,6 +62,8 @@ class Session:
             import soxr
 
             self._resampler = soxr.ResampleStream(audio.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self._hypothesis_drafts = hypothesis_drafts
+        self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
         self._lock = threading.Lock()
@@ -110,10 +115,21 @@ class Session:
             language, _ = self._engine.detect_language(request.audio)
             self.policy.language = language
         options = replace(self._decode, language=language, initial_prompt=request.prompt)
-        segments = self._engine.transcribe(request.audio, 0.0, options)
+        segments = self._engine.transcribe(
+            request.audio, 0.0, options, self._hypothesis(request), self.stats.speculative
+        )
         self.stats.decodes += 1
         self.stats.decoded_audio_s += request.audio.size / SAMPLE_RATE
         words = [w for seg in apply_guards(segments, GuardSettings()) for w in seg.words]
-        return [
+        self._last_words = [
             replace(w, start_s=a, end_s=b) for w in words for a, b in [request.window.to_source(w.start_s, w.end_s)]
         ]
+        return list(self._last_words)
+
+    def _hypothesis(self, request: DecodeRequest) -> str | None:
+        """What the previous decode heard in the audio this request still holds: the draft
+        the decoder verifies in one pass instead of generating token by token."""
+        if not self._hypothesis_drafts:
+            return None
+        start = request.window.pieces[0].start_s
+        return join_words([w for w in self._last_words if w.start_s >= start - 0.05]) or None

@@ -41,7 +41,8 @@ def to_vtt(cues: list[Cue]) -> str:
 
 
 def to_json(transcript: Transcript) -> str:
-    """The JSON document: language, duration, model and segments with words (seconds)."""
+    """The JSON document: language, duration, model, segments with words (seconds), and
+    the speculative-decoding counts when greedy step decoding ran."""
     doc: dict[str, Any] = {
         "language": transcript.language,
         "duration": round(transcript.duration_s, 3),
@@ -66,6 +67,8 @@ def to_json(transcript: Transcript) -> str:
             for s in transcript.segments
         ],
     }
+    if transcript.speculative is not None:
+        doc["speculative"] = dict(transcript.speculative)
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 

@@ -1,0 +1,165 @@
+"""Speculative decoding on the real models and recordings: same tokens as plain greedy decoding.
+
+Exactness is checked in float32. In int8, CTranslate2's batched and single-token CPU
+kernels quantize differently (logits differ by up to ~3.5 here), so a near-tie can
+flip whichever way the tokens are fed; ``benchmarks/speculative.py`` reports how
+often that happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from voicestream import media, whisper_decode
+from voicestream.asr import AsrSegment, DecodeOptions, FasterWhisperEngine
+from voicestream.catalog import resolve
+from voicestream.errors import ModelError
+from voicestream.messages import join_words
+from voicestream.speculative import SpeculativeStats
+from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.protocol import AudioFormat, FinalEvent
+from voicestream.streaming.server import STREAM_DECODE
+from voicestream.streaming.session import Session
+from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.timebase import SAMPLE_RATE
+
+GREEDY = DecodeOptions(beam_size=1)
+
+
+@pytest.fixture(scope="module")
+def plain() -> FasterWhisperEngine:
+    return FasterWhisperEngine(resolve("base"), compute_type="float32")
+
+
+@pytest.fixture(scope="module")
+def with_tiny() -> FasterWhisperEngine:
+    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
+
+
+@pytest.fixture(scope="module")
+def with_self() -> FasterWhisperEngine:
+    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("base"))
+
+
+def windows(
+    data: Path, read_speech: list[tuple[Path, str]]
+) -> Iterator[tuple[str, npt.NDArray[np.float32], str | None]]:
+    """(name, up to 29 s of audio, previous-text prompt) from every kind of recording."""
+    for i, (path, _ref) in enumerate(read_speech[:5]):
+        prompt = read_speech[i - 1][1].lower() if i % 2 else None
+        yield path.name, media.decode(path)[: 29 * SAMPLE_RATE], prompt
+    yield "jfk", media.decode(data / "jfk_public_domain" / "jfk.flac"), None
+    long = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")
+    yield "long_form@60s", long[60 * SAMPLE_RATE : 89 * SAMPLE_RATE], "and so the story went on"
+    for name in ("picovoice_leopard_test_de.wav", "picovoice_leopard_test_fr.wav"):
+        yield name, media.decode(data / "non_english" / name)[: 29 * SAMPLE_RATE], None
+
+
+def tokens(segments: list[AsrSegment]) -> list[int]:
+    return [t for s in segments for t in s.tokens]
+
+
+def perturbed(text: str) -> str:
+    """A hypothesis that is mostly right: one word dropped, one changed, the end missing."""
+    words = text.split()
+    if len(words) > 8:
+        words = words[:2] + words[3:5] + ["banana"] + words[6:-2]
+    return " ".join(words)
+
+
+def test_plain_step_decoding_is_ctranslate2_greedy(plain: FasterWhisperEngine, data: Path, read_speech: list) -> None:
+    """The step loop (prefill + one token per pass) picks what ``Whisper.generate`` picks."""
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    g = plain._greedy
+    for name, audio, prompt in windows(data, read_speech):
+        language = plain.detect_language(audio)[0]
+        options = replace(GREEDY, language=language, initial_prompt=prompt)
+        tok = g.tokenizer(g.whisper, options)
+        encoded, _ = g._encode(g.whisper, audio)
+        ids = g._prompt(g.whisper, tok, prompt)
+        suppress = list(get_suppressed_tokens(tok, [-1]))
+        ref = g.whisper.model.generate(
+            encoded, [ids], beam_size=1, max_length=448, suppress_blank=True, suppress_tokens=suppress
+        )[0].sequences_ids[0]
+        segments = plain.transcribe(audio, 0.0, replace(options, temperatures=(0.0,)))
+        assert tokens(segments) == ref[: len(tokens(segments))] and tokens(segments), name
+
+
+def test_drafts_give_the_plain_tokens(
+    plain: FasterWhisperEngine,
+    with_tiny: FasterWhisperEngine,
+    with_self: FasterWhisperEngine,
+    data: Path,
+    read_speech: list,
+) -> None:
+    """tiny.en and same-model drafts, hypothesis drafts, and both: token-identical output."""
+    tiny_stats, self_stats, hyp_stats = SpeculativeStats(), SpeculativeStats(), SpeculativeStats()
+    total = count = 0
+    for name, audio, prompt in windows(data, read_speech):
+        options = replace(GREEDY, language=plain.detect_language(audio)[0], initial_prompt=prompt)
+        reference = plain.transcribe(audio, 0.0, options)
+        ref_tokens = tokens(reference)
+        assert ref_tokens, name
+        total += len(ref_tokens)
+        count += 1
+        hypothesis = perturbed(join_words([w for s in reference for w in s.words]))
+        runs = {
+            "tiny.en draft": with_tiny.transcribe(audio, 0.0, options, stats=tiny_stats),
+            "same-model draft": with_self.transcribe(audio, 0.0, options, stats=self_stats),
+            "hypothesis": plain.transcribe(audio, 0.0, options, hypothesis, hyp_stats),
+            "hypothesis + tiny.en": with_tiny.transcribe(audio, 0.0, options, hypothesis),
+        }
+        for how, segments in runs.items():
+            assert tokens(segments) == ref_tokens, f"{name}: {how}"
+            assert [(s.text, s.words) for s in segments] == [(s.text, s.words) for s in reference], how
+            for a, b in zip(segments, reference, strict=True):  # scores: batched sums round differently
+                assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-3)
+                assert a.no_speech_prob == pytest.approx(b.no_speech_prob, abs=1e-4)
+    assert tiny_stats.accepted > 0.5 * tiny_stats.drafted  # tiny.en follows base on English
+    assert self_stats.acceptance_rate > 0.98  # a model agrees with itself (float rounding aside)
+    # most tokens come from the hypothesis, in about one pass per mistake made in it
+    assert hyp_stats.hypothesis_accepted > 0.6 * total
+    assert hyp_stats.verify_passes <= 4 * count
+
+
+def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], Session]:
+    """Stream ``audio`` through a session in 0.5 s steps (faster than real time); final texts."""
+    session = Session(
+        "t", AudioFormat(SAMPLE_RATE, "f32le", 1), engine, SileroFrameModel(), STREAM_DECODE, StreamSettings(), drafts
+    )
+    finals: list[str] = []
+    step = SAMPLE_RATE // 2
+    for i in range(0, audio.size, step):
+        session.add_audio(audio[i : i + step])
+        finals += [join_words(e.words) for e in session.process() if isinstance(e, FinalEvent)]
+    finals += [join_words(e.words) for e in session.process(finish=True) if isinstance(e, FinalEvent)]
+    return finals, session
+
+
+def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngine, data: Path) -> None:
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    long = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")[: 25 * SAMPLE_RATE]
+    for audio in (jfk, long):
+        off, _ = replay(plain, audio, drafts=False)
+        on, session = replay(plain, audio, drafts=True)
+        assert on == off and len(on) > 1
+        spec = session.stats.speculative
+        assert spec.hypothesis_drafted > 0 and spec.hypothesis_accepted > 0.7 * spec.hypothesis_drafted
+
+
+def test_draft_model_needs_the_step_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whisper_decode, "STEP_API", False)
+    with pytest.raises(ModelError, match="ctranslate2-crisperwhisper"):
+        FasterWhisperEngine(resolve("tiny.en"), draft=resolve("tiny.en"))
+    engine = FasterWhisperEngine(resolve("tiny.en"))  # without a draft model: the faster-whisper path
+    assert not engine.speculative
+    audio = media.decode(Path(__file__).resolve().parents[1] / "examples" / "jfk.flac")
+    segments = engine.transcribe(audio, 0.0, GREEDY)
+    assert "ask not what your country" in " ".join(s.text for s in segments).lower()

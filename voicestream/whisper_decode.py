@@ -1,0 +1,335 @@
+"""Greedy Whisper decoding on CTranslate2's step API, with draft-model and hypothesis drafts.
+
+Needs the ``ctranslate2-crisperwhisper`` build (``prefill``, ``forward_batch``,
+``forward_step``, ``truncate_to_step``); :data:`STEP_API` says whether it is installed.
+Windows are decoded without timestamp tokens; words are timed afterwards by
+cross-attention alignment (faster-whisper's ``add_word_timestamps``), as in the
+beam-search path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.asr import FULL_WINDOW_FRAMES, AsrSegment, DecodeOptions, clamp, fitted_frames
+from voicestream.messages import Word
+from voicestream.speculative import (
+    Drafter,
+    DraftSettings,
+    HypothesisDrafter,
+    SpeculativeStats,
+    TokenMaps,
+    build_token_maps,
+    greedy_decode,
+    log_softmax,
+)
+from voicestream.timebase import SAMPLE_RATE
+
+
+def _has_step_api() -> bool:
+    try:
+        import ctranslate2
+    except ImportError:
+        return False
+    whisper = ctranslate2.models.Whisper
+    state = getattr(ctranslate2.models, "WhisperDecoderState", None)
+    needed = ("prefill", "forward_batch", "forward_step", "forward_batch_greedy", "forward_step_greedy")
+    return state is not None and hasattr(state, "truncate_to_step") and all(hasattr(whisper, n) for n in needed)
+
+
+STEP_API = _has_step_api()
+"""Whether the installed CTranslate2 has the decoder-state API speculation needs."""
+STEP_API_MISSING = (
+    "speculative decoding needs the ctranslate2-crisperwhisper build of CTranslate2 "
+    "(prefill/forward_batch/truncate_to_step); the installed ctranslate2 is upstream. "
+    "Install voicestream with uv as the README says, or run without --draft-model"
+)
+
+
+class Ct2Decoder:
+    """The main model's decoder state for one window (a :class:`~voicestream.speculative.StepDecoder`).
+
+    The prompt is prefilled up to the start-of-transcript token, whose logits give the
+    no-speech probability (as in CTranslate2's ``generate``), then the rest in one pass.
+    """
+
+    def __init__(self, model: Any, encoder_output: Any, prompt: Sequence[int], sot_index: int, no_speech: int) -> None:
+        self._model = model
+        state, logits = model.prefill(encoder_output, list(prompt[: sot_index + 1]))
+        self._state = state
+        self._prompt_len = len(prompt)
+        sot_logits = np.asarray(logits, dtype=np.float32).reshape(-1)
+        self.no_speech_prob = float(np.exp(log_softmax(sot_logits)[no_speech]))
+        rest = list(prompt[sot_index + 1 :])
+        self._first = self.feed(rest)[-1] if rest else sot_logits
+
+    def first_logits(self) -> npt.NDArray[np.float32]:
+        return self._first
+
+    def feed(self, tokens: Sequence[int]) -> npt.NDArray[np.float32]:
+        if len(tokens) == 1:  # the single-token kernel: what plain greedy decoding runs
+            logits = self._model.forward_step(self._state, int(tokens[0]))
+        else:
+            logits = self._model.forward_batch(self._state, list(tokens))
+        rows = np.asarray(logits, dtype=np.float32)
+        return rows.reshape(len(tokens), rows.shape[-1])
+
+    def truncate(self, generated: int) -> None:
+        self._state.truncate_to_step(self._prompt_len + generated)
+
+
+class ModelDrafter:
+    """A small Whisper proposing tokens greedily from its own encoder output and vocabulary.
+
+    Main tokens without a twin in the draft vocabulary are fed as their text
+    re-tokenized by ``retokenize``; draft tokens without a main twin end a proposal.
+    """
+
+    source = "model"
+
+    def __init__(
+        self,
+        model: Any,
+        encoder_output: Any,
+        prompt: Sequence[int],
+        maps: TokenMaps,
+        suppress: Sequence[int],
+        retokenize: Callable[[int], list[int]],
+        eot: int,
+    ) -> None:
+        self._model = model
+        self._eot = eot
+        self._maps = maps
+        self._suppress = list(suppress)
+        self._retokenize = retokenize
+        state, logits = model.prefill(encoder_output, list(prompt))
+        self._state = state
+        self._prompt_len = len(prompt)
+        row = np.asarray(logits, dtype=np.float32).reshape(-1).copy()
+        row[self._suppress] = -np.inf
+        self._pred: int | None = int(np.argmax(row))  # draft id predicted after _fed
+        self._fed: list[int] = []  # main ids fed after the prompt
+        self._steps: list[int] = []  # draft decoder steps after the prompt, through each fed token
+        self._dead = False
+
+    def _draft_ids(self, token: int) -> list[int]:
+        twin = int(self._maps.m2d[token]) if token < self._maps.m2d.size else -1
+        return [twin] if twin >= 0 else self._retokenize(token)
+
+    def _rewind(self, keep: int) -> None:
+        """Keep the first ``keep`` fed main tokens."""
+        self._state.truncate_to_step(self._prompt_len + (self._steps[keep - 1] if keep else 0))
+        del self._fed[keep:]
+        del self._steps[keep:]
+        self._pred = None
+
+    def propose(self, history: Sequence[int], k: int) -> list[int]:
+        if self._dead:
+            return []
+        common = 0
+        for a, b in zip(self._fed, history, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common == len(history) and common > 0:
+            common -= 1  # the prediction after history is needed: refeed its last token
+        if common < len(self._fed):
+            self._rewind(common)
+        todo: list[int] = []
+        for token in history[common:]:
+            ids = self._draft_ids(token)
+            if not ids:
+                self._dead = True  # the draft vocabulary cannot spell this text
+                return []
+            todo.extend(ids)
+            self._fed.append(token)
+            self._steps.append((self._steps[-1] if self._steps else 0) + len(ids))
+        if todo:
+            self._pred = int(self._model.forward_batch_greedy(self._state, todo, self._suppress)[-1])
+        out: list[int] = []
+        pred = self._pred
+        while pred is not None and len(out) < k:
+            main_id = int(self._maps.d2m[pred]) if pred < self._maps.d2m.size else -1
+            if main_id < 0:
+                break
+            out.append(main_id)
+            if len(out) >= k or main_id == self._eot:
+                break
+            pred = int(self._model.forward_step_greedy(self._state, pred, self._suppress))
+            self._fed.append(main_id)
+            self._steps.append((self._steps[-1] if self._steps else 0) + 1)
+        self._pred = pred
+        return out
+
+
+@cache
+def token_maps(main_tokenizer_json: str, draft_tokenizer_json: str) -> TokenMaps:
+    """``d2m``/``m2d`` tables of two tokenizer files, built once per pair and process."""
+    from tokenizers import Tokenizer
+
+    main = Tokenizer.from_file(main_tokenizer_json).get_vocab(with_added_tokens=True)
+    draft = Tokenizer.from_file(draft_tokenizer_json).get_vocab(with_added_tokens=True)
+    return build_token_maps(main, draft)
+
+
+@dataclass
+class GreedyWhisper:
+    """Greedy decoding of one window on a faster-whisper model, optionally speculative.
+
+    Attributes:
+        whisper: The main ``faster_whisper.WhisperModel``.
+        draft: A second ``WhisperModel`` proposing tokens, or ``None``.
+        maps: Token tables between ``draft`` and ``whisper`` (identity when ``None``).
+        settings: Adaptive K bounds.
+    """
+
+    whisper: Any
+    draft: Any = None
+    maps: TokenMaps | None = None
+    settings: DraftSettings = field(default_factory=DraftSettings)
+
+    def tokenizer(self, model: Any, options: DecodeOptions) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        multilingual = bool(model.model.is_multilingual)
+        language = (options.language or "en") if multilingual else "en"
+        return Tokenizer(model.hf_tokenizer, multilingual, task=options.task, language=language)
+
+    def _prompt(self, model: Any, tokenizer: Any, previous: str | None) -> list[int]:
+        ids = tokenizer.encode(" " + previous.strip()) if previous and previous.strip() else []
+        return list(model.get_prompt(tokenizer, ids, without_timestamps=True))
+
+    def _encode(self, model: Any, samples: npt.NDArray[np.float32]) -> tuple[Any, int]:
+        features = model.feature_extractor(samples)
+        content = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
+        frames = fitted_frames(content) if getattr(model, "margin_frames", 1) is not None else FULL_WINDOW_FRAMES
+        window = np.zeros((features.shape[0], frames), dtype=np.float32)
+        window[:, :content] = features[:, :content]
+        return model.encode(window), content
+
+    def decode(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        max_new_tokens: int,
+        hypothesis: str | None = None,
+        stats: SpeculativeStats | None = None,
+    ) -> tuple[list[AsrSegment], bool]:
+        """Decode ``samples`` (float32 ``(n,)``, 16 kHz, <= 30 s) greedily at temperature 0.
+
+        Returns the segments (times in seconds from ``offset_s``) and whether the decode
+        passed the fallback checks; ``False`` means the caller should retry with
+        temperature fallback.
+        """
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        wm = self.whisper
+        tok = self.tokenizer(wm, options)
+        encoder_output, content = self._encode(wm, samples)
+        prompt = self._prompt(wm, tok, options.initial_prompt)
+        decoder = Ct2Decoder(wm.model, encoder_output, prompt, prompt.index(tok.sot), tok.no_speech)
+        suppress = list(get_suppressed_tokens(tok, [-1]))
+        drafters: list[Drafter] = []
+        if hypothesis and hypothesis.strip():
+            drafters.append(HypothesisDrafter(tok.encode(" " + hypothesis.strip()), self.settings.hypothesis_tokens))
+        if self.draft is not None:
+            drafters.append(self._model_drafter(samples, options, encoder_output))
+        result = greedy_decode(
+            decoder,
+            eot=tok.eot,
+            suppress=suppress,
+            first_suppress=[*tok.encode(" "), tok.eot],
+            max_new_tokens=max_new_tokens,
+            drafters=drafters,
+            settings=self.settings,
+            stats=stats,
+        )
+        tokens = list(result.tokens)
+        text = tok.decode(tokens).strip()
+        avg_logprob = sum(result.logprobs) / (len(tokens) + 1)
+        compression = get_compression_ratio(text)
+        no_speech = decoder.no_speech_prob
+        silent = (
+            options.no_speech_threshold is not None
+            and no_speech > options.no_speech_threshold
+            and (options.log_prob_threshold is None or avg_logprob < options.log_prob_threshold)
+        )
+        if silent:
+            return [], True
+        failed = (
+            options.compression_ratio_threshold is not None and compression > options.compression_ratio_threshold
+        ) or (options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold)
+        words = self._words(tok, tokens, encoder_output, content, offset_s, samples.size / SAMPLE_RATE)
+        if not words:
+            return [], not failed
+        segment = AsrSegment(
+            start_s=words[0].start_s,
+            end_s=words[-1].end_s,
+            text=text,
+            words=tuple(words),
+            avg_logprob=avg_logprob,
+            no_speech_prob=no_speech,
+            compression_ratio=compression,
+            tokens=tuple(tokens),
+        )
+        return [segment], not failed
+
+    def _model_drafter(self, samples: npt.NDArray[np.float32], options: DecodeOptions, main_output: Any) -> Drafter:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        draft = self.draft
+        tok = self.tokenizer(draft, options)
+        encoder_output = main_output if draft is self.whisper else self._encode(draft, samples)[0]
+        prompt = self._prompt(draft, tok, options.initial_prompt)
+        maps = self.maps or _identity_maps(int(draft.hf_tokenizer.get_vocab_size()))
+        main_hf, draft_hf = self.whisper.hf_tokenizer, draft.hf_tokenizer
+
+        def retokenize(token: int) -> list[int]:
+            text = main_hf.decode([token])
+            ids = [] if "\ufffd" in text else draft_hf.encode(text, add_special_tokens=False).ids
+            return [int(i) for i in ids]
+
+        suppress = list(get_suppressed_tokens(tok, [-1]))
+        return ModelDrafter(
+            draft.model,
+            encoder_output,
+            prompt,
+            maps,
+            suppress,
+            retokenize,
+            self.whisper.hf_tokenizer.token_to_id("<|endoftext|>"),
+        )
+
+    def _words(
+        self, tok: Any, tokens: list[int], encoder_output: Any, content: int, offset_s: float, duration_s: float
+    ) -> list[Word]:
+        if not tokens:
+            return []
+        wm = self.whisper
+        end = content / wm.frames_per_second
+        segments = [[{"seek": 0, "start": 0.0, "end": end, "tokens": tokens}]]
+        wm.add_word_timestamps(segments, tok, encoder_output, content, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、", 0.0)
+        window_end = offset_s + duration_s
+        return [
+            Word(
+                start_s=clamp(offset_s + w["start"], offset_s, window_end),
+                end_s=clamp(offset_s + w["end"], offset_s, window_end),
+                text=w["word"],
+                probability=float(w["probability"]),
+            )
+            for w in segments[0][0].get("words", [])
+            if w["word"].strip()
+        ]
+
+
+@cache
+def _identity_maps(vocab: int) -> TokenMaps:
+    ids = np.arange(vocab, dtype=np.int64)
+    return TokenMaps(ids, ids)
