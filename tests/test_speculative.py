@@ -121,7 +121,7 @@ def test_drafts_give_the_plain_tokens(
             assert [(s.text, s.words) for s in segments] == [(s.text, s.words) for s in reference], how
             for a, b in zip(segments, reference, strict=True):  # scores: batched sums round differently
                 assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-3)
-                assert a.no_speech_prob == pytest.approx(b.no_speech_prob, abs=1e-4)
+                assert a.no_speech_prob == pytest.approx(b.no_speech_prob, abs=1e-4, nan_ok=True)
     assert tiny_stats.accepted > 0.5 * tiny_stats.drafted  # tiny.en follows base on English
     assert self_stats.acceptance_rate > 0.98  # a model agrees with itself (float rounding aside)
     # most tokens come from the hypothesis, in about one pass per mistake made in it

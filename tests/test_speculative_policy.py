@@ -160,13 +160,19 @@ def test_draft_settings_reject_bad_bounds() -> None:
         DraftSettings(9, 1, 8)
 
 
-def test_hypothesis_drafter_follows_then_reanchors() -> None:
-    d = HypothesisDrafter([1, 2, 3, 4, 5, 6, 7], anchor=2)
-    assert d.propose([1], 0) == [2, 3, 4, 5, 6, 7]
-    assert d.propose([1, 2, 3], 0) == [4, 5, 6, 7]
-    assert d.propose([1, 2, 9, 3, 4], 0) == [5, 6, 7]  # a word inserted: picks up after "3 4"
-    assert d.propose([8, 8], 0) == []
+def test_hypothesis_drafter_follows_substitutions_insertions_and_drops() -> None:
+    d = HypothesisDrafter([1, 2, 3, 4, 5, 6, 7, 8], anchor=2)
+    assert d.propose([1], 0) == [2, 3, 4, 5, 6, 7, 8]
+    assert d.propose([1, 2, 3], 0) == [4, 5, 6, 7, 8]
+    assert d.propose([1, 2, 3, 9], 0) == []  # 4 became 9? skip it, once 5 confirms
+    assert d.propose([1, 2, 3, 9, 5], 0) == [6, 7, 8]
+    assert d.propose([1, 2, 3, 9, 5, 6], 0) == [7, 8]
+    assert d.propose([1, 2, 3, 9, 5, 6, 8], 0) == []  # 7 dropped: re-anchored on "6 8", at the end
+    inserted = HypothesisDrafter([1, 2, 3, 4, 5, 6], anchor=2)
+    assert inserted.propose([1, 2, 0], 0) == []  # a guess: substitution, unconfirmed
+    assert inserted.propose([1, 2, 0, 3], 0) == [4, 5, 6]  # 3 found just behind the guess
     assert HypothesisDrafter([]).propose([1], 4) == []
+    assert HypothesisDrafter([5, 5]).propose([7, 7, 7], 0) == []
 
 
 def test_token_maps_match_by_token_text() -> None:

@@ -61,7 +61,8 @@ class AsrSegment:
         text: Decoded text, stripped.
         words: Word timings (s), in order.
         avg_logprob: Mean token log-probability.
-        no_speech_prob: Probability of the no-speech token.
+        no_speech_prob: Probability of the no-speech token; NaN where it was not needed
+            (a confident greedy decode: only low log-probabilities make it matter).
         compression_ratio: gzip compression ratio of the text.
         tokens: Decoded token ids (text tokens and, on the beam path, timestamps).
     """

@@ -74,12 +74,15 @@ class DraftSettings:
         max_tokens: Upper bound; K grows by one after a fully accepted pass and shrinks
             by one after any rejection. Equal bounds keep K fixed.
         hypothesis_tokens: Most tokens of the previous hypothesis verified in one pass.
+        hypothesis_probe: Tokens of the hypothesis verified in the pass after one it got
+            wrong (a cheap probe; a fully accepted probe restores ``hypothesis_tokens``).
     """
 
     num_tokens: int = 4
     min_tokens: int = 1
     max_tokens: int = 8
     hypothesis_tokens: int = 96
+    hypothesis_probe: int = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_tokens <= self.num_tokens <= self.max_tokens:
@@ -136,40 +139,55 @@ class GreedyResult:
 class HypothesisDrafter:
     """Drafts from a known token sequence, e.g. the previous streaming hypothesis.
 
-    Follows ``hypothesis`` while the decode agrees with it; after a divergence it
-    re-anchors on the last ``anchor`` generated tokens (prompt-lookup style), so an
-    inserted or dropped word costs one rejected pass, not the rest of the draft.
+    Tracks where the decode stands in ``hypothesis`` and proposes the rest of it. When
+    the decode picks a different token, it looks for that token up to ``skip`` tokens
+    ahead (words dropped), then re-anchors on the last ``anchor`` generated tokens
+    (words inserted), else assumes a substitution, skips one hypothesis token and drafts
+    again once the next token confirms the guess, so a changed word costs one rejected
+    pass and a step, not the rest of the draft. End the hypothesis
+    with the end-of-text token to draft it too.
     """
 
     source = "hypothesis"
 
-    def __init__(self, hypothesis: Sequence[int], max_tokens: int = 96, anchor: int = 2) -> None:
+    def __init__(self, hypothesis: Sequence[int], max_tokens: int = 96, anchor: int = 2, skip: int = 3) -> None:
         self._hyp = list(hypothesis)
         self._max = max_tokens
         self._anchor = anchor
-        self._pos = 0  # index in _hyp of the next history token expected
+        self._skip = skip
+        self._pos = 0  # index in _hyp of the token expected next
+        self._seen = 0  # history tokens already followed
+        self._sure = True  # the last history token was found in the hypothesis
 
     def propose(self, history: Sequence[int], k: int) -> list[int]:
-        """Continuation of the hypothesis after ``history``; ``k`` is ignored (it is cheap)."""
-        n = len(history)
-        if not self._hyp or n == 0:
-            return []
-        start = self._follow(history)
-        if start is None or start >= len(self._hyp):
-            return []
-        return self._hyp[start : start + self._max]
+        """Continuation of the hypothesis after ``history``; ``k`` is ignored (verifying is cheap)."""
+        if len(history) < self._seen:  # a new decode: start over
+            self._pos = self._seen = 0
+        for i in range(self._seen, len(history)):
+            token = history[i]
+            guessed, self._sure = not self._sure, True
+            if self._pos < len(self._hyp) and self._hyp[self._pos] == token:
+                self._pos += 1
+            elif guessed and 0 < self._pos <= len(self._hyp) and self._hyp[self._pos - 1] == token:
+                pass  # not a substitution after all: a word was inserted before the skipped token
+            elif token in self._hyp[self._pos + 1 : self._pos + 1 + self._skip]:  # words dropped
+                self._pos = self._hyp.index(token, self._pos + 1) + 1
+            else:
+                found = self._find(history[max(0, i + 1 - self._anchor) : i + 1])
+                self._sure = found is not None
+                self._pos = found if found is not None else self._pos + 1
+        self._seen = len(history)
+        # After a guess (substitution), wait for one token to confirm it: a wrong guess
+        # would cost a batched pass, dearer than the single step that confirms it.
+        return self._hyp[self._pos : self._pos + self._max] if self._sure else []
 
-    def _follow(self, history: Sequence[int]) -> int | None:
-        """Index in the hypothesis of the token after ``history``, if it lines up."""
-        n = len(history)
-        if n <= len(self._hyp) and list(history) == self._hyp[:n]:
-            return n
-        tail = list(history[-self._anchor :])
+    def _find(self, tail: Sequence[int]) -> int | None:
+        """Index after the occurrence of ``tail`` in the hypothesis nearest the current position."""
         m = len(tail)
-        for i in range(len(self._hyp) - m, -1, -1):  # the latest occurrence: drafts move forward
-            if self._hyp[i : i + m] == tail:
-                return i + m
-        return None
+        ends = [i + m for i in range(len(self._hyp) - m + 1) if self._hyp[i : i + m] == list(tail)]
+        if not ends:
+            return None
+        return min(ends, key=lambda e: (e < self._pos, abs(e - self._pos)))
 
 
 def log_softmax(row: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -180,11 +198,16 @@ def log_softmax(row: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     return x - shift
 
 
-def _pick(row: npt.NDArray[np.float32], suppress: npt.NDArray[np.int64]) -> tuple[int, float]:
-    row = row.copy()
-    row[suppress] = -np.inf
-    token = int(np.argmax(row))
-    return token, float(log_softmax(row)[token])
+def _argmax(rows: npt.NDArray[np.float32], banned: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float32], list[int]]:
+    """Rows ``(n, vocab)`` with ``banned`` masked, and each row's argmax."""
+    masked = np.array(rows, dtype=np.float32, copy=True, ndmin=2)
+    masked[:, banned] = -np.inf
+    return masked, [int(t) for t in masked.argmax(axis=1)]
+
+
+def _logprob(masked: npt.NDArray[np.float32], token: int) -> float:
+    top = float(masked.max())
+    return float(masked[token]) - top - float(np.log(np.sum(np.exp(masked - top))))
 
 
 def greedy_decode(
@@ -207,33 +230,36 @@ def greedy_decode(
         first_suppress: Extra ids banned at the first position (blank, end-of-text).
         max_new_tokens: Token budget, end-of-text included.
         drafters: Tried in order each pass; the first non-empty proposal is verified.
-            Drafters whose ``source`` is ``"model"`` follow the adaptive K of ``settings``.
+            Drafters whose ``source`` is ``"model"`` follow the adaptive K of ``settings``;
+            others propose up to ``hypothesis_tokens``, or ``hypothesis_probe`` after a miss.
         settings: Adaptive K bounds.
         stats: Accumulates drafted/accepted/verify-pass counts.
     """
     settings = settings or DraftSettings()
     banned = np.asarray(sorted(set(suppress)), dtype=np.int64)
     first_banned = np.asarray(sorted(set(suppress) | set(first_suppress)), dtype=np.int64)
-    nxt, lp = _pick(decoder.first_logits(), first_banned)
+    masked, picks = _argmax(decoder.first_logits(), first_banned)
+    nxt, lp = picks[0], _logprob(masked[0], picks[0])
     out: list[int] = []
     logprobs: list[float] = []
     k_model = settings.num_tokens
+    k_hypothesis = settings.hypothesis_tokens
     while nxt != eot and len(out) + 1 < max_new_tokens:
         room = max_new_tokens - len(out) - 2  # tokens that may follow nxt within the budget
         draft: list[int] = []
         source = ""
         for drafter in drafters:
-            k = k_model if drafter.source == "model" else settings.hypothesis_tokens
+            k = k_model if drafter.source == "model" else k_hypothesis
             if k <= 0 or room <= 0:
                 continue
             draft = drafter.propose([*out, nxt], min(k, room))[: min(k, room)]
             if draft:
                 source = drafter.source
                 break
-        rows = decoder.feed([nxt, *draft])
+        masked, picks = _argmax(decoder.feed([nxt, *draft]), banned)
         out.append(nxt)
         logprobs.append(lp)
-        nxt, lp = _pick(rows[0], banned)
+        nxt, lp = picks[0], _logprob(masked[0], picks[0])
         accepted = 0
         for j, token in enumerate(draft):
             if token != nxt:
@@ -243,7 +269,7 @@ def greedy_decode(
                 break
             out.append(token)
             logprobs.append(lp)
-            nxt, lp = _pick(rows[j + 1], banned)
+            nxt, lp = picks[j + 1], _logprob(masked[j + 1], picks[j + 1])
         if draft:
             if accepted < len(draft):
                 decoder.truncate(len(out))
@@ -254,9 +280,11 @@ def greedy_decode(
                 if source == "hypothesis":
                     stats.hypothesis_drafted += len(draft)
                     stats.hypothesis_accepted += accepted
+            grow = accepted == len(draft)
             if source == "model":
-                grow = accepted == len(draft)
                 k_model = min(settings.max_tokens, k_model + 1) if grow else max(settings.min_tokens, k_model - 1)
+            else:
+                k_hypothesis = settings.hypothesis_tokens if grow else settings.hypothesis_probe
     finished = nxt == eot
     if finished:
         logprobs.append(lp)

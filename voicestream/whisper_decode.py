@@ -9,6 +9,7 @@ beam-search path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -55,19 +56,26 @@ STEP_API_MISSING = (
 class Ct2Decoder:
     """The main model's decoder state for one window (a :class:`~voicestream.speculative.StepDecoder`).
 
-    The prompt is prefilled up to the start-of-transcript token, whose logits give the
-    no-speech probability (as in CTranslate2's ``generate``), then the rest in one pass.
+    The whole prompt is prefilled in one pass, as CTranslate2's ``generate`` does. The
+    no-speech probability (read at the start-of-transcript position) costs a second
+    prefill, so it is computed only when asked for.
     """
 
     def __init__(self, model: Any, encoder_output: Any, prompt: Sequence[int], sot_index: int, no_speech: int) -> None:
         self._model = model
-        state, logits = model.prefill(encoder_output, list(prompt[: sot_index + 1]))
+        self._encoder_output = encoder_output
+        self._prompt = list(prompt)
+        self._sot_index = sot_index
+        self._no_speech = no_speech
+        state, logits = model.prefill(encoder_output, self._prompt)
         self._state = state
-        self._prompt_len = len(prompt)
-        sot_logits = np.asarray(logits, dtype=np.float32).reshape(-1)
-        self.no_speech_prob = float(np.exp(log_softmax(sot_logits)[no_speech]))
-        rest = list(prompt[sot_index + 1 :])
-        self._first = self.feed(rest)[-1] if rest else sot_logits
+        self._first = np.asarray(logits, dtype=np.float32).reshape(-1)
+
+    def no_speech_prob(self) -> float:
+        """Probability of the no-speech token at the start-of-transcript position."""
+        _state, logits = self._model.prefill(self._encoder_output, self._prompt[: self._sot_index + 1])
+        row = np.asarray(logits, dtype=np.float32).reshape(-1)
+        return float(np.exp(log_softmax(row)[self._no_speech]))
 
     def first_logits(self) -> npt.NDArray[np.float32]:
         return self._first
@@ -81,7 +89,7 @@ class Ct2Decoder:
         return rows.reshape(len(tokens), rows.shape[-1])
 
     def truncate(self, generated: int) -> None:
-        self._state.truncate_to_step(self._prompt_len + generated)
+        self._state.truncate_to_step(len(self._prompt) + generated)
 
 
 class ModelDrafter:
@@ -238,7 +246,8 @@ class GreedyWhisper:
         suppress = list(get_suppressed_tokens(tok, [-1]))
         drafters: list[Drafter] = []
         if hypothesis and hypothesis.strip():
-            drafters.append(HypothesisDrafter(tok.encode(" " + hypothesis.strip()), self.settings.hypothesis_tokens))
+            draft = [*tok.encode(" " + hypothesis.strip()), tok.eot]
+            drafters.append(HypothesisDrafter(draft, self.settings.hypothesis_tokens))
         if self.draft is not None:
             drafters.append(self._model_drafter(samples, options, encoder_output))
         result = greedy_decode(
@@ -255,7 +264,9 @@ class GreedyWhisper:
         text = tok.decode(tokens).strip()
         avg_logprob = sum(result.logprobs) / (len(tokens) + 1)
         compression = get_compression_ratio(text)
-        no_speech = decoder.no_speech_prob
+        # Only a doubtful decode can be silence (here and in the guards): others skip the cost.
+        doubtful = options.log_prob_threshold is None or avg_logprob < max(options.log_prob_threshold, -1.0)
+        no_speech = decoder.no_speech_prob() if doubtful or not tokens else math.nan
         silent = (
             options.no_speech_threshold is not None
             and no_speech > options.no_speech_threshold
