@@ -121,7 +121,7 @@ def test_stream_matches_file_transcription(
     reference = (data / ref).read_text() if ref else file_text
     stream_wer = jiwer.wer(_norm(reference), _norm(finals_text(events)))
     file_wer = jiwer.wer(_norm(reference), _norm(file_text))
-    print(f"{rel}: streaming WER {stream_wer:.2%}, file WER {file_wer:.2%}")
+    print(f"{rel}: streaming WER {stream_wer:.2%}, file WER {file_wer:.2%}\n{finals_text(events)}")
     assert stream_wer <= file_wer + slack
     words = final_words(events)
     assert all(0 <= w["start"] <= w["end"] <= duration + 0.05 for w in words)

@@ -284,7 +284,8 @@ class FasterWhisperEngine:
         prompt_text = options.initial_prompt
         max_new = self.max_new_tokens(samples.size / SAMPLE_RATE, prompt_text)
         if self._greedy is not None and options.beam_size == 1 and temperatures and temperatures[0] == 0.0:
-            decode = replace(options, language=options.language if self.multilingual else "en")
+            language = options.language if self.multilingual else "en"
+            decode = replace(options, language=language or self.detect_language(samples)[0])
             segments, passed = self._greedy.decode(samples, offset_s, decode, max_new, hypothesis, stats)
             if passed or len(temperatures) == 1:
                 return list(segments)

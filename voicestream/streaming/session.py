@@ -17,8 +17,10 @@ from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent
 from voicestream.streaming.vad_stream import SileroFrameModel, VadState
 from voicestream.timebase import SAMPLE_RATE
 
-LANGUAGE_DETECT_MIN_S = 2.0
-"""Speech (s) needed before a multilingual stream's language is fixed."""
+LANGUAGE_CONFIDENT = 0.7
+"""Detection probability at which a multilingual stream's language is fixed."""
+LANGUAGE_FIX_S = 10.0
+"""Decoded audio (s) after which the language is fixed to the best-voted one anyway."""
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Session:
             self._resampler = soxr.ResampleStream(audio.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
+        self._language_votes: dict[str, float] = {}
+        self._voted_s = 0.0
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
         self._lock = threading.Lock()
@@ -110,10 +114,7 @@ class Session:
         return self.policy.events()
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:
-        language = self.policy.language
-        if language is None and (request.final or request.audio.size >= LANGUAGE_DETECT_MIN_S * SAMPLE_RATE):
-            language, _ = self._engine.detect_language(request.audio)
-            self.policy.language = language
+        language = self.policy.language or self._detect_language(request.audio)
         options = replace(self._decode, language=language, initial_prompt=request.prompt)
         segments = self._engine.transcribe(
             request.audio, 0.0, options, self._hypothesis(request), self.stats.speculative
@@ -125,6 +126,24 @@ class Session:
             replace(w, start_s=a, end_s=b) for w in words for a, b in [request.window.to_source(w.start_s, w.end_s)]
         ]
         return list(self._last_words)
+
+    def _detect_language(self, audio: npt.NDArray[np.float32]) -> str:
+        """Language of a multilingual stream whose client did not name one.
+
+        A second or two of speech is often misjudged ("Hello? Hello?" on a phone line
+        scored Norwegian or Korean at 0.4 here), so every update votes, weighted by its
+        probability and length, and the language is fixed once a detection is confident
+        or enough audio has voted; until then each update uses the leading vote.
+        """
+        detected, probability = self._engine.detect_language(audio)
+        seconds = audio.size / SAMPLE_RATE
+        self._language_votes[detected] = self._language_votes.get(detected, 0.0) + probability * seconds
+        self._voted_s += seconds
+        best = max(self._language_votes, key=lambda k: self._language_votes[k])
+        if probability >= LANGUAGE_CONFIDENT or self._voted_s >= LANGUAGE_FIX_S:
+            self.policy.language = detected if probability >= LANGUAGE_CONFIDENT else best
+            return self.policy.language
+        return best
 
     def _hypothesis(self, request: DecodeRequest) -> str | None:
         """What the previous decode heard in the audio this request still holds: the draft

@@ -1,0 +1,65 @@
+"""Language of a multilingual live stream without a client-chosen language (fake engine, policy only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from voicestream.asr import DecodeOptions
+from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.protocol import AudioFormat
+from voicestream.streaming.session import Session
+from voicestream.streaming.vad_stream import SileroFrameModel
+
+
+class ScriptedDetector:
+    """Answers language detection from a script, behind the AsrEngine protocol."""
+
+    name = "scripted"
+    multilingual = True
+    speculative = False
+
+    def __init__(self, answers: list[tuple[str, float]]) -> None:
+        self.answers = answers
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        return self.answers.pop(0)
+
+    def transcribe(
+        self, samples: np.ndarray, offset_s: float, options: Any, hypothesis: Any = None, stats: Any = None
+    ) -> list[Any]:
+        return []
+
+
+def session(answers: list[tuple[str, float]]) -> Session:
+    return Session(
+        "t",
+        AudioFormat(16000, "f32le", 1),
+        ScriptedDetector(answers),
+        SileroFrameModel(),
+        DecodeOptions(),
+        StreamSettings(),  # type: ignore[arg-type]
+    )
+
+
+def seconds(s: float) -> np.ndarray:
+    return np.zeros(int(s * 16000), np.float32)
+
+
+def test_a_doubtful_guess_is_not_fixed_and_a_confident_one_is() -> None:
+    s = session([("ko", 0.4), ("nn", 0.41), ("en", 0.75), ("de", 0.99)])
+    assert s._detect_language(seconds(2)) == "ko"
+    assert s.policy.language is None
+    assert s._detect_language(seconds(1)) == "ko"  # 0.8 vote-seconds of ko beat 0.41 of nn
+    assert s._detect_language(seconds(3)) == "en"
+    assert s.policy.language == "en"
+
+
+def test_enough_audio_fixes_the_best_voted_language() -> None:
+    s = session([("fr", 0.6), ("es", 0.5), ("fr", 0.55)])
+    s._detect_language(seconds(4))
+    s._detect_language(seconds(4))
+    assert s.policy.language is None
+    assert s._detect_language(seconds(4)) == "fr"
+    assert s.policy.language == "fr"
