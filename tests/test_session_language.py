@@ -39,7 +39,7 @@ def session(answers: list[tuple[str, float]]) -> Session:
         ScriptedDetector(answers),
         SileroFrameModel(),
         DecodeOptions(),
-        StreamSettings(),  # type: ignore[arg-type]
+        StreamSettings(),
     )
 
 
