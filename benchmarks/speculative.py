@@ -202,7 +202,11 @@ def main() -> None:
     plain = FasterWhisperEngine(resolve("base"), compute_type=args.compute_type)
     print(f"base, {args.compute_type}, {plain.cpu_threads} CPU threads")
     if not args.skip_files:
-        drafted = FasterWhisperEngine(resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"))
+        drafted = FasterWhisperEngine(
+            resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"), draft_policy="always"
+        )
+        auto = FasterWhisperEngine(resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"))
+        print(f"--draft-policy auto: {auto.draft_note}")
         bench_files(plain, drafted, args.windows)
     bench_streaming(plain, args.seconds)
 

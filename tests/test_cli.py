@@ -245,3 +245,31 @@ def test_progress_bar_on_a_terminal(data: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert b"transcribing" in drawn and b"s audio" in drawn
     assert (tmp_path / "jfk.srt").is_file()
+
+
+def test_draft_model_json_reports_speculative_counts(data: Path, tmp_path: Path) -> None:
+    """--draft-model decodes greedily with drafts and reports the counts in JSON and on stderr."""
+    jfk = str(data / "jfk_public_domain" / "jfk.flac")
+    out = tmp_path / "jfk.json"
+    proc = voicestream("transcribe", jfk, "-o", str(out), "--draft-model", "tiny.en", "--draft-policy", "always")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    spec = doc["speculative"]
+    assert set(spec) == {"drafted", "accepted", "acceptance_rate", "verify_passes", "hypothesis"}
+    assert spec["drafted"] > 0 and 0 < spec["accepted"] <= spec["drafted"] and spec["verify_passes"] > 0
+    assert spec["acceptance_rate"] == pytest.approx(spec["accepted"] / spec["drafted"], abs=1e-4)
+    assert "ask not what your country can do for you" in " ".join(s["text"] for s in doc["segments"]).lower()
+    assert "draft model tiny.en on: expected" in proc.stderr and "drafted tokens accepted" in proc.stderr
+
+
+def test_draft_model_is_greedy_only(data: Path, tmp_path: Path) -> None:
+    jfk = str(data / "jfk_public_domain" / "jfk.flac")
+    proc = voicestream("transcribe", jfk, "-o", str(tmp_path / "x.srt"), "--draft-model", "tiny.en", "--beam-size", "5")
+    assert_one_line_error(proc, 2, "--draft-model needs --beam-size 1")
+    proc = voicestream(
+        "transcribe", jfk, "-o", str(tmp_path / "x.srt"), "--draft-model", "tiny.en", "--draft-min-tokens", "9"
+    )
+    assert_one_line_error(proc, 2, "--draft-tokens")
+    proc = voicestream("transcribe", jfk, "-o", str(tmp_path / "x.srt"), "--draft-model", "no-such-model")
+    assert proc.returncode == 6 and "no-such-model" in proc.stderr
+    assert no_leftovers(tmp_path) == []

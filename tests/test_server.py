@@ -140,6 +140,9 @@ def test_real_time_stream_sends_partials_then_finals(base_server: RunningServer,
     segments = [e["segment"] for e in events if e["type"] == "final"]
     assert segments == sorted(segments)
     assert all(e["recv_s"] >= 0 for e in events)
+    spec = events[-1]["speculative"]  # each update verified the previous hypothesis
+    assert spec["hypothesis"]["drafted"] > 0 and spec["hypothesis"]["accepted"] > 0
+    assert spec["verify_passes"] > 0 and 0 < spec["acceptance_rate"] <= 1
 
 
 def test_concurrent_sessions_no_cross_talk(base_server: RunningServer, read_speech: list[tuple[Path, str]]) -> None:

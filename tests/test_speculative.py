@@ -39,12 +39,12 @@ def plain() -> FasterWhisperEngine:
 
 @pytest.fixture(scope="module")
 def with_tiny() -> FasterWhisperEngine:
-    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
+    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"), draft_policy="always")
 
 
 @pytest.fixture(scope="module")
 def with_self() -> FasterWhisperEngine:
-    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("base"))
+    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("base"), draft_policy="always")
 
 
 def windows(
@@ -154,10 +154,19 @@ def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngin
         assert spec.hypothesis_drafted > 0 and spec.hypothesis_accepted > 0.7 * spec.hypothesis_drafted
 
 
+def test_auto_policy_follows_the_measured_costs(plain: FasterWhisperEngine) -> None:
+    """``auto`` drafts exactly when the decoder costs timed at load predict a gain."""
+    auto = FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
+    cost = auto.draft_cost
+    assert cost is not None and cost.main_step_s > 0 and cost.draft_step_s > 0 and cost.verify_s > 0
+    assert (auto._greedy.draft is not None) == (cost.speedup >= 1.0)
+    assert ("on:" in auto.draft_note) == (cost.speedup >= 1.0) and "expected" in auto.draft_note
+
+
 def test_draft_model_needs_the_step_api(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(whisper_decode, "STEP_API", False)
     with pytest.raises(ModelError, match="ctranslate2-crisperwhisper"):
-        FasterWhisperEngine(resolve("tiny.en"), draft=resolve("tiny.en"))
+        FasterWhisperEngine(resolve("tiny.en"), draft=resolve("tiny.en"), draft_policy="always")
     engine = FasterWhisperEngine(resolve("tiny.en"))  # without a draft model: the faster-whisper path
     assert not engine.speculative
     audio = media.decode(Path(__file__).resolve().parents[1] / "examples" / "jfk.flac")

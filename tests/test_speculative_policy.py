@@ -15,6 +15,7 @@ from voicestream.speculative import (
     HypothesisDrafter,
     SpeculativeStats,
     build_token_maps,
+    expected_speedup,
     greedy_decode,
 )
 
@@ -191,3 +192,12 @@ def test_stats_add_and_report() -> None:
     assert doc["drafted"] == 20 and doc["accepted"] == 10 and doc["verify_passes"] == 5
     assert doc["acceptance_rate"] == 0.5 and doc["hypothesis"] == {"drafted": 4, "accepted": 4}
     assert SpeculativeStats().acceptance_rate == 0.0
+
+
+def test_expected_speedup_of_drafting() -> None:
+    # a GPU-like case: the small decoder is cheap and verifying K+1 tokens costs about one step
+    assert expected_speedup(0.020, 0.004, 0.022, 4, 0.8) > 1.5
+    # this CPU: tiny.en's step costs most of base's and a batched pass costs two steps
+    assert expected_speedup(0.0118, 0.0069, 0.0222, 4, 0.8) == pytest.approx(0.80, abs=0.01)
+    # perfect acceptance with a free draft approaches K+1 tokens per verify pass
+    assert expected_speedup(0.01, 0.0, 0.01, 4, 1.0) == pytest.approx(5.0, rel=0.01)

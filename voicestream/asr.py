@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,8 @@ from voicestream.timebase import SAMPLE_RATE
 if TYPE_CHECKING:
     from voicestream.catalog import ResolvedModel
     from voicestream.speculative import DraftSettings, SpeculativeStats
+
+log = logging.getLogger(__name__)
 
 FRAMES_PER_SECOND = 100
 """Whisper log-mel frames per second (hop of 160 samples at 16 kHz)."""
@@ -180,6 +183,9 @@ class FasterWhisperEngine:
         workers: Concurrent decodes the model accepts (one per calling thread).
         draft: A smaller Whisper proposing tokens for speculative greedy decoding.
         draft_settings: Adaptive K of the draft model (``None``: defaults).
+        draft_policy: ``auto`` drafts with the draft model only where the decoder costs
+            measured at load time predict a speed-up (on a GPU, not on a small CPU);
+            ``always`` drafts regardless. See :attr:`draft_note`.
         step_decoding: Decode greedy windows on the decoder-state API (exact, and able to
             verify hypothesis drafts); ``False`` uses faster-whisper's own greedy path.
     """
@@ -192,7 +198,10 @@ class FasterWhisperEngine:
     workers: int = 1
     draft: ResolvedModel | None = None
     draft_settings: DraftSettings | None = None
+    draft_policy: str = "auto"
     step_decoding: bool = True
+    draft_note: str = field(init=False, default="")
+    draft_cost: Any = field(init=False, default=None)
     name: str = field(init=False)
     multilingual: bool = field(init=False)
     _whisper: Any = field(init=False, repr=False)
@@ -209,19 +218,28 @@ class FasterWhisperEngine:
         self._greedy = None
         if not (self.step_decoding and whisper_decode.STEP_API):
             return
+        from voicestream.speculative import DraftSettings
+
+        settings = self.draft_settings or DraftSettings()
         draft_model, maps = None, None
         if self.draft is not None:
+            if self.draft_policy not in ("auto", "always"):
+                raise ValueError(f"draft_policy must be auto or always, not {self.draft_policy!r}")
             same = self.draft.path.resolve() == self.model.path.resolve()
             draft_model = self._whisper if same else self._load(self.draft)
             if not same:
                 maps = whisper_decode.token_maps(
                     str(self.model.path / "tokenizer.json"), str(self.draft.path / "tokenizer.json")
                 )
-        from voicestream.speculative import DraftSettings
-
-        self._greedy = whisper_decode.GreedyWhisper(
-            self._whisper, draft_model, maps, self.draft_settings or DraftSettings()
-        )
+            cost = whisper_decode.measure_draft_cost(self._whisper, draft_model, max(1, settings.num_tokens))
+            self.draft_cost = cost
+            if self.draft_policy == "auto" and cost.speedup < 1.0:
+                draft_model, maps = None, None
+                self.draft_note = f"draft model {self.draft.name} off on {self.device}: {cost.describe()}"
+            else:
+                self.draft_note = f"draft model {self.draft.name} on: {cost.describe()}"
+            log.info("%s", self.draft_note)
+        self._greedy = whisper_decode.GreedyWhisper(self._whisper, draft_model, maps, settings)
 
     def _load(self, model: ResolvedModel) -> Any:
         cls = _load_fitted_model_class()

@@ -16,6 +16,7 @@ def create_asr_engine(
     workers: int = 1,
     draft_model: str | None = None,
     draft: DraftSettings | None = None,
+    draft_policy: str = "auto",
 ) -> FasterWhisperEngine:
     """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`), and the
     draft model of speculative decoding when ``draft_model`` names one."""
@@ -32,6 +33,7 @@ def create_asr_engine(
         workers=workers,
         draft=resolve(draft_model) if draft_model else None,
         draft_settings=draft,
+        draft_policy=draft_policy,
     )
 
 

@@ -294,6 +294,20 @@ def greedy_decode(
     return GreedyResult(tuple(out), tuple(logprobs), finished)
 
 
+def expected_speedup(main_step_s: float, draft_step_s: float, verify_s: float, k: int, acceptance: float) -> float:
+    """Decoder speed-up of draft-model speculation over plain greedy decoding.
+
+    Each round drafts ``k`` tokens (``k`` draft steps) and verifies them in one main
+    pass of ``k + 1`` tokens (``verify_s``); with per-token acceptance ``acceptance`` it
+    yields ``(1 - a^(k+1)) / (1 - a)`` tokens, which plain decoding makes in as many
+    main steps. Above 1 speculation pays; on a CPU, where a small decoder step costs
+    most of a big one, it does not.
+    """
+    a = min(max(acceptance, 0.0), 0.999)
+    tokens = (1 - a ** (k + 1)) / (1 - a)
+    return tokens * main_step_s / (k * draft_step_s + verify_s)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenMaps:
     """Id tables between a draft and a main vocabulary (-1 where a token has no twin).

@@ -15,6 +15,9 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--draft-model", default=None, metavar="NAME",
                    help="smaller Whisper proposing tokens for speculative greedy decoding "
                         "(e.g. tiny.en for base); output is the main model's greedy output")  # fmt: skip
+    p.add_argument("--draft-policy", choices=("auto", "always"), default="auto",
+                   help="auto: draft only where the decoder costs measured at start predict a speed-up "
+                        "(a GPU; not a small CPU); always: draft regardless (default: auto)")  # fmt: skip
     p.add_argument("--draft-tokens", type=int, default=d.num_tokens, metavar="K",
                    help=f"tokens the draft model proposes per pass at first (default: {d.num_tokens})")  # fmt: skip
     p.add_argument("--draft-min-tokens", type=int, default=d.min_tokens, metavar="K",

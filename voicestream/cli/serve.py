@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         workers=workers,
         draft_model=args.draft_model,
         draft=draft.draft_settings(args),
+        draft_policy=args.draft_policy,
     )
     config = ServerConfig(
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
+    if engine.draft_note:
+        print(f"voicestream: {engine.draft_note}", file=sys.stderr)
     server = VoicestreamServer(engine, SileroFrameModel(), config)
 
     async def main() -> None:

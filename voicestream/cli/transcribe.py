@@ -114,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--beam-size must be at least 1")
     decode = DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt)
     engine = registry.create_asr_engine(
-        args.model, args.device, args.compute_type, draft_model=args.draft_model, draft=draft.draft_settings(args)
+        args.model,
+        args.device,
+        args.compute_type,
+        draft_model=args.draft_model,
+        draft=draft.draft_settings(args),
+        draft_policy=args.draft_policy,
     )
     check_language(engine, decode)
     samples = media.decode(args.input)
@@ -125,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     cues = build_cues(transcript.words, transcript.duration_s, rules)
     write_text(target, render(fmt, transcript, cues))
     elapsed = time.perf_counter() - started
+    if engine.draft_note:
+        print(f"voicestream: {engine.draft_note}", file=sys.stderr)
     if transcript.speculative is not None and args.draft_model:
         spec = transcript.speculative
         print(
