@@ -12,7 +12,7 @@ they do not speak in unison), and prints per session count:
 and, as the baseline measured in the same run, the CPU cost of transcribing the same
 audio as a file (``voicestream transcribe``), with the ratio.
 
-    uv run python benchmarks/stream_latency.py [--model base] [--sessions 1,4] [--seconds 60]
+    uv run python benchmarks/stream_latency.py [--model base] [--sessions 1,4] [--seconds 60] [--workers N]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from voicestream import media
+from voicestream.asr import default_cpu_threads
 from voicestream.client import stream_samples
 from voicestream.pipeline import transcribe_samples
 from voicestream.registry import create_asr_engine, create_vad
@@ -67,11 +68,14 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--sessions", default="1,4")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--workers", type=int, default=default_cpu_threads(), help="inference threads (default: one per core, as serve)"
+    )
     parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
     args = parser.parse_args()
 
     audio = media.decode(args.file)
-    engine = create_asr_engine(args.model)
+    engine = create_asr_engine(args.model, workers=args.workers)
     n = round(args.seconds * 16000)
 
     def clip(offset_s: float) -> np.ndarray:
@@ -82,14 +86,18 @@ def main() -> None:
     cpu0 = time.process_time()
     transcribe_samples(clip(0.0), engine, create_vad())
     file_cpu = time.process_time() - cpu0
-    print(f"model {args.model}, {args.seconds:g} s of {args.file.name} per session, paced at real time")
+    print(
+        f"model {args.model}, {args.seconds:g} s of {args.file.name} per session, paced at real time, "
+        f"{args.workers} inference worker(s)"
+    )
     print(f"baseline: file transcription of the same audio costs {file_cpu / args.seconds:.3f} CPU s per audio s")
 
     for count in [int(c) for c in args.sessions.split(",")]:
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
-        server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, max_sessions=count, workers=1))
+        config = ServerConfig(port=0, max_sessions=count, workers=args.workers)
+        server = VoicestreamServer(engine, SileroFrameModel(), config)
         port = asyncio.run_coroutine_threadsafe(server.start(), loop).result()
         rss0, cpu0, wall0 = rss_mb(), time.process_time(), time.monotonic()
         results = run_sessions(f"ws://127.0.0.1:{port}", [clip(i * 17.0) for i in range(count)])
