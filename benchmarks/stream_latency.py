@@ -80,7 +80,7 @@ def main() -> None:
 
     def clip(offset_s: float) -> np.ndarray:
         start = round(offset_s * 16000) % audio.size
-        looped = np.concatenate([audio, audio])
+        looped = np.tile(audio, (start + n) // audio.size + 1)  # the recording repeated as needed
         return looped[start : start + n]
 
     cpu0 = time.process_time()
