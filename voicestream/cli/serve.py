@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from voicestream import registry
@@ -16,6 +17,7 @@ from voicestream.cli import draft
 from voicestream.errors import OptionError
 from voicestream.streaming.server import ServerConfig, VoicestreamServer
 from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.streaming.web import default_web_root
 
 
 def add_parser(sub: Any) -> None:
@@ -48,6 +50,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-session-length", type=float, default=d.max_session_s, help="longest session in seconds")
     p.add_argument("--max-rate", type=float, default=d.max_rate,
                    help="most audio seconds per second a client may send, sustained (0: no limit)")  # fmt: skip
+    p.add_argument("--web-root", type=Path, default=None, metavar="DIR",
+                   help="folder of the browser page served on the same port (default: clients/web)")  # fmt: skip
+    p.add_argument("--no-web", action="store_true", help="serve no browser page, only the websocket")
     p.add_argument("--no-hypothesis-drafts", action="store_true",
                    help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
     draft.add_arguments(p)
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--max-sessions must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise OptionError("--workers must be at least 1")
+    if args.web_root is not None and not (args.web_root / "index.html").is_file():
+        raise OptionError(f"--web-root {args.web_root}: no index.html there")
     workers = args.workers or default_cpu_threads()
     engine = registry.create_asr_engine(
         args.model,
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
+        web_root=None if args.no_web else (args.web_root or default_web_root()),
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
     if engine.draft_note:
@@ -83,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         port = await server.start()
         auth = "token required" if config.token else "no token"
-        print(f"voicestream: serving {engine.name} on ws://{config.host}:{port} ({auth}, "
+        page = f", page at http://{config.host}:{port}/" if server.page.files else ""
+        print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
               f"{config.max_sessions} sessions, {workers} workers)", file=sys.stderr, flush=True)  # fmt: skip
         try:
             await asyncio.Future()

@@ -86,10 +86,21 @@ class KeepaliveMessage:
 
 @dataclass(frozen=True, slots=True)
 class StopMessage:
-    """``{"type": "stop"}``: flush everything, send ``done``, close."""
+    """``{"type": "stop", "export": ["srt", "vtt"]}``: flush everything, send the
+    subtitles asked for (``export`` is optional), then ``done``, and close."""
+
+    export: tuple[str, ...] = ()
 
 
-ClientMessage = StartMessage | KeepaliveMessage | StopMessage
+@dataclass(frozen=True, slots=True)
+class ExportMessage:
+    """``{"type": "export", "format": "srt"}``: the session's finals so far as subtitles."""
+
+    format: str
+
+
+ClientMessage = StartMessage | KeepaliveMessage | StopMessage | ExportMessage
+EXPORT_FORMATS = ("srt", "vtt")
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -113,7 +124,19 @@ def parse_client_message(text: str) -> ClientMessage:
     if kind == "keepalive":
         return KeepaliveMessage()
     if kind == "stop":
-        return StopMessage()
+        _require(set(doc) <= {"type", "export"}, "stop takes only export")
+        export = doc.get("export", [])
+        _require(
+            isinstance(export, list)
+            and len(export) <= len(EXPORT_FORMATS)
+            and all(f in EXPORT_FORMATS for f in export),
+            "stop.export must be a list of srt, vtt",
+        )
+        return StopMessage(tuple(dict.fromkeys(export)))
+    if kind == "export":
+        _require(set(doc) <= {"type", "format"}, "export takes only format")
+        _require(doc.get("format") in EXPORT_FORMATS, "export.format must be srt or vtt")
+        return ExportMessage(str(doc["format"]))
     _require(kind == "start", f"unknown message type {str(kind)[:40]!r}")
     unknown = sorted(set(doc) - _START_KEYS)
     _require(not unknown, f"unknown field {unknown[:1]} in start"[:80])
@@ -219,7 +242,15 @@ class ErrorEvent:
     reason: str
 
 
-ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent
+@dataclass(frozen=True, slots=True)
+class SubtitlesEvent:
+    """The session's finals as an SRT or WebVTT file, cut by the CLI's subtitle rules."""
+
+    format: str
+    text: str
+
+
+ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent | SubtitlesEvent
 
 
 def encode_event(event: ServerEvent) -> str:
@@ -237,6 +268,8 @@ def encode_event(event: ServerEvent) -> str:
                "start": round(event.words[0].start_s, 3) if event.words else None,
                "end": round(event.words[-1].end_s, 3) if event.words else None,
                "words": _words(event.words), "language": event.language}  # fmt: skip
+    elif isinstance(event, SubtitlesEvent):
+        doc = {"type": "subtitles", "format": event.format, "text": event.text}
     elif isinstance(event, DoneEvent):
         doc = {"type": "done", "duration": round(event.duration_s, 3), "finals": event.finals, **event.extra}
     else:

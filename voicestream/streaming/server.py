@@ -18,12 +18,14 @@ import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
@@ -32,6 +34,7 @@ from voicestream.streaming.policy import StreamSettings
 from voicestream.streaming.runner import InferenceRunner
 from voicestream.streaming.session import Session
 from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.streaming.web import WebPage
 
 log = logging.getLogger("voicestream.server")
 
@@ -58,6 +61,7 @@ class ServerConfig:
         max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
         outbox_size: Events queued for a slow client before partials are skipped.
         workers: Inference threads.
+        web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
         hypothesis_drafts: Verify each update's previous hypothesis as a draft instead of
             generating it again token by token (same text, fewer decoder passes).
     """
@@ -77,6 +81,7 @@ class ServerConfig:
     outbox_size: int = 256
     workers: int = 1
     hypothesis_drafts: bool = True
+    web_root: Path | None = None
     stream: StreamSettings = field(default_factory=StreamSettings)
 
 
@@ -102,6 +107,7 @@ class VoicestreamServer:
         self._runner: InferenceRunner | None = None
         self._server: Server | None = None
         self._ids = itertools.count(1)
+        self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
@@ -114,6 +120,7 @@ class VoicestreamServer:
             max_size=max(self.config.max_audio_frame, self.config.max_control_frame),
             select_subprotocol=self._select_subprotocol,
             server_header="voicestream",
+            process_request=self._http,
             close_timeout=3,
         )
         return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
@@ -133,6 +140,10 @@ class VoicestreamServer:
             await asyncio.Future()
         finally:
             await self.stop()
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Plain GET requests get the browser page; websocket upgrades go on."""
+        return self.page.respond(request)
 
     @staticmethod
     def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
@@ -211,6 +222,7 @@ class _Connection:
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.stopping = False
+        self.export: tuple[str, ...] = ()
 
     async def _recv(self) -> str | bytes:
         try:
@@ -286,8 +298,11 @@ class _Connection:
                     raise p.ProtocolError(p.CLOSE_STATE, "start sent twice")
                 if isinstance(parsed, p.StopMessage):
                     self.stopping = True
+                    self.export = parsed.export
                     self.wake.set()
                     return
+                if isinstance(parsed, p.ExportMessage):
+                    await self.outbox.put(await self._subtitles(session, parsed.format))
                 continue
             if len(message) > self.config.max_audio_frame:
                 raise p.ProtocolError(p.CLOSE_TOO_BIG, f"audio frame over {self.config.max_audio_frame} bytes")
@@ -321,6 +336,8 @@ class _Connection:
             self.drained.set()
             await self._queue(events)
             if finishing:
+                for fmt in self.export:
+                    await self.outbox.put(await self._subtitles(session, fmt))
                 extra = {
                     "session": session.id,
                     "decodes": session.stats.decodes,
@@ -331,6 +348,11 @@ class _Connection:
                 return
             if session.inbox_s > 0:
                 self.wake.set()
+
+    async def _subtitles(self, session: Session, fmt: str) -> p.SubtitlesEvent:
+        runner = self.server._runner
+        assert runner is not None
+        return p.SubtitlesEvent(fmt, await runner.run(functools.partial(session.subtitles, fmt)))
 
     async def _queue(self, events: list[p.PartialEvent | p.FinalEvent]) -> None:
         last_partial = max((i for i, e in enumerate(events) if isinstance(e, p.PartialEvent)), default=-1)

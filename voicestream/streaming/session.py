@@ -67,6 +67,7 @@ class Session:
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._language_votes: dict[str, float] = {}
+        self.final_words: list[Word] = []  # every confirmed word, for subtitle export
         self._voted_s = 0.0
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
@@ -111,7 +112,19 @@ class Session:
                 self.policy.apply(request, self._decode_words(request))
                 if not request.final:
                     break  # one interim update per call keeps every stream's latency fair
-        return self.policy.events()
+        events = self.policy.events()
+        self.final_words.extend(w for e in events if isinstance(e, FinalEvent) for w in e.words)
+        return events
+
+    def subtitles(self, fmt: str) -> str:
+        """The finals so far as ``srt`` or ``vtt`` text, cut by the CLI's subtitle rules."""
+        from voicestream.subtitles import SubtitleRules, build_cues
+        from voicestream.subtitles.formats import to_srt, to_vtt
+
+        words = list(self.final_words)  # a snapshot: the worker may append meanwhile
+        end = max(self.policy.stream_end_s, words[-1].end_s if words else 0.0)
+        cues = build_cues(tuple(words), end, SubtitleRules())
+        return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:
         language = self.policy.language or self._detect_language(request.audio)

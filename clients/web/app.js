@@ -1,0 +1,268 @@
+// voicestream live captions: microphone or file -> AudioWorklet (16 kHz PCM16) -> websocket -> captions.
+// Protocol: docs/protocol.md. Everything is local: no CDN, no build step.
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"), latency: $("latency"), mic: $("mic"), file: $("file"), stop: $("stop"),
+  reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
+  jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
+  partials: $("partials"), token: $("token"), server: $("server"),
+};
+
+const CLOSE_MESSAGES = {
+  1009: "A message was too large for the server.",
+  1011: "The server failed while transcribing this session.",
+  1013: "The server is full: too many sessions. Try again in a moment.",
+  4400: "The server did not understand a message from this page.",
+  4401: "The server refused the token: check the token in Settings.",
+  4403: "This page's address is not allowed to use the server.",
+  4408: "The session was idle for too long.",
+  4409: "The page sent a message at the wrong time.",
+  4410: "The session reached the server's length limit.",
+  4415: "The server cannot take this audio format.",
+  4429: "Audio was sent faster than the server allows.",
+};
+
+const state = {
+  ws: null, audio: null, source: null, node: null, media: null, lastSource: null,
+  sentAt0: null, sentSamples: 0, exports: {}, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
+};
+
+ui.server.value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
+
+function setStatus(text) { ui.status.textContent = text; }
+function showError(text) { ui.error.textContent = text; ui.error.hidden = false; state.errorShown = true; }
+function clearError() { ui.error.hidden = true; ui.error.textContent = ""; state.errorShown = false; }
+function running(on) {
+  ui.mic.disabled = on; ui.file.disabled = on; ui.stop.disabled = !on;
+  ui.srt.disabled = !on && !state.exports.srt; ui.vtt.disabled = !on && !state.exports.vtt;
+}
+
+function connect() {
+  const token = ui.token.value.trim();
+  const protocols = ["voicestream.v1"];
+  if (token) protocols.push(`bearer.${token}`);
+  return new Promise((resolve, reject) => {
+    let ws;
+    try { ws = new WebSocket(ui.server.value, protocols); } catch (e) { reject(new Error(`Bad server address: ${e.message}`)); return; }
+    ws.binaryType = "arraybuffer";
+    let ready = false;
+    ws.onopen = () => {
+      setStatus("Connected, starting…");
+      ws.send(JSON.stringify({
+        type: "start", protocol: 1, sample_rate: 16000, encoding: "pcm_s16le", channels: 1,
+        language: ui.language.value, task: ui.task.value, options: { partials: ui.partials.checked },
+      }));
+    };
+    ws.onmessage = (msg) => {
+      const event = JSON.parse(msg.data);
+      if (event.type === "ready" && !ready) { ready = true; resolve(ws); }
+      onEvent(event);
+    };
+    ws.onerror = () => {};
+    ws.onclose = (e) => {
+      if (!ready) { reject(new Error(CLOSE_MESSAGES[e.code] || "Cannot reach the server: is voicestream serve running?")); return; }
+      onClose(e);
+    };
+  });
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "ready": setStatus(`Live: model ${event.model}`); break;
+    case "partial": ui.partial.textContent = event.text; showLatency(event.words); break;
+    case "final": addFinal(event); ui.partial.textContent = ""; showLatency(event.words); break;
+    case "subtitles":
+      state.exports[event.format] = event.text;
+      (event.format === "srt" ? ui.srt : ui.vtt).disabled = false;
+      if (state.pendingDownload === event.format) { state.pendingDownload = null; save(event.format); }
+      break;
+    case "done": setStatus(`Done: ${event.duration.toFixed(1)} s of audio, ${event.finals} captions`); break;
+    case "error": showError(CLOSE_MESSAGES[event.code] || event.reason); break;
+  }
+}
+
+function onClose(e) {
+  stopAudio();
+  state.ws = null;
+  running(false);
+  if (e.code === 1000 && state.stopping) return;
+  if (!state.errorShown) showError(CLOSE_MESSAGES[e.code] || "The connection to the server was lost.");
+  setStatus("Disconnected");
+  ui.reconnect.hidden = false;
+}
+
+function showLatency(words) {
+  if (!words || !words.length || state.sentAt0 === null) return;
+  const end = words[words.length - 1].end;
+  const seconds = (performance.now() - state.sentAt0) / 1000 - end;
+  ui.latency.textContent = `latency ${Math.max(0, seconds).toFixed(1)} s`;
+}
+
+function speakerClass(name) {
+  let h = 0;
+  for (const c of String(name)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return `spk-${h % 5}`;
+}
+
+function addFinal(event) {
+  const atBottom = state.autoScroll;
+  const speaker = event.speaker || (event.words && event.words[0] && event.words[0].speaker) || null;
+  // Finals of one segment (a sentence) share a paragraph; a new sentence or speaker starts one.
+  if (state.paragraph && state.segment === event.segment && state.speaker === speaker && !event.translation) {
+    state.paragraph.append(document.createTextNode(` ${event.text}`));
+    if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
+    return;
+  }
+  const p = document.createElement("p");
+  state.paragraph = event.translation ? null : p;
+  state.segment = event.segment;
+  state.speaker = speaker;
+  if (speaker) {
+    const s = document.createElement("span");
+    s.className = `speaker ${speakerClass(speaker)}`;
+    s.textContent = `${speaker}:`;
+    p.append(s);
+  }
+  p.append(document.createTextNode(event.text));
+  if (event.translation) {
+    const t = document.createElement("span");
+    t.className = "translation";
+    t.lang = event.target_language || "";
+    t.textContent = event.translation;
+    p.append(t);
+  }
+  ui.captions.append(p);
+  if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
+}
+
+ui.captions.addEventListener("scroll", () => {
+  const c = ui.captions;
+  state.autoScroll = c.scrollHeight - c.scrollTop - c.clientHeight < 24;
+  ui.jump.hidden = state.autoScroll;
+});
+ui.jump.addEventListener("click", () => {
+  ui.captions.scrollTop = ui.captions.scrollHeight;
+  state.autoScroll = true;
+  ui.jump.hidden = true;
+});
+
+async function startAudio(makeSource) {
+  const ctx = new AudioContext();
+  await ctx.audioWorklet.addModule("/pcm-worklet.js");
+  const node = new AudioWorkletNode(ctx, "pcm-downsampler", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 2, channelCountMode: "clamped-max" });
+  node.port.onmessage = (msg) => {
+    const ws = state.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (state.sentAt0 === null) state.sentAt0 = performance.now();
+    state.sentSamples += msg.data.byteLength / 2;
+    ws.send(msg.data);
+  };
+  const source = await makeSource(ctx);
+  source.connect(node);
+  const mute = ctx.createGain();
+  mute.gain.value = 0;
+  node.connect(mute).connect(ctx.destination); // keeps the graph pulling without playing anything
+  state.audio = ctx; state.node = node; state.source = source;
+}
+
+function stopAudio() {
+  if (state.media) state.media.getTracks().forEach((t) => t.stop());
+  if (state.source && state.source.stop) { try { state.source.stop(); } catch (e) { /* already stopped */ } }
+  if (state.audio) state.audio.close();
+  state.audio = state.node = state.source = state.media = null;
+}
+
+async function begin(makeSource, label) {
+  clearError();
+  ui.reconnect.hidden = true;
+  state.exports = {}; state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
+  ui.captions.replaceChildren(); ui.partial.textContent = ""; state.paragraph = null;
+  running(true);
+  setStatus("Connecting…");
+  try {
+    state.ws = await connect();
+    await startAudio(makeSource);
+    setStatus(`Live: ${label}`);
+  } catch (e) {
+    if (state.ws) state.ws.close();
+    state.ws = null;
+    stopAudio();
+    running(false);
+    ui.reconnect.hidden = false;
+    setStatus("Not connected");
+    showError(e.name === "NotAllowedError" ? "Microphone access was denied: allow it in the browser's site settings, or stream a file." : e.message);
+  }
+}
+
+function micSource() {
+  return async (ctx) => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("This browser cannot capture audio here (the page needs https or localhost).");
+    const media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+    state.media = media;
+    return ctx.createMediaStreamSource(media);
+  };
+}
+
+function fileSource(file) {
+  return async (ctx) => {
+    let buffer;
+    try { buffer = await ctx.decodeAudioData(await file.arrayBuffer()); } catch (e) { throw new Error(`This browser cannot decode ${file.name}.`); }
+    const source = ctx.createBufferSource();
+    source.buffer = buffer;
+    source.onended = () => { if (state.ws) stop(); };
+    source.start();
+    return source;
+  };
+}
+
+function stop() {
+  const ws = state.ws;
+  stopAudio();
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    state.stopping = true;
+    setStatus("Finishing…");
+    ws.send(JSON.stringify({ type: "stop", export: ["srt", "vtt"] }));
+  }
+  ui.stop.disabled = true;
+}
+
+function save(format) {
+  const text = state.exports[format];
+  const blob = new Blob([text], { type: format === "srt" ? "application/x-subrip" : "text/vtt" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `captions.${format}`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function download(format) {
+  const ws = state.ws;
+  if (ws && ws.readyState === WebSocket.OPEN && !state.stopping) {
+    state.pendingDownload = format;
+    ws.send(JSON.stringify({ type: "export", format }));
+  } else if (state.exports[format]) {
+    save(format);
+  }
+}
+
+ui.mic.addEventListener("click", () => { state.lastSource = ["mic"]; begin(micSource(), "microphone"); });
+ui.file.addEventListener("change", () => {
+  const file = ui.file.files[0];
+  if (!file) return;
+  state.lastSource = ["file", file];
+  begin(fileSource(file), file.name);
+  ui.file.value = "";
+});
+ui.stop.addEventListener("click", stop);
+ui.reconnect.addEventListener("click", () => {
+  const last = state.lastSource;
+  if (last && last[0] === "file") begin(fileSource(last[1]), last[1].name);
+  else begin(micSource(), "microphone");
+});
+ui.srt.addEventListener("click", () => download("srt"));
+ui.vtt.addEventListener("click", () => download("vtt"));
+window.voicestream = { state, download }; // for tests and debugging
