@@ -215,6 +215,14 @@ def test_foreign_origin_refused(strict_server: RunningServer) -> None:
         assert close_code(ws)[0] == p.CLOSE_FORBIDDEN_ORIGIN
 
 
+def test_the_servers_own_page_is_same_origin_at_any_address(strict_server: RunningServer) -> None:
+    """A page opened at the server's LAN address may connect back to it; other sites may not."""
+    allowed = strict_server.server._origin_allowed
+    assert allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
+    assert not allowed("http://192.168.1.5:8765", "192.168.1.5:9999")
+    assert not allowed("https://evil.example", "192.168.1.5:8765")
+
+
 @pytest.mark.parametrize(
     ("messages", "code"),
     [

@@ -66,6 +66,10 @@ def test_page_is_served_on_the_websocket_port(page_server: RunningServer) -> Non
         assert status == 200 and headers["Content-Type"].startswith(kind), name
     for bad in ("/nope.js", "/../pyproject.toml", "/%2e%2e/pyproject.toml", "//etc/passwd", "/index.html/.."):
         assert get(base + bad)[0] == 404, bad
+    status, headers, body = get(base + "/info")
+    info = json.loads(body)
+    assert status == 200 and info["model"] == "base" and info["multilingual"] and "de" in info["languages"]
+    assert info["tasks"] == ["transcribe", "translate"] and info["token_required"] is False
     with connect(page_server.url) as ws:  # the websocket still answers on the same port
         ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
         assert json.loads(ws.recv(timeout=10))["type"] == "ready"
@@ -209,6 +213,13 @@ def test_wrong_token_full_server_and_stopped_server_are_explained(
         page.click("#mic")
         page.wait_for_selector("#error:has-text('refused the token')", timeout=20_000)
         assert page.is_visible("#reconnect")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 380  # nothing sticks out sideways
+        # settings follow GET /info: tiny.en is English-only, so no translation and no other language
+        assert page.is_disabled("#task option[value=translate]")
+        assert page.eval_on_selector_all("#language option", "os => os.map(o => o.value)") == ["auto", "en"]
+        assert "needs a token" in (page.get_attribute("#token", "placeholder") or "")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-phone-error.png"), full_page=True)
 
         page.click("summary")
         page.fill("#token", "s3cret")

@@ -30,6 +30,21 @@ const state = {
 
 ui.server.value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
 
+// The server says what it allows (model, languages, tasks, token): the settings follow it.
+async function loadInfo() {
+  try {
+    const info = await (await fetch("/info", { cache: "no-store" })).json();
+    const names = new Map([...ui.language.options].map((o) => [o.value, o.textContent]));
+    ui.language.replaceChildren(new Option("Detect", "auto"));
+    for (const code of info.languages) ui.language.append(new Option(names.get(code) || code, code));
+    if (!info.multilingual) ui.language.value = "en";
+    for (const option of ui.task.options) option.disabled = !info.tasks.includes(option.value);
+    if (info.token_required && !ui.token.value) ui.token.placeholder = "this server needs a token";
+    setStatus(`Not connected (server model ${info.model})`);
+  } catch (e) { /* a page served elsewhere: keep the defaults */ }
+}
+loadInfo();
+
 function setStatus(text) { ui.status.textContent = text; }
 function showError(text) { ui.error.textContent = text; ui.error.hidden = false; state.errorShown = true; }
 function clearError() { ui.error.hidden = true; ui.error.textContent = ""; state.errorShown = false; }
@@ -78,7 +93,11 @@ function onEvent(event) {
       if (state.pendingDownload === event.format) { state.pendingDownload = null; save(event.format); }
       break;
     case "done": setStatus(`Done: ${event.duration.toFixed(1)} s of audio, ${event.finals} captions`); break;
-    case "error": showError(CLOSE_MESSAGES[event.code] || event.reason); break;
+    case "error": {
+      const known = CLOSE_MESSAGES[event.code];
+      showError(known && [4400, 4409, 4415].includes(event.code) ? `${known} (${event.reason})` : known || event.reason);
+      break;
+    }
   }
 }
 

@@ -34,7 +34,7 @@ from voicestream.streaming.policy import StreamSettings
 from voicestream.streaming.runner import InferenceRunner
 from voicestream.streaming.session import Session
 from voicestream.streaming.vad_stream import SileroFrameModel
-from voicestream.streaming.web import WebPage
+from voicestream.streaming.web import WebPage, json_response
 
 log = logging.getLogger("voicestream.server")
 
@@ -142,17 +142,35 @@ class VoicestreamServer:
             await self.stop()
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Plain GET requests get the browser page; websocket upgrades go on."""
+        """Plain GET requests get the browser page (and ``/info``); websocket upgrades go on."""
+        if request.path.split("?", 1)[0] == "/info" and "websocket" not in request.headers.get("Upgrade", "").lower():
+            return json_response(self.info())
         return self.page.respond(request)
+
+    def info(self) -> dict[str, Any]:
+        """What a client may ask for: the page builds its settings from this (``GET /info``)."""
+        multilingual = self.engine.multilingual
+        return {
+            "protocol": p.PROTOCOL_VERSION,
+            "model": self.engine.name,
+            "multilingual": multilingual,
+            "languages": list(language_codes()) if multilingual else ["en"],
+            "tasks": ["transcribe", "translate"] if multilingual else ["transcribe"],
+            "token_required": self.config.token is not None,
+            "export_formats": list(p.EXPORT_FORMATS),
+            "sample_rates": [p.MIN_RATE, p.MAX_RATE],
+        }
 
     @staticmethod
     def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
         return Subprotocol(p.SUBPROTOCOL) if p.SUBPROTOCOL in offered else None
 
-    def _origin_allowed(self, origin: str | None) -> bool:
+    def _origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
         allowed = self.config.allowed_origins
         if origin is None or "*" in allowed or origin in allowed:
             return True
+        if host and urllib.parse.urlsplit(origin).netloc == host:
+            return True  # the page this server serves, whatever address it was opened at
         if allowed:
             return False
         host = urllib.parse.urlsplit(origin).hostname or ""
@@ -176,7 +194,7 @@ class VoicestreamServer:
         request = connection.request
         headers = request.headers if request is not None else Headers()
         try:
-            if not self._origin_allowed(headers.get("Origin")):
+            if not self._origin_allowed(headers.get("Origin"), headers.get("Host")):
                 raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             if not self._authorized(connection):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")

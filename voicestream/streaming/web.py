@@ -76,6 +76,13 @@ class WebPage:
         return _response(http.HTTPStatus.OK, kind, body)
 
 
+def json_response(doc: object) -> Response:
+    """A 200 JSON response with the page's security headers."""
+    import json
+
+    return _response(http.HTTPStatus.OK, "application/json", json.dumps(doc).encode())
+
+
 def _response(status: http.HTTPStatus, kind: str, body: bytes) -> Response:
     headers = Headers({"Content-Type": kind, "Content-Length": str(len(body)), **SECURITY_HEADERS})
     return Response(status.value, status.phrase, headers, body)
