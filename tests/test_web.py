@@ -240,6 +240,20 @@ def test_wrong_token_full_server_and_stopped_server_are_explained(
         server.thread.join(10)
 
 
+def test_a_denied_microphone_is_explained(browser: Any, page_server: RunningServer) -> None:
+    """The browser's refusal (here scripted: the fake-device flags always allow) gets a plain message."""
+    context = browser.new_context()
+    context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));"
+    )
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{page_server.port}/")
+    page.click("#mic")
+    page.wait_for_selector("#error:has-text('Microphone access was denied')", timeout=20_000)
+    assert page.is_enabled("#mic") and page.is_visible("#reconnect")
+    context.close()
+
+
 def test_page_is_keyboard_accessible(browser: Any, page_server: RunningServer) -> None:
     """Every control has a name and Tab reaches the start controls first."""
     page = open_page(browser, page_server)
