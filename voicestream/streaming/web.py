@@ -70,7 +70,7 @@ class WebPage:
         path = request.path.split("?", 1)[0]
         found = self.files.get(path)
         if found is None:
-            text = "not found" if self.files else "the page is not installed (clients/web is missing)"
+            text = "not found" if self.files else "this voicestream server has no page: connect with a websocket client"
             return _response(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", text.encode())
         kind, body = found
         return _response(http.HTTPStatus.OK, kind, body)
