@@ -30,11 +30,8 @@ from voicestream.asr import DecodeOptions, FasterWhisperEngine
 from voicestream.catalog import resolve
 from voicestream.messages import join_words
 from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent
-from voicestream.streaming.server import STREAM_DECODE
+from voicestream.streaming.replay import replay as replay_session
 from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
 from voicestream.timebase import SAMPLE_RATE
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -128,16 +125,9 @@ def bench_files(plain: FasterWhisperEngine, drafted: FasterWhisperEngine, count:
 
 
 def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], Session]:
-    session = Session(
-        "b", AudioFormat(SAMPLE_RATE, "f32le", 1), engine, SileroFrameModel(), STREAM_DECODE, StreamSettings(), drafts
-    )
-    finals: list[str] = []
-    step = SAMPLE_RATE // 2
-    for i in range(0, audio.size, step):
-        session.add_audio(audio[i : i + step])
-        finals += [join_words(e.words) for e in session.process() if isinstance(e, FinalEvent)]
-    finals += [join_words(e.words) for e in session.process(finish=True) if isinstance(e, FinalEvent)]
-    return finals, session
+    """Stream ``audio`` through a session in 0.5 s steps (faster than real time); final texts."""
+    finals, session = replay_session(engine, audio, hypothesis_drafts=drafts)
+    return [join_words(e.words) for e in finals], session
 
 
 def bench_streaming(plain: FasterWhisperEngine, seconds: float) -> None:

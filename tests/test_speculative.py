@@ -22,11 +22,8 @@ from voicestream.catalog import resolve
 from voicestream.errors import ModelError
 from voicestream.messages import join_words
 from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent
-from voicestream.streaming.server import STREAM_DECODE
+from voicestream.streaming.replay import replay as replay_session
 from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
 from voicestream.timebase import SAMPLE_RATE
 
 GREEDY = DecodeOptions(beam_size=1)
@@ -131,16 +128,8 @@ def test_drafts_give_the_plain_tokens(
 
 def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], Session]:
     """Stream ``audio`` through a session in 0.5 s steps (faster than real time); final texts."""
-    session = Session(
-        "t", AudioFormat(SAMPLE_RATE, "f32le", 1), engine, SileroFrameModel(), STREAM_DECODE, StreamSettings(), drafts
-    )
-    finals: list[str] = []
-    step = SAMPLE_RATE // 2
-    for i in range(0, audio.size, step):
-        session.add_audio(audio[i : i + step])
-        finals += [join_words(e.words) for e in session.process() if isinstance(e, FinalEvent)]
-    finals += [join_words(e.words) for e in session.process(finish=True) if isinstance(e, FinalEvent)]
-    return finals, session
+    finals, session = replay_session(engine, audio, hypothesis_drafts=drafts)
+    return [join_words(e.words) for e in finals], session
 
 
 def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngine, data: Path) -> None:

@@ -1,0 +1,45 @@
+"""Run a recording through a live session without a network, as fast as the CPU allows.
+
+The audio arrives in ``step_s`` chunks and each chunk is processed before the next,
+so the session sees the same sequence of updates as a real-time client whose server
+keeps up; only the wall clock is skipped. Used by tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.asr import AsrEngine
+from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.protocol import AudioFormat, FinalEvent
+from voicestream.streaming.server import STREAM_DECODE
+from voicestream.streaming.session import Session
+from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
+
+
+def replay(
+    engine: AsrEngine,
+    samples: npt.NDArray[np.float32],
+    hypothesis_drafts: bool = True,
+    step_s: float = 0.5,
+    settings: StreamSettings | None = None,
+) -> tuple[list[FinalEvent], Session]:
+    """Stream ``samples`` (float32 ``(n,)``, 16 kHz) through a new session; its finals and the session."""
+    session = Session(
+        "replay",
+        AudioFormat(SAMPLE_RATE, "f32le", 1),
+        engine,
+        SileroFrameModel(),
+        STREAM_DECODE,
+        settings or StreamSettings(),
+        hypothesis_drafts,
+    )
+    finals: list[FinalEvent] = []
+    step = max(1, seconds_to_samples(step_s))
+    for i in range(0, samples.size, step):
+        session.add_audio(samples[i : i + step])
+        finals += [e for e in session.process() if isinstance(e, FinalEvent)]
+    finals += [e for e in session.process(finish=True) if isinstance(e, FinalEvent)]
+    return finals, session
