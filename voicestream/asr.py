@@ -228,9 +228,8 @@ class FasterWhisperEngine:
             same = self.draft.path.resolve() == self.model.path.resolve()
             draft_model = self._whisper if same else self._load(self.draft)
             if not same:
-                maps = whisper_decode.token_maps(
-                    str(self.model.path / "tokenizer.json"), str(self.draft.path / "tokenizer.json")
-                )
+                key = (str(self.model.path.resolve()), str(self.draft.path.resolve()))
+                maps = whisper_decode.token_maps(self._whisper, draft_model, key)
             cost = whisper_decode.measure_draft_cost(self._whisper, draft_model, max(1, settings.num_tokens))
             self.draft_cost = cost
             if self.draft_policy == "auto" and cost.speedup < 1.0:

@@ -239,14 +239,18 @@ def measure_draft_cost(main: Any, draft: Any, k: int, acceptance: float = ASSUME
     )
 
 
-@cache
-def token_maps(main_tokenizer_json: str, draft_tokenizer_json: str) -> TokenMaps:
-    """``d2m``/``m2d`` tables of two tokenizer files, built once per pair and process."""
-    from tokenizers import Tokenizer
+_MAPS: dict[tuple[str, str], TokenMaps] = {}
 
-    main = Tokenizer.from_file(main_tokenizer_json).get_vocab(with_added_tokens=True)
-    draft = Tokenizer.from_file(draft_tokenizer_json).get_vocab(with_added_tokens=True)
-    return build_token_maps(main, draft)
+
+def token_maps(main: Any, draft: Any, key: tuple[str, str]) -> TokenMaps:
+    """``d2m``/``m2d`` tables of two loaded models' tokenizers, built once per ``key``
+    (the two model directories) and process."""
+    if key not in _MAPS:
+        vocab = {
+            name: m.hf_tokenizer.get_vocab(with_added_tokens=True) for name, m in (("main", main), ("draft", draft))
+        }
+        _MAPS[key] = build_token_maps(vocab["main"], vocab["draft"])
+    return _MAPS[key]
 
 
 @dataclass
