@@ -93,6 +93,21 @@ class Ct2Decoder:
         self._state.truncate_to_step(len(self._prompt) + generated)
 
 
+class LazyDrafter:
+    """A drafter built on its first proposal (a draft model's encoder pass is not free)."""
+
+    source = "model"
+
+    def __init__(self, build: Callable[[], Drafter]) -> None:
+        self._build: Callable[[], Drafter] | None = build
+        self._drafter: Drafter | None = None
+
+    def propose(self, history: Sequence[int], k: int) -> list[int]:
+        if self._drafter is None and self._build is not None:
+            self._drafter, self._build = self._build(), None
+        return self._drafter.propose(history, k) if self._drafter is not None else []
+
+
 class ModelDrafter:
     """A small Whisper proposing tokens greedily from its own encoder output and vocabulary.
 
@@ -315,8 +330,8 @@ class GreedyWhisper:
         if hypothesis and hypothesis.strip():
             draft = [*tok.encode(" " + hypothesis.strip()), tok.eot]
             drafters.append(HypothesisDrafter(draft, self.settings.hypothesis_tokens))
-        if self.draft is not None:
-            drafters.append(self._model_drafter(samples, options, encoder_output))
+        if self.draft is not None:  # its encoder and prefill run only if the hypothesis runs out
+            drafters.append(LazyDrafter(lambda: self._model_drafter(samples, options, encoder_output)))
         result = greedy_decode(
             decoder,
             eot=tok.eot,
