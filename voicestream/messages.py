@@ -56,11 +56,45 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    """``speaker`` talks during ``[start_s, end_s)`` (stream or file seconds)."""
+
+    start_s: float
+    end_s: float
+    speaker: str
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class Diarization:
+    """Who spoke when.
+
+    Attributes:
+        turns: Speaker turns in start order; turns of different speakers may overlap.
+        exclusive: The same with at most one speaker at any time (the most likely one
+            where several overlap): the turns words are attributed by.
+    """
+
+    turns: tuple[SpeakerTurn, ...]
+    exclusive: tuple[SpeakerTurn, ...]
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """Speaker labels in order of first appearance."""
+        return tuple(dict.fromkeys(t.speaker for t in self.turns))
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     """A whole file's transcription.
 
     ``speculative`` holds the drafting counts of greedy step decoding (see
     :meth:`voicestream.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
+    ``turns`` holds the speaker turns when the file was diarized (empty otherwise).
     """
 
     language: str
@@ -68,6 +102,12 @@ class Transcript:
     model: str
     segments: tuple[Segment, ...]
     speculative: Mapping[str, Any] | None = None
+    turns: tuple[SpeakerTurn, ...] = ()
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """Speaker labels in order of first appearance (empty when not diarized)."""
+        return tuple(dict.fromkeys([t.speaker for t in self.turns] + [s.speaker for s in self.segments if s.speaker]))
 
     @property
     def words(self) -> tuple[Word, ...]:

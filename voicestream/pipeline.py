@@ -11,7 +11,7 @@ import numpy.typing as npt
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.guards import GuardSettings, apply_guards
-from voicestream.messages import Transcript, Word, join_words, monotonic_words
+from voicestream.messages import Diarization, Transcript, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, group_sentences
 from voicestream.speculative import SpeculativeStats
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
@@ -126,3 +126,13 @@ def transcribe_samples(
         segments=tuple(group_sentences(attach_punctuation(words))),
         speculative=stats.as_dict() if engine.speculative and decode.beam_size == 1 else None,
     )
+
+
+def label_speakers(transcript: Transcript, diarization: Diarization) -> Transcript:
+    """``transcript`` with every word attributed to a speaker (by the exclusive turns, changes
+    snapped to nearby sentence ends), segments split at speaker changes, and the turns kept
+    for RTTM."""
+    from voicestream.diarize.attribution import attribute_words, snap_to_sentences
+
+    words = snap_to_sentences(attribute_words(transcript.words, diarization.exclusive))
+    return replace(transcript, segments=tuple(group_sentences(words)), turns=diarization.turns)

@@ -13,12 +13,12 @@ from typing import Any
 from voicestream import media, registry
 from voicestream.asr import DecodeOptions
 from voicestream.catalog import default_model
-from voicestream.cli import draft
+from voicestream.cli import diarize, draft
 from voicestream.errors import OptionError, OutputError
 from voicestream.output import check_writable, write_text
-from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, transcribe_samples
+from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, label_speakers, transcribe_samples
 from voicestream.subtitles import SubtitleRules, build_cues
-from voicestream.subtitles.formats import FORMATS, render
+from voicestream.subtitles.formats import FORMATS, NEEDS_SPEAKERS, render
 from voicestream.timebase import SAMPLE_RATE
 
 
@@ -49,6 +49,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-cps", type=float, default=20.0, help="reading speed, characters per second (default: 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     draft.add_arguments(p)
+    diarize.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -79,7 +80,7 @@ def output_target(input_path: str, output: str | None, fmt: str | None) -> tuple
 
 
 @contextmanager
-def _progress(enabled: bool, total_s: float) -> Iterator[ProgressHook | None]:
+def _progress(enabled: bool, total_s: float, what: str = "transcribing") -> Iterator[ProgressHook | None]:
     """A rich progress bar over ``total_s`` seconds of audio, or nothing when disabled."""
     if not enabled:
         yield None
@@ -88,10 +89,10 @@ def _progress(enabled: bool, total_s: float) -> Iterator[ProgressHook | None]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
+        TextColumn(what), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
         TimeRemainingColumn(), transient=True, console=Console(stderr=True),
     ) as bar:  # fmt: skip
-        task = bar.add_task("transcribe", total=total_s)
+        task = bar.add_task(what, total=total_s)
 
         def hook(done_s: float, total_s: float) -> None:
             bar.update(task, completed=done_s, total=total_s, refresh=True)
@@ -113,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
     if beam_size < 1:
         raise OptionError("--beam-size must be at least 1")
     decode = DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt)
+    speakers = diarize.speaker_count(args)
+    diarizer = None
+    if diarize.wanted(args) or fmt in NEEDS_SPEAKERS:
+        from voicestream.diarize.engine import load_diarizer
+
+        diarizer = load_diarizer(args.diarize_model, args.hf_token, "cpu" if args.device == "auto" else args.device)
     engine = registry.create_asr_engine(
         args.model,
         args.device,
@@ -124,11 +131,21 @@ def run(args: argparse.Namespace) -> int:
     check_language(engine, decode)
     samples = media.decode(args.input)
     vad = registry.create_vad()
-    with _progress(not args.no_progress and sys.stderr.isatty(), samples.size / SAMPLE_RATE) as hook:
+    bars = not args.no_progress and sys.stderr.isatty()
+    with _progress(bars, samples.size / SAMPLE_RATE) as hook:
         transcript = transcribe_samples(samples, engine, vad, TranscribeSettings(decode=decode), hook)
+    if diarizer is not None:
+        with _progress(bars, samples.size / SAMPLE_RATE, "speakers") as hook:
+            steps = ("segmentation", "embeddings")
+
+            def step(name: str, fraction: float) -> None:
+                if hook is not None and name in steps:
+                    hook(samples.size / SAMPLE_RATE * (steps.index(name) + fraction) / 2, samples.size / SAMPLE_RATE)
+
+            transcript = label_speakers(transcript, diarizer.diarize(samples, speakers, step))
     rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
     cues = build_cues(transcript.words, transcript.duration_s, rules)
-    write_text(target, render(fmt, transcript, cues))
+    write_text(target, render(fmt, transcript, cues, Path(args.input).stem))
     elapsed = time.perf_counter() - started
     if engine.draft_note:
         print(f"voicestream: {engine.draft_note}", file=sys.stderr)
@@ -140,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     where = "stdout" if target is None else str(target)
+    who = f", {len(transcript.speakers)} speakers" if diarizer is not None else ""
     print(
-        f"voicestream: wrote {where} ({len(cues)} cues, language {transcript.language}, "
+        f"voicestream: wrote {where} ({len(cues)} cues{who}, language {transcript.language}, "
         f"{transcript.duration_s:.1f} s of audio in {elapsed:.1f} s)",
         file=sys.stderr,
     )

@@ -25,14 +25,20 @@ class _Span:
     lines: tuple[str, ...]
 
 
+def speaker_prefix(speaker: str | None) -> str:
+    """The label written in front of a cue where a new speaker starts (SRT)."""
+    return f"{speaker}: " if speaker else ""
+
+
 def build_cues(
     words: list[Word] | tuple[Word, ...], duration_s: float, rules: SubtitleRules | None = None
 ) -> list[Cue]:
     """Cues for ``words`` (time order, seconds) inside a medium of ``duration_s`` seconds.
 
-    A speaker change always starts a new cue. Inside a speaker's run, cut points are
-    chosen to minimise break costs (sentence and phrase boundaries, pauses) under the
-    hard limits of ``rules`` (lines, characters, duration).
+    A speaker change always starts a new cue, and the first cue of a speaker's run keeps
+    room for its :func:`speaker_prefix`. Inside a run, cut points are chosen to minimise
+    break costs (sentence and phrase boundaries, pauses) under the hard limits of
+    ``rules`` (lines, characters, duration).
     """
     rules = rules or SubtitleRules()
     spans: list[_Span] = []
@@ -71,7 +77,8 @@ def _cue_cost(run: list[Word], i: int, j: int, chars: int, rules: SubtitleRules)
 
 
 def _segment(run: list[Word], rules: SubtitleRules) -> list[_Span]:
-    """Optimal cut of one speaker's run into cues."""
+    """Optimal cut of one speaker's run into cues (the first one with room for the label)."""
+    label = len(speaker_prefix(run[0].speaker))
     n = len(run)
     best = [math.inf] * (n + 1)
     back = [0] * (n + 1)
@@ -80,10 +87,11 @@ def _segment(run: list[Word], rules: SubtitleRules) -> list[_Span]:
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
             single = j - i == 1
-            chars = text_length(run[i:j])
+            lead = label if i == 0 else 0
+            chars = text_length(run[i:j]) + lead
             if not single and (chars > rules.max_cue_chars or run[j - 1].end_s - run[i].start_s > rules.max_duration_s):
                 break
-            lines = wrap(run[i:j], rules.max_line_chars, rules.max_lines)
+            lines = wrap(run[i:j], rules.max_line_chars, rules.max_lines, lead)
             if lines is None:
                 if not single:
                     continue

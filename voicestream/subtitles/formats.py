@@ -9,9 +9,12 @@ from typing import Any
 import srt
 import webvtt
 
-from voicestream.messages import Cue, Transcript
+from voicestream.messages import Cue, SpeakerTurn, Transcript
+from voicestream.subtitles.cues import speaker_prefix
 
-FORMATS = ("srt", "vtt", "json", "txt")
+FORMATS = ("srt", "vtt", "json", "txt", "rttm")
+NEEDS_SPEAKERS = ("rttm",)
+"""Formats that only exist for diarized transcripts."""
 
 
 def _td(seconds: float) -> datetime.timedelta:
@@ -27,17 +30,41 @@ def _vtt_time(seconds: float) -> str:
 
 
 def to_srt(cues: list[Cue]) -> str:
-    """SubRip text (``srt`` library)."""
-    subs = [srt.Subtitle(c.index, _td(c.start_s), _td(c.end_s), c.text) for c in cues]
+    """SubRip text (``srt`` library); a cue where a new speaker starts begins with the
+    speaker's label (``Speaker 2: ...``)."""
+    subs = []
+    previous: str | None = None
+    for c in cues:
+        label = speaker_prefix(c.speaker) if c.speaker != previous else ""
+        subs.append(srt.Subtitle(c.index, _td(c.start_s), _td(c.end_s), label + c.text))
+        previous = c.speaker
     return str(srt.compose(subs, reindex=True))
 
 
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(cues: list[Cue]) -> str:
-    """WebVTT text (``webvtt-py`` library)."""
+    """WebVTT text (``webvtt-py`` library); speakers as voice spans (``<v Speaker 1>``)."""
     doc = webvtt.WebVTT()
     for c in cues:
-        doc.captions.append(webvtt.Caption(_vtt_time(c.start_s), _vtt_time(c.end_s), c.text))
+        text = _vtt_escape(c.text)
+        if c.speaker:
+            text = f"<v {_vtt_escape(c.speaker)}>{text}"
+        doc.captions.append(webvtt.Caption(_vtt_time(c.start_s), _vtt_time(c.end_s), text))
     return str(doc.content)
+
+
+def to_rttm(turns: tuple[SpeakerTurn, ...], uri: str) -> str:
+    """NIST RTTM: one ``SPEAKER`` line per turn (``pyannote.core`` writes it); spaces in
+    labels and the file id become underscores, as the format needs."""
+    from pyannote.core import Annotation, Segment
+
+    annotation = Annotation(uri="_".join(uri.split()) or "audio")
+    for k, turn in enumerate(turns):
+        annotation[Segment(turn.start_s, turn.end_s), k] = "_".join(turn.speaker.split())
+    return str(annotation.to_rttm())
 
 
 def to_json(transcript: Transcript) -> str:
@@ -47,6 +74,7 @@ def to_json(transcript: Transcript) -> str:
         "language": transcript.language,
         "duration": round(transcript.duration_s, 3),
         "model": transcript.model,
+        "speakers": list(transcript.speakers),
         "segments": [
             {
                 "start": round(s.start_s, 3),
@@ -73,12 +101,18 @@ def to_json(transcript: Transcript) -> str:
 
 
 def to_txt(transcript: Transcript) -> str:
-    """One segment per line."""
-    return "".join(s.text + "\n" for s in transcript.segments)
+    """One segment per line, with ``Speaker N:`` where the speaker changes."""
+    out: list[str] = []
+    previous: str | None = None
+    for s in transcript.segments:
+        out.append((speaker_prefix(s.speaker) if s.speaker != previous else "") + s.text + "\n")
+        previous = s.speaker
+    return "".join(out)
 
 
-def render(fmt: str, transcript: Transcript, cues: list[Cue]) -> str:
-    """Text of ``transcript`` in format ``fmt`` (one of :data:`FORMATS`)."""
+def render(fmt: str, transcript: Transcript, cues: list[Cue], uri: str = "audio") -> str:
+    """Text of ``transcript`` in format ``fmt`` (one of :data:`FORMATS`); ``uri`` names the
+    recording in RTTM."""
     if fmt == "srt":
         return to_srt(cues)
     if fmt == "vtt":
@@ -87,4 +121,6 @@ def render(fmt: str, transcript: Transcript, cues: list[Cue]) -> str:
         return to_json(transcript)
     if fmt == "txt":
         return to_txt(transcript)
+    if fmt == "rttm":
+        return to_rttm(transcript.turns, uri)
     raise ValueError(f"unknown format {fmt!r}")
