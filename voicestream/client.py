@@ -39,6 +39,8 @@ async def stream_samples(
     task: str = "transcribe",
     frame_s: float = 0.1,
     on_event: EventHook | None = None,
+    diarize: bool = False,
+    export: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -49,6 +51,9 @@ async def stream_samples(
         token: Server token, sent as ``Authorization: Bearer``.
         frame_s: Seconds of audio per binary frame.
         on_event: Called with each event as it arrives.
+        diarize: Ask for speaker labels (finals carry ``speaker``; ``speaker_update``
+            events correct them at the end).
+        export: Subtitle formats (``srt``, ``vtt``) the server sends before ``done``.
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -69,6 +74,8 @@ async def stream_samples(
     async with ws:
         start = {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le", "channels": 1,
                  "language": language or "auto", "task": task}  # fmt: skip
+        if diarize:
+            start["options"] = {"diarize": True}
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))
@@ -85,7 +92,7 @@ async def stream_samples(
                     await asyncio.sleep(max(0.0, clock[0] + k * frame_s / speed - time.monotonic()))
                 await ws.send(pcm[i : i + step].tobytes())
             if not receiver.done():
-                await ws.send(json.dumps({"type": "stop"}))
+                await ws.send(json.dumps({"type": "stop", "export": list(export)}))
             await receiver
         except ConnectionClosed:
             await receiver

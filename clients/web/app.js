@@ -6,7 +6,7 @@ const ui = {
   status: $("status"), latency: $("latency"), mic: $("mic"), file: $("file"), stop: $("stop"),
   reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
   jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
-  partials: $("partials"), token: $("token"), server: $("server"),
+  partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), token: $("token"), server: $("server"),
 };
 
 const CLOSE_MESSAGES = {
@@ -25,7 +25,7 @@ const CLOSE_MESSAGES = {
 
 const state = {
   ws: null, audio: null, source: null, node: null, media: null, lastSource: null,
-  sentAt0: null, sentSamples: 0, exports: {}, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
+  sentAt0: null, sentSamples: 0, exports: {}, finals: [], redraw: false, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
 };
 
 ui.server.value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
@@ -40,6 +40,8 @@ async function loadInfo() {
     if (!info.multilingual) ui.language.value = "en";
     for (const option of ui.task.options) option.disabled = !info.tasks.includes(option.value);
     if (info.token_required && !ui.token.value) ui.token.placeholder = "this server needs a token";
+    ui.diarizeRow.hidden = !info.diarize;
+    ui.diarize.checked = Boolean(info.diarize);
     setStatus(`Not connected (server model ${info.model})`);
   } catch (e) { /* a page served elsewhere: keep the defaults */ }
 }
@@ -66,7 +68,7 @@ function connect() {
       setStatus("Connected, starting…");
       ws.send(JSON.stringify({
         type: "start", protocol: 1, sample_rate: 16000, encoding: "pcm_s16le", channels: 1,
-        language: ui.language.value, task: ui.task.value, options: { partials: ui.partials.checked },
+        language: ui.language.value, task: ui.task.value, options: { partials: ui.partials.checked, diarize: !ui.diarizeRow.hidden && ui.diarize.checked },
       }));
     };
     ws.onmessage = (msg) => {
@@ -86,13 +88,18 @@ function onEvent(event) {
   switch (event.type) {
     case "ready": setStatus(`Live: model ${event.model}`); break;
     case "partial": ui.partial.textContent = event.text; showLatency(event.words); break;
-    case "final": addFinal(event); ui.partial.textContent = ""; showLatency(event.words); break;
+    case "final": state.finals.push(event); addFinal(event); ui.partial.textContent = ""; showLatency(event.words); break;
+    case "speaker_update": correctSpeaker(event); break;
     case "subtitles":
       state.exports[event.format] = event.text;
       (event.format === "srt" ? ui.srt : ui.vtt).disabled = false;
       if (state.pendingDownload === event.format) { state.pendingDownload = null; save(event.format); }
       break;
-    case "done": setStatus(`Done: ${event.duration.toFixed(1)} s of audio, ${event.finals} captions`); break;
+    case "done": {
+      const fixed = event.speaker_updates ? `, ${event.speaker_updates} speaker labels corrected` : "";
+      setStatus(`Done: ${event.duration.toFixed(1)} s of audio, ${event.finals} captions${fixed}`);
+      break;
+    }
     case "error": {
       const known = CLOSE_MESSAGES[event.code];
       showError(known && [4400, 4409, 4415].includes(event.code) ? `${known} (${event.reason})` : known || event.reason);
@@ -155,6 +162,24 @@ function addFinal(event) {
   if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
 }
 
+// The server's end-of-stream second pass relabels earlier finals: redraw the captions once.
+function correctSpeaker(event) {
+  const final = state.finals.find((f) => f.id === event.final);
+  if (!final) return;
+  final.speaker = event.speaker;
+  (final.words || []).forEach((w, i) => { w.speaker = event.speakers[i] || w.speaker; });
+  if (state.redraw) return;
+  state.redraw = true;
+  requestAnimationFrame(() => {
+    state.redraw = false;
+    const atBottom = state.autoScroll;
+    ui.captions.replaceChildren();
+    state.paragraph = null; state.segment = null; state.speaker = null;
+    for (const f of state.finals) addFinal(f);
+    if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
+  });
+}
+
 ui.captions.addEventListener("scroll", () => {
   const c = ui.captions;
   state.autoScroll = c.scrollHeight - c.scrollTop - c.clientHeight < 24;
@@ -195,7 +220,7 @@ function stopAudio() {
 async function begin(makeSource, label) {
   clearError();
   ui.reconnect.hidden = true;
-  state.exports = {}; state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
+  state.exports = {}; state.finals = []; state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
   ui.captions.replaceChildren(); ui.partial.textContent = ""; state.paragraph = null;
   running(true);
   setStatus("Connecting…");

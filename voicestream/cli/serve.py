@@ -13,7 +13,7 @@ from typing import Any
 from voicestream import registry
 from voicestream.asr import default_cpu_threads
 from voicestream.catalog import default_model
-from voicestream.cli import draft
+from voicestream.cli import diarize, draft
 from voicestream.errors import OptionError
 from voicestream.streaming.server import ServerConfig, VoicestreamServer
 from voicestream.streaming.vad_stream import SileroFrameModel
@@ -56,6 +56,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-hypothesis-drafts", action="store_true",
                    help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
     draft.add_arguments(p)
+    diarize.add_arguments(p, counts=False)
+    p.add_argument("--max-speaker-audio", type=float, default=d.max_speaker_audio_s, metavar="SECONDS",
+                   help="audio a diarized session keeps for its end-of-stream relabelling pass "
+                        f"(default: {d.max_speaker_audio_s:g}; 32 kB per second)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -77,20 +81,31 @@ def run(args: argparse.Namespace) -> int:
         draft=draft.draft_settings(args),
         draft_policy=args.draft_policy,
     )
+    speakers = None
+    if diarize.wanted(args):
+        import torch
+
+        from voicestream.diarize.engine import load_diarizer
+        from voicestream.diarize.live import SpeakerModels
+
+        torch.set_num_threads(max(1, default_cpu_threads() // workers))
+        speakers = SpeakerModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))
     config = ServerConfig(
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
         web_root=None if args.no_web else (args.web_root or default_web_root()),
+        max_speaker_audio_s=args.max_speaker_audio,
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
     if engine.draft_note:
         print(f"voicestream: {engine.draft_note}", file=sys.stderr)
-    server = VoicestreamServer(engine, SileroFrameModel(), config)
+    server = VoicestreamServer(engine, SileroFrameModel(), config, speakers)
 
     async def main() -> None:
         port = await server.start()
         auth = "token required" if config.token else "no token"
+        auth += f", speaker labels by {speakers.diarizer.name}" if speakers is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
               f"{config.max_sessions} sessions, {workers} workers)", file=sys.stderr, flush=True)  # fmt: skip

@@ -24,6 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--token", default=None, help="server token")
     p.add_argument("-l", "--language", default="auto", help="language code or auto")
     p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
+    p.add_argument("--diarize", action="store_true", help="ask for speaker labels (the server needs --diarize)")
     p.set_defaults(run=run)
 
 
@@ -38,7 +39,11 @@ class _Printer:
         kind = event.get("type")
         if kind == "final":
             self._clear()
-            print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {event['text']}", flush=True)
+            who = f"{event['speaker']}: " if event.get("speaker") else ""
+            print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {who}{event['text']}", flush=True)
+        elif kind == "speaker_update":
+            self._clear()
+            print(f"(final {event['final']} is {event['speaker']})", flush=True)
         elif kind == "partial" and self.tty:
             self._clear()
             sys.stdout.write(f"  ... {event['text'][-100:]}")
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             language=language,
             task=args.task,
             on_event=_Printer(),
+            diarize=args.diarize,
         )
     )
     if target is not None:

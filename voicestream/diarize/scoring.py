@@ -78,3 +78,18 @@ def word_accuracy(reference: Any, words: Sequence[Word]) -> tuple[float, int]:
     mapping = DiarizationErrorRate().optimal_mapping(reference, annotation(hyp_turns, reference.uri))
     right = sum(mapping.get(w.speaker) == label for w, label in checked)
     return (right / len(checked) if checked else 0.0), len(checked)
+
+
+def word_turns(words: Sequence[Word], max_gap_s: float = 1.0) -> list[SpeakerTurn]:
+    """Speaker turns spanned by labelled ``words``: a speaker's consecutive words joined
+    across pauses up to ``max_gap_s`` (how live labels, which exist only on words, are scored)."""
+    turns: list[SpeakerTurn] = []
+    for word in words:
+        if word.speaker is None:
+            continue
+        last = turns[-1] if turns else None
+        if last is not None and last.speaker == word.speaker and word.start_s - last.end_s <= max_gap_s:
+            turns[-1] = SpeakerTurn(last.start_s, max(last.end_s, word.end_s), last.speaker)
+        else:
+            turns.append(SpeakerTurn(word.start_s, max(word.end_s, word.start_s + 0.01), word.speaker))
+    return turns

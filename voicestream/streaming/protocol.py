@@ -37,7 +37,8 @@ ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np
 MIN_RATE, MAX_RATE = 8_000, 48_000
 MAX_CHANNELS = 8
 _START_KEYS = {"type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options"}
-_OPTION_KEYS = {"partials"}
+_OPTION_KEYS = {"partials", "diarize", "num_speakers", "max_speakers"}
+MAX_SPEAKERS = 16
 
 
 class ProtocolError(Exception):
@@ -77,6 +78,9 @@ class StartMessage:
     language: str | None = None
     task: str = "transcribe"
     partials: bool = True
+    diarize: bool = False
+    num_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +164,25 @@ def parse_client_message(text: str) -> ClientMessage:
     _require(not unknown, f"unknown option {unknown[:1]}"[:80])
     partials = options.get("partials", True)
     _require(isinstance(partials, bool), "options.partials must be true or false")
+    diarize = options.get("diarize", False)
+    _require(isinstance(diarize, bool), "options.diarize must be true or false")
+    counts = {}
+    for key in ("num_speakers", "max_speakers"):
+        value = options.get(key)
+        _require(
+            value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SPEAKERS),
+            f"options.{key} must be an integer from 1 to {MAX_SPEAKERS}",
+        )
+        counts[key] = value
+    _require(diarize or not any(counts.values()), "speaker counts need options.diarize")
     return StartMessage(
         audio=AudioFormat(rate, encoding, channels),
         language=None if language == "auto" else language,
         task=task,
         partials=partials,
+        diarize=diarize,
+        num_speakers=counts["num_speakers"],
+        max_speakers=counts["max_speakers"],
     )
 
 
@@ -191,10 +209,14 @@ def decode_audio_frame(data: bytes, fmt: AudioFormat) -> npt.NDArray[np.float32]
 
 
 def _words(words: tuple[Word, ...] | list[Word]) -> list[dict[str, Any]]:
-    return [
-        {"word": w.text, "start": round(w.start_s, 3), "end": round(w.end_s, 3), "probability": round(w.probability, 3)}
-        for w in words
-    ]
+    out: list[dict[str, Any]] = []
+    for w in words:
+        doc: dict[str, Any] = {"word": w.text, "start": round(w.start_s, 3), "end": round(w.end_s, 3)}
+        doc["probability"] = round(w.probability, 3)
+        if w.speaker is not None:
+            doc["speaker"] = w.speaker
+        out.append(doc)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +240,27 @@ class PartialEvent:
 
 @dataclass(frozen=True, slots=True)
 class FinalEvent:
-    """Confirmed words of a segment; never retracted."""
+    """Confirmed words of a segment; never retracted (only their speakers may be corrected,
+    by a :class:`SpeakerUpdateEvent` naming ``id``). With diarization, one speaker per final."""
 
     segment: int
     words: tuple[Word, ...]
     language: str | None
+    id: int = 0
+
+    @property
+    def speaker(self) -> str | None:
+        """The final's speaker (``None`` without diarization)."""
+        return self.words[0].speaker if self.words else None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerUpdateEvent:
+    """The end-of-stream second pass relabelled final ``final``: ``speakers`` holds the new
+    label of each of its words (usually all the same)."""
+
+    final: int
+    speakers: tuple[str | None, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +288,7 @@ class SubtitlesEvent:
     text: str
 
 
-ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent | SubtitlesEvent
+ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent | SubtitlesEvent | SpeakerUpdateEvent
 
 
 def encode_event(event: ServerEvent) -> str:
@@ -264,10 +302,16 @@ def encode_event(event: ServerEvent) -> str:
                "text": "".join(w.text for w in event.words).strip(), "words": _words(event.words),
                "language": event.language}  # fmt: skip
     elif isinstance(event, FinalEvent):
-        doc = {"type": "final", "segment": event.segment, "text": "".join(w.text for w in event.words).strip(),
+        doc = {"type": "final", "id": event.id, "segment": event.segment,
+               "text": "".join(w.text for w in event.words).strip(),
                "start": round(event.words[0].start_s, 3) if event.words else None,
                "end": round(event.words[-1].end_s, 3) if event.words else None,
                "words": _words(event.words), "language": event.language}  # fmt: skip
+        if event.speaker is not None:
+            doc["speaker"] = event.speaker
+    elif isinstance(event, SpeakerUpdateEvent):
+        speaker = max(set(event.speakers), key=event.speakers.count) if event.speakers else None
+        doc = {"type": "speaker_update", "final": event.final, "speaker": speaker, "speakers": list(event.speakers)}
     elif isinstance(event, SubtitlesEvent):
         doc = {"type": "subtitles", "format": event.format, "text": event.text}
     elif isinstance(event, DoneEvent):

@@ -7,6 +7,8 @@ keeps up; only the wall clock is skipped. Used by tests and benchmarks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
@@ -18,6 +20,9 @@ from voicestream.streaming.session import Session
 from voicestream.streaming.vad_stream import SileroFrameModel
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 
+if TYPE_CHECKING:
+    from voicestream.diarize.live import LiveDiarizer
+
 
 def replay(
     engine: AsrEngine,
@@ -25,8 +30,10 @@ def replay(
     hypothesis_drafts: bool = True,
     step_s: float = 0.5,
     settings: StreamSettings | None = None,
+    speakers: LiveDiarizer | None = None,
 ) -> tuple[list[FinalEvent], Session]:
-    """Stream ``samples`` (float32 ``(n,)``, 16 kHz) through a new session; its finals and the session."""
+    """Stream ``samples`` (float32 ``(n,)``, 16 kHz) through a new session (labelling speakers
+    live when ``speakers`` is given); its finals and the session."""
     session = Session(
         "replay",
         AudioFormat(SAMPLE_RATE, "f32le", 1),
@@ -35,6 +42,7 @@ def replay(
         STREAM_DECODE,
         settings or StreamSettings(),
         hypothesis_drafts,
+        speakers,
     )
     finals: list[FinalEvent] = []
     step = max(1, seconds_to_samples(step_s))

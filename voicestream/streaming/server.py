@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -35,6 +35,9 @@ from voicestream.streaming.runner import InferenceRunner
 from voicestream.streaming.session import Session
 from voicestream.streaming.vad_stream import SileroFrameModel
 from voicestream.streaming.web import WebPage, json_response
+
+if TYPE_CHECKING:
+    from voicestream.diarize.live import SpeakerModels
 
 log = logging.getLogger("voicestream.server")
 
@@ -64,6 +67,8 @@ class ServerConfig:
         web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
         hypothesis_drafts: Verify each update's previous hypothesis as a draft instead of
             generating it again token by token (same text, fewer decoder passes).
+        max_speaker_audio_s: Audio (s) a diarized session keeps for its end-of-stream second
+            pass (int16, 32 kB/s); longer sessions keep their live labels.
     """
 
     host: str = "127.0.0.1"
@@ -81,6 +86,7 @@ class ServerConfig:
     outbox_size: int = 256
     workers: int = 1
     hypothesis_drafts: bool = True
+    max_speaker_audio_s: float = 3600.0
     web_root: Path | None = None
     stream: StreamSettings = field(default_factory=StreamSettings)
 
@@ -99,10 +105,13 @@ def _token_from(headers: Headers, path: str) -> str | None:
 class VoicestreamServer:
     """Live captions for many clients on one shared model."""
 
-    def __init__(self, engine: AsrEngine, vad: SileroFrameModel, config: ServerConfig) -> None:
+    def __init__(
+        self, engine: AsrEngine, vad: SileroFrameModel, config: ServerConfig, speakers: SpeakerModels | None = None
+    ) -> None:
         self.engine = engine
         self.vad = vad
         self.config = config
+        self.speakers = speakers
         self.sessions: dict[str, Session] = {}
         self._runner: InferenceRunner | None = None
         self._server: Server | None = None
@@ -158,6 +167,7 @@ class VoicestreamServer:
             "tasks": ["transcribe", "translate"] if multilingual else ["transcribe"],
             "token_required": self.config.token is not None,
             "export_formats": list(p.EXPORT_FORMATS),
+            "diarize": self.speakers is not None,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
 
@@ -241,6 +251,7 @@ class _Connection:
         self.drained = asyncio.Event()
         self.stopping = False
         self.export: tuple[str, ...] = ()
+        self.start: p.StartMessage | None = None
 
     async def _recv(self) -> str | bytes:
         try:
@@ -257,6 +268,7 @@ class _Connection:
         start = p.parse_client_message(first)
         if not isinstance(start, p.StartMessage):
             raise p.ProtocolError(p.CLOSE_STATE, "the first message must be start")
+        self.start = start
         session = self._open(start)
         try:
             await self.ws.send(
@@ -290,11 +302,22 @@ class _Connection:
         if not self.server.engine.multilingual and (start.task == "translate" or start.language not in (None, "en")):
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"model {self.server.engine.name} is English-only")
         sid = f"s{next(self.server._ids)}-{secrets.token_hex(4)}"
+        if start.diarize and self.server.speakers is None:
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, "this server has no speaker labels (start it with --diarize)")
         decode = replace(STREAM_DECODE, language=start.language, task=start.task)
         settings = replace(self.config.stream, partials=start.partials)
+        speakers = None
+        if start.diarize and self.server.speakers is not None:
+            from voicestream.diarize.live import LiveDiarizer
+            from voicestream.diarize.online import OnlineSettings
+
+            limit = start.num_speakers or start.max_speakers
+            online = OnlineSettings(max_speakers=limit) if limit else OnlineSettings()
+            speakers = LiveDiarizer(self.server.speakers, online, self.config.max_speaker_audio_s)
         session = Session(
-            sid, start.audio, self.server.engine, self.server.vad, decode, settings, self.config.hypothesis_drafts
-        )
+            sid, start.audio, self.server.engine, self.server.vad, decode, settings, self.config.hypothesis_drafts,
+            speakers,
+        )  # fmt: skip
         self.server.sessions[sid] = session
         return session
 
@@ -354,6 +377,7 @@ class _Connection:
             self.drained.set()
             await self._queue(events)
             if finishing:
+                updates = await self._second_pass(session)
                 for fmt in self.export:
                     await self.outbox.put(await self._subtitles(session, fmt))
                 extra = {
@@ -361,11 +385,35 @@ class _Connection:
                     "decodes": session.stats.decodes,
                     "speculative": session.stats.speculative.as_dict(),
                 }
+                if session.speakers is not None:
+                    extra["speakers"] = sorted({w.speaker for w in session.final_words if w.speaker})
+                    extra["speaker_updates"] = updates
                 await self.outbox.put(p.DoneEvent(session.policy.stream_end_s, session.policy.finals, extra))
                 await self.outbox.put(None)
                 return
             if session.inbox_s > 0:
                 self.wake.set()
+
+    async def _second_pass(self, session: Session) -> int | None:
+        """Re-diarize the whole session and send the corrections; how many finals changed
+        (``None`` when the session kept no whole audio, or had no speakers)."""
+        if session.speakers is None or self.start is None:
+            return None
+        from voicestream.diarize.base import SpeakerCount
+
+        runner = self.server._runner
+        assert runner is not None
+        count = SpeakerCount(
+            num=self.start.num_speakers, max=None if self.start.num_speakers else self.start.max_speakers
+        )
+        try:
+            updates = await runner.run(functools.partial(session.correct_speakers, count))
+        except Exception as e:
+            log.error("speaker second pass failed in session %s", session.id, exc_info=True)
+            raise p.ProtocolError(p.CLOSE_INTERNAL, "speaker second pass failed") from e
+        for update in updates:
+            await self.outbox.put(update)
+        return len(updates) if session.speakers.audio.complete else None
 
     async def _subtitles(self, session: Session, fmt: str) -> p.SubtitlesEvent:
         runner = self.server._runner

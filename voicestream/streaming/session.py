@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.guards import GuardSettings, apply_guards
-from voicestream.messages import Word, join_words
+from voicestream.messages import SpeakerTurn, Word, join_words
 from voicestream.speculative import SpeculativeStats
 from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent
+from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent, SpeakerUpdateEvent
 from voicestream.streaming.vad_stream import SileroFrameModel, VadState
 from voicestream.timebase import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from voicestream.diarize.base import SpeakerCount
+    from voicestream.diarize.live import LiveDiarizer
 
 LANGUAGE_CONFIDENT = 0.7
 """Detection probability at which a multilingual stream's language is fixed."""
@@ -50,6 +56,7 @@ class Session:
         decode: DecodeOptions,
         settings: StreamSettings,
         hypothesis_drafts: bool = True,
+        speakers: LiveDiarizer | None = None,
     ) -> None:
         self.id = session_id
         self.audio = audio
@@ -67,7 +74,9 @@ class Session:
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._language_votes: dict[str, float] = {}
-        self.final_words: list[Word] = []  # every confirmed word, for subtitle export
+        self.finals: list[FinalEvent] = []  # every final sent, by id (speakers corrected at the end)
+        self.speakers = speakers
+        self.speaker_turns: tuple[SpeakerTurn, ...] = ()  # the second pass's turns
         self._voted_s = 0.0
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
@@ -106,15 +115,59 @@ class Session:
             newest = k == len(chunks) - 1
             if chunk.size:
                 self.policy.push(chunk, self._vad.process(self._vad_state, chunk))
+                if self.speakers is not None:
+                    self.speakers.add_audio(chunk)
             if newest and finish:
                 self.policy.finish()
             while (request := self.policy.next_decode(partial=newest)) is not None:
                 self.policy.apply(request, self._decode_words(request))
                 if not request.final:
                     break  # one interim update per call keeps every stream's latency fair
-        events = self.policy.events()
-        self.final_words.extend(w for e in events if isinstance(e, FinalEvent) for w in e.words)
+        events = self._number_finals(self._label_speakers(self.policy.events()))
+        self.finals.extend(e for e in events if isinstance(e, FinalEvent))
         return events
+
+    @property
+    def final_words(self) -> list[Word]:
+        """Every confirmed word so far, in order."""
+        return [w for f in list(self.finals) for w in f.words]
+
+    def _label_speakers(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
+        """Finals with live speaker labels, split where the speaker changes."""
+        if self.speakers is None or not any(isinstance(e, FinalEvent) for e in events):
+            return events
+        labelled = iter(self.speakers.label([w for e in events if isinstance(e, FinalEvent) for w in e.words]))
+        out: list[PartialEvent | FinalEvent] = []
+        for event in events:
+            if not isinstance(event, FinalEvent):
+                out.append(event)
+                continue
+            words = [next(labelled) for _ in event.words]
+            for _, run in itertools.groupby(words, key=lambda w: w.speaker):
+                out.append(replace(event, words=tuple(run)))
+        return out
+
+    def _number_finals(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
+        ids = itertools.count(len(self.finals))
+        return [replace(e, id=next(ids)) if isinstance(e, FinalEvent) else e for e in events]
+
+    def correct_speakers(self, count: SpeakerCount | None = None) -> list[SpeakerUpdateEvent]:
+        """The end-of-stream second pass (worker thread): re-diarize the whole session offline
+        and relabel the finals; one update per final whose labels changed."""
+        if self.speakers is None or not self.finals:
+            return []
+        result = self.speakers.second_pass(self.final_words, count)
+        if result is None:
+            return []
+        self.speaker_turns = result.turns
+        fixed = iter(result.words)
+        updates: list[SpeakerUpdateEvent] = []
+        for k, final in enumerate(self.finals):
+            words = tuple(next(fixed) for _ in final.words)
+            if [w.speaker for w in words] != [w.speaker for w in final.words]:
+                self.finals[k] = replace(final, words=words)
+                updates.append(SpeakerUpdateEvent(final.id, tuple(w.speaker for w in words)))
+        return updates
 
     def subtitles(self, fmt: str) -> str:
         """The finals so far as ``srt`` or ``vtt`` text, cut by the CLI's subtitle rules."""
