@@ -7,6 +7,7 @@ A screenshot of the captions is written to ``test-artifacts/web-captions.png``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ from tests.subtitle_checks import parse_srt, parse_vtt, rule_violations
 from tests.test_server import RunningServer, _norm
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
+from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.pipeline import transcribe_samples
 from voicestream.streaming.web import default_web_root
 from voicestream.vad import SileroVad
@@ -269,3 +271,28 @@ def test_page_is_keyboard_accessible(browser: Any, page_server: RunningServer) -
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "mic"
     assert page.get_attribute("#captions", "role") == "log"
+
+
+def test_speaker_labels_on_the_page(
+    browser: Any, base_engine: FasterWhisperEngine, diarizer: PyannoteDiarizer, data: Path
+) -> None:
+    """A server with --diarize: the page offers speaker labels, shows them per turn, and
+    redraws the captions with the second pass's corrections after stop."""
+    from voicestream.diarize.live import SpeakerModels
+
+    server = RunningServer(base_engine, web_root=WEB, max_sessions=1, max_rate=0)
+    server.server.speakers = SpeakerModels(diarizer)
+    try:
+        page = open_page(browser, server)
+        page.wait_for_selector("#diarize-row:not([hidden])", state="attached", timeout=10_000)
+        assert page.is_checked("#diarize")
+        page.set_input_files("#file", str(data / "diar_pyannote_sample_2spk" / "sample.wav"))
+        page.wait_for_selector("#status:has-text('Done')", timeout=90_000)
+        labels = page.locator("#captions .speaker").all_inner_texts()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-speakers.png"), full_page=True)
+        assert set(labels) == {"Speaker 1:", "Speaker 2:"}, labels
+        assert all(a != b for a, b in itertools.pairwise(labels))  # a label only where the speaker changes
+        assert "Diane" in page.inner_text("#captions") and not page.is_visible("#error")
+    finally:
+        server.close()

@@ -143,8 +143,9 @@ function addFinal(event) {
   const p = document.createElement("p");
   state.paragraph = event.translation ? null : p;
   state.segment = event.segment;
+  const turn = speaker !== state.speaker || !ui.captions.firstChild;
   state.speaker = speaker;
-  if (speaker) {
+  if (speaker && turn) { // the label only where the speaker changes
     const s = document.createElement("span");
     s.className = `speaker ${speakerClass(speaker)}`;
     s.textContent = `${speaker}:`;

@@ -30,6 +30,9 @@ class EmbeddedSpeakerDiarization(SpeakerDiarization):  # type: ignore[misc]
             :class:`voicestream.diarize.campplus.CamPlusPlusEmbedding`).
         segmentation_step: Step of the 10 s sliding window, as a ratio of its length.
         batch_size: Segmentation windows per batch.
+        exclude_overlap: Embed each local speaker from the frames where it speaks alone
+            (pyannote's option); off by default: it was worse on the overlapped AMI
+            excerpt here (DER 0.517 against 0.474) and equal elsewhere.
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class EmbeddedSpeakerDiarization(SpeakerDiarization):  # type: ignore[misc]
         embedding: Any,
         segmentation_step: float = 0.1,
         batch_size: int = 32,
+        exclude_overlap: bool = False,
     ) -> None:
         Pipeline.__init__(self)  # SpeakerDiarization.__init__ would resolve hub names and a PLDA
         self.legacy = False
@@ -46,7 +50,7 @@ class EmbeddedSpeakerDiarization(SpeakerDiarization):  # type: ignore[misc]
         self.segmentation_step = segmentation_step
         self.embedding = embedding
         self.embedding_batch_size = batch_size
-        self.embedding_exclude_overlap = True
+        self.embedding_exclude_overlap = exclude_overlap
         self.plda = None
         self._plda = None
         self.klustering = "AgglomerativeClustering"
