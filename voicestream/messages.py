@@ -42,12 +42,13 @@ class Word:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A sentence-like run of words from one speaker."""
+    """A sentence-like run of words from one speaker, with its translation when asked for."""
 
     start_s: float
     end_s: float
     words: tuple[Word, ...]
     speaker: str | None = None
+    translation: str | None = None
 
     @property
     def text(self) -> str:
@@ -94,7 +95,8 @@ class Transcript:
 
     ``speculative`` holds the drafting counts of greedy step decoding (see
     :meth:`voicestream.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
-    ``turns`` holds the speaker turns when the file was diarized (empty otherwise).
+    ``turns`` holds the speaker turns when the file was diarized (empty otherwise);
+    ``translation_language`` and ``translator`` are set when segments carry translations.
     """
 
     language: str
@@ -103,6 +105,8 @@ class Transcript:
     segments: tuple[Segment, ...]
     speculative: Mapping[str, Any] | None = None
     turns: tuple[SpeakerTurn, ...] = ()
+    translation_language: str | None = None
+    translator: str | None = None
 
     @property
     def speakers(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,9 @@ from voicestream.sentences import attach_punctuation, group_sentences
 from voicestream.speculative import SpeculativeStats
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
+
+if TYPE_CHECKING:
+    from voicestream.translate.base import Translator
 
 ProgressHook = Callable[[float, float], None]
 """Called with (seconds of audio done, total seconds)."""
@@ -136,3 +140,19 @@ def label_speakers(transcript: Transcript, diarization: Diarization) -> Transcri
 
     words = snap_to_sentences(attribute_words(transcript.words, diarization.exclusive))
     return replace(transcript, segments=tuple(group_sentences(words)), turns=diarization.turns)
+
+
+def translate_transcript(
+    transcript: Transcript, samples: npt.NDArray[np.float32], translator: Translator, target: str
+) -> Transcript:
+    """``transcript`` with each segment's ``translation`` into ``target``: whole sentences are
+    translated (never cue fragments); speech engines get each sentence's audio."""
+    from voicestream.translate.base import Sentence
+
+    sentences = [
+        Sentence(s.text, samples[seconds_to_samples(s.start_s) : seconds_to_samples(s.end_s)])
+        for s in transcript.segments
+    ]
+    texts = translator.translate(sentences, transcript.language, target)
+    segments = tuple(replace(s, translation=t) for s, t in zip(transcript.segments, texts, strict=True))
+    return replace(transcript, segments=segments, translation_language=target, translator=translator.name)

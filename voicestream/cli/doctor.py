@@ -84,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
     ok &= spec_ok and ff_ok
     diar_ok, note = diarization_status()
     print(f"speaker diarization (optional): {'yes' if diar_ok else 'no'} ({note})")
+    from voicestream.translate.apertium import ApertiumTranslator
+
+    pairs = ApertiumTranslator().pairs()
+    listed = ", ".join(pairs) if pairs else "none (apt-get install apertium apertium-eng-spa)"
+    print(f"apertium translation pairs (optional): {listed}")
     print("models:")
     for name in embedded_names():
         try:

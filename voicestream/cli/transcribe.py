@@ -11,15 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from voicestream import media, registry
-from voicestream.asr import DecodeOptions
+from voicestream.asr import DecodeOptions, language_codes
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
 from voicestream.errors import OptionError, OutputError
 from voicestream.output import check_writable, write_text
-from voicestream.pipeline import ProgressHook, TranscribeSettings, check_language, label_speakers, transcribe_samples
+from voicestream.pipeline import (
+    ProgressHook,
+    TranscribeSettings,
+    check_language,
+    label_speakers,
+    transcribe_samples,
+    translate_transcript,
+)
 from voicestream.subtitles import SubtitleRules, build_cues
 from voicestream.subtitles.formats import FORMATS, NEEDS_SPEAKERS, render
 from voicestream.timebase import SAMPLE_RATE
+from voicestream.translate.choose import choose
+from voicestream.translate.layout import bilingual_cues, translated_cues
 
 
 def add_parser(sub: Any) -> None:
@@ -50,6 +59,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     draft.add_arguments(p)
     diarize.add_arguments(p)
+    p.add_argument("--translate-to", default=None, metavar="LANG",
+                   help="translate the subtitles into LANG (whole sentences, laid onto the speech timing)")  # fmt: skip
+    p.add_argument("--translator", default=None, metavar="NAME",
+                   help="translation engine: whisper (to English, multilingual models) or apertium "
+                        "(installed pairs, offline); default: the first that has the pair")  # fmt: skip
+    p.add_argument("--bilingual", action="store_true", help="each cue holds the source text and its translation")
     p.set_defaults(run=run)
 
 
@@ -100,6 +115,22 @@ def _progress(enabled: bool, total_s: float, what: str = "transcribing") -> Iter
         yield hook
 
 
+def _translation_target(args: argparse.Namespace, engine: Any, language: str | None) -> str | None:
+    """The ``--translate-to`` language, checked before any audio is decoded where possible."""
+    if args.translate_to is None:
+        if args.bilingual or args.translator:
+            raise OptionError("--bilingual and --translator need --translate-to LANG")
+        return None
+    target = str(args.translate_to).lower()
+    if target not in language_codes():
+        raise OptionError(f"unknown --translate-to language '{args.translate_to}'")
+    if args.task == "translate":
+        raise OptionError("--task translate already writes English; use --translate-to en instead of both")
+    if language is not None:
+        choose(language, target, args.translator, engine)  # fails now rather than after transcribing
+    return target
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe ``args.input`` and write the subtitles."""
     target, fmt = output_target(args.input, args.output, args.format)
@@ -129,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         draft_policy=args.draft_policy,
     )
     check_language(engine, decode)
+    target_language = _translation_target(args, engine, language)
     samples = media.decode(args.input)
     vad = registry.create_vad()
     bars = not args.no_progress and sys.stderr.isatty()
@@ -144,8 +176,14 @@ def run(args: argparse.Namespace) -> int:
 
             transcript = label_speakers(transcript, diarizer.diarize(samples, speakers, step))
     rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
-    cues = build_cues(transcript.words, transcript.duration_s, rules)
-    write_text(target, render(fmt, transcript, cues, Path(args.input).stem))
+    if target_language is not None:
+        translator = choose(transcript.language, target_language, args.translator, engine)
+        transcript = translate_transcript(transcript, samples, translator, target_language)
+        lay = bilingual_cues if args.bilingual else translated_cues
+        cues = lay(transcript.segments, target_language, transcript.duration_s, rules)
+    else:
+        cues = build_cues(transcript.words, transcript.duration_s, rules)
+    write_text(target, render(fmt, transcript, cues, Path(args.input).stem, args.bilingual))
     elapsed = time.perf_counter() - started
     if engine.draft_note:
         print(f"voicestream: {engine.draft_note}", file=sys.stderr)

@@ -81,6 +81,7 @@ def to_json(transcript: Transcript) -> str:
                 "end": round(s.end_s, 3),
                 "text": s.text,
                 "speaker": s.speaker,
+                **({"translation": s.translation} if transcript.translation_language else {}),
                 "words": [
                     {
                         "start": round(w.start_s, 3),
@@ -95,24 +96,33 @@ def to_json(transcript: Transcript) -> str:
             for s in transcript.segments
         ],
     }
+    if transcript.translation_language:
+        doc["translation"] = {"language": transcript.translation_language, "engine": transcript.translator}
     if transcript.speculative is not None:
         doc["speculative"] = dict(transcript.speculative)
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
-def to_txt(transcript: Transcript) -> str:
-    """One segment per line, with ``Speaker N:`` where the speaker changes."""
+def to_txt(transcript: Transcript, bilingual: bool = False) -> str:
+    """One segment per line, with ``Speaker N:`` where the speaker changes; translated
+    transcripts give the translation (``bilingual``: the source line, then the translation)."""
     out: list[str] = []
     previous: str | None = None
     for s in transcript.segments:
-        out.append((speaker_prefix(s.speaker) if s.speaker != previous else "") + s.text + "\n")
+        label = speaker_prefix(s.speaker) if s.speaker != previous else ""
+        if transcript.translation_language is None:
+            out.append(label + s.text + "\n")
+        elif bilingual:
+            out.append(label + s.text + "\n" + (s.translation or "") + "\n")
+        else:
+            out.append(label + (s.translation or "") + "\n")
         previous = s.speaker
     return "".join(out)
 
 
-def render(fmt: str, transcript: Transcript, cues: list[Cue], uri: str = "audio") -> str:
+def render(fmt: str, transcript: Transcript, cues: list[Cue], uri: str = "audio", bilingual: bool = False) -> str:
     """Text of ``transcript`` in format ``fmt`` (one of :data:`FORMATS`); ``uri`` names the
-    recording in RTTM."""
+    recording in RTTM; ``cues`` are the ones to write (translated ones for a translation)."""
     if fmt == "srt":
         return to_srt(cues)
     if fmt == "vtt":
@@ -120,7 +130,7 @@ def render(fmt: str, transcript: Transcript, cues: list[Cue], uri: str = "audio"
     if fmt == "json":
         return to_json(transcript)
     if fmt == "txt":
-        return to_txt(transcript)
+        return to_txt(transcript, bilingual)
     if fmt == "rttm":
         return to_rttm(transcript.turns, uri)
     raise ValueError(f"unknown format {fmt!r}")

@@ -1,0 +1,106 @@
+"""Policy of translation: laying translations onto source timing, engine choice, output (no models)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.subtitle_checks import ParsedCue, rule_violations
+from voicestream.errors import OptionError
+from voicestream.messages import Segment, Transcript, Word
+from voicestream.sentences import group_sentences
+from voicestream.subtitles.formats import to_json, to_txt
+from voicestream.translate.apertium import ApertiumTranslator, installed_modes
+from voicestream.translate.choose import choose
+from voicestream.translate.layout import bilingual_cues, translated_cues, translated_words
+
+
+def sentence(text: str, start: float, step: float = 0.4, pause_after: int | None = None) -> Segment:
+    """A segment whose words are ``step`` s apart; a 1 s pause after word ``pause_after``."""
+    words, t = [], start
+    for k, token in enumerate(text.split(" ")):
+        words.append(Word(round(t, 3), round(t + step * 0.8, 3), " " + token, 0.9))
+        t += step + (1.0 if k == pause_after else 0.0)
+    return group_sentences(words)[0]
+
+
+def test_translated_words_stay_inside_the_spoken_words() -> None:
+    s = sentence("And so my fellow Americans ask not what your country can do for you.", 1.0, pause_after=4)
+    words = translated_words(s, "Y así, mis compatriotas, no pregunten qué puede hacer su país por ustedes.", "es")
+    assert [w.text for w in words][:2] == [" Y", " así,"]
+    assert words[0].start_s == s.start_s and words[-1].end_s == s.end_s
+    assert all(a.end_s <= b.start_s + 1e-6 and a.start_s <= a.end_s for a, b in itertools.pairwise(words))
+    pause = (s.words[4].end_s, s.words[5].start_s)
+    assert not any(pause[0] < (w.start_s + w.end_s) / 2 < pause[1] for w in words)  # nothing placed in the pause
+
+
+def test_clauses_align_when_both_sides_have_them() -> None:
+    s = sentence("And so, my fellow Americans, ask not what your country can do for you,", 0.0)
+    words = translated_words(s, "Y tan, mis americanos amigos, pide no qué vuestro país puede hacer para ti,", "es")
+    ask = next(w for w in s.words if w.text == " ask")
+    pide = next(w for w in words if w.text == " pide")
+    assert pide.start_s == ask.start_s  # the third clause starts where the source's third clause starts
+
+
+def test_languages_without_spaces_are_split_per_character() -> None:
+    s = sentence("The room was used as a mortuary.", 0.0)
+    words = translated_words(s, "这个房间被用作停尸房。", "zh")
+    assert "".join(w.text for w in words) == "这个房间被用作停尸房。" and len(words) == 10
+
+
+def test_translated_cues_follow_the_subtitle_rules() -> None:
+    segments = [
+        sentence("We went down to the river this morning with the whole family and the dog.", 0.5),
+        sentence("Did you see any fish there?", 7.0),
+    ]
+    segments = [
+        Segment(s.start_s, s.end_s, s.words, None, t)
+        for s, t in zip(
+            segments,
+            ["Bajamos al río esta mañana con toda la familia y el perro, que corría feliz.", "¿Viste algún pez allí?"],
+            strict=True,
+        )
+    ]
+    cues = translated_cues(segments, "es", 12.0)
+    parsed = [ParsedCue(c.start_s, c.end_s, list(c.lines)) for c in cues]
+    assert rule_violations(parsed, 12.0) == []
+    assert " ".join(" ".join(c.lines) for c in cues).split() == " ".join(s.translation or "" for s in segments).split()
+    both = bilingual_cues(segments, "es", 12.0)
+    assert all(len(c.lines) <= 4 and all(len(line) <= 42 for line in c.lines) for c in both)
+    assert "¿Viste algún pez allí?" in both[-1].lines
+
+
+def test_apertium_pairs_come_from_the_installed_modes(tmp_path: Path) -> None:
+    for name in ("eng-spa.mode", "spa-eng.mode", "spa-eng_US.mode", "en-gl.mode", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert installed_modes(tmp_path) == {("en", "es"): "eng-spa", ("es", "en"): "spa-eng", ("en", "gl"): "en-gl"}
+    assert installed_modes(tmp_path / "missing") == {}
+
+
+def test_engine_choice_and_its_errors() -> None:
+    assert choose("en", "es", None, None).name == "apertium"
+    with pytest.raises(OptionError, match="unknown translator 'deepl'"):
+        choose("en", "es", "deepl", None)
+    with pytest.raises(OptionError, match="already in 'en'"):
+        choose("en", "en", None, None)
+    with pytest.raises(OptionError, match=r"cannot translate en->de; available: apertium: .*en->es"):
+        choose("en", "de", None, None)
+    with pytest.raises(OptionError, match="translator 'whisper' cannot translate"):
+        choose("es", "en", "whisper", None)  # no Whisper engine given
+    assert ApertiumTranslator().translate([], "en", "es") == []
+
+
+def test_text_and_json_keep_source_and_translation() -> None:
+    s = sentence("Hello there.", 0.0)
+    t = Transcript("en", 2.0, "base", (Segment(s.start_s, s.end_s, s.words, None, "Hola."),),
+                   translation_language="es", translator="apertium")  # fmt: skip
+    assert to_txt(t) == "Hola.\n"
+    assert to_txt(t, bilingual=True) == "Hello there.\nHola.\n"
+    doc = json.loads(to_json(t))
+    assert doc["translation"] == {"language": "es", "engine": "apertium"}
+    assert doc["segments"][0]["text"] == "Hello there." and doc["segments"][0]["translation"] == "Hola."
+    plain = json.loads(to_json(Transcript("en", 2.0, "base", (s,))))
+    assert "translation" not in plain and "translation" not in plain["segments"][0]

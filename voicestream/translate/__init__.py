@@ -1,0 +1,1 @@
+"""Translation of transcripts: engines (Whisper, Apertium), engine choice, subtitle layout."""
