@@ -41,6 +41,7 @@ async def stream_samples(
     on_event: EventHook | None = None,
     diarize: bool = False,
     export: tuple[str, ...] = (),
+    translate_to: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -54,6 +55,7 @@ async def stream_samples(
         diarize: Ask for speaker labels (finals carry ``speaker``; ``speaker_update``
             events correct them at the end).
         export: Subtitle formats (``srt``, ``vtt``) the server sends before ``done``.
+        translate_to: Ask for ``translation`` events in this language.
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -76,6 +78,8 @@ async def stream_samples(
                  "language": language or "auto", "task": task}  # fmt: skip
         if diarize:
             start["options"] = {"diarize": True}
+        if translate_to:
+            start["translate_to"] = translate_to
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))

@@ -6,7 +6,7 @@ const ui = {
   status: $("status"), latency: $("latency"), mic: $("mic"), file: $("file"), stop: $("stop"),
   reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
   jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
-  partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), token: $("token"), server: $("server"),
+  partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), translateTo: $("translate-to"), translateRow: $("translate-row"), token: $("token"), server: $("server"),
 };
 
 const CLOSE_MESSAGES = {
@@ -25,7 +25,7 @@ const CLOSE_MESSAGES = {
 
 const state = {
   ws: null, audio: null, source: null, node: null, media: null, lastSource: null,
-  sentAt0: null, sentSamples: 0, exports: {}, finals: [], redraw: false, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
+  sentAt0: null, sentSamples: 0, exports: {}, finals: [], translations: [], bySegment: new Map(), redraw: false, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
 };
 
 ui.server.value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
@@ -41,6 +41,10 @@ async function loadInfo() {
     for (const option of ui.task.options) option.disabled = !info.tasks.includes(option.value);
     if (info.token_required && !ui.token.value) ui.token.placeholder = "this server needs a token";
     ui.diarizeRow.hidden = !info.diarize;
+    const targets = info.translate_to || [];
+    ui.translateTo.replaceChildren(new Option("Off", ""));
+    for (const code of targets) ui.translateTo.append(new Option(names.get(code) || code, code));
+    ui.translateRow.hidden = targets.length === 0;
     ui.diarize.checked = Boolean(info.diarize);
     setStatus(`Not connected (server model ${info.model})`);
   } catch (e) { /* a page served elsewhere: keep the defaults */ }
@@ -68,7 +72,8 @@ function connect() {
       setStatus("Connected, starting…");
       ws.send(JSON.stringify({
         type: "start", protocol: 1, sample_rate: 16000, encoding: "pcm_s16le", channels: 1,
-        language: ui.language.value, task: ui.task.value, options: { partials: ui.partials.checked, diarize: !ui.diarizeRow.hidden && ui.diarize.checked },
+        language: ui.language.value, task: ui.task.value, ...(ui.translateTo.value ? { translate_to: ui.translateTo.value } : {}),
+        options: { partials: ui.partials.checked, diarize: !ui.diarizeRow.hidden && ui.diarize.checked },
       }));
     };
     ws.onmessage = (msg) => {
@@ -90,6 +95,7 @@ function onEvent(event) {
     case "partial": ui.partial.textContent = event.text; showLatency(event.words); break;
     case "final": state.finals.push(event); addFinal(event); ui.partial.textContent = ""; showLatency(event.words); break;
     case "speaker_update": correctSpeaker(event); break;
+    case "translation": addTranslation(event); break;
     case "subtitles":
       state.exports[event.format] = event.text;
       (event.format === "srt" ? ui.srt : ui.vtt).disabled = false;
@@ -137,10 +143,12 @@ function addFinal(event) {
   // Finals of one segment (a sentence) share a paragraph; a new sentence or speaker starts one.
   if (state.paragraph && state.segment === event.segment && state.speaker === speaker && !event.translation) {
     state.paragraph.append(document.createTextNode(` ${event.text}`));
+    state.bySegment.set(event.segment, state.paragraph);
     if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
     return;
   }
   const p = document.createElement("p");
+  state.bySegment.set(event.segment, p);
   state.paragraph = event.translation ? null : p;
   state.segment = event.segment;
   const turn = speaker !== state.speaker || !ui.captions.firstChild;
@@ -163,6 +171,23 @@ function addFinal(event) {
   if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
 }
 
+// A finished sentence's translation goes under the paragraph of its segment.
+function addTranslation(event) {
+  if (event.error) { showError(`Translation is off for this stream: ${event.error}`); return; }
+  state.translations.push(event);
+  drawTranslation(event);
+}
+function drawTranslation(event) {
+  const p = state.bySegment.get(event.segment) || ui.captions.lastElementChild;
+  if (!p) return;
+  const t = document.createElement("span");
+  t.className = "translation";
+  t.lang = event.language || "";
+  t.textContent = event.text;
+  p.append(t);
+  if (state.autoScroll) ui.captions.scrollTop = ui.captions.scrollHeight;
+}
+
 // The server's end-of-stream second pass relabels earlier finals: redraw the captions once.
 function correctSpeaker(event) {
   const final = state.finals.find((f) => f.id === event.final);
@@ -177,6 +202,7 @@ function correctSpeaker(event) {
     ui.captions.replaceChildren();
     state.paragraph = null; state.segment = null; state.speaker = null;
     for (const f of state.finals) addFinal(f);
+    for (const t of state.translations) drawTranslation(t);
     if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
   });
 }
@@ -221,7 +247,7 @@ function stopAudio() {
 async function begin(makeSource, label) {
   clearError();
   ui.reconnect.hidden = true;
-  state.exports = {}; state.finals = []; state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
+  state.exports = {}; state.finals = []; state.translations = []; state.bySegment = new Map(); state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
   ui.captions.replaceChildren(); ui.partial.textContent = ""; state.paragraph = null;
   running(true);
   setStatus("Connecting…");

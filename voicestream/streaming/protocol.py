@@ -36,7 +36,7 @@ CLOSE_RATE = 4429  # audio sent faster than the allowed rate
 ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 MIN_RATE, MAX_RATE = 8_000, 48_000
 MAX_CHANNELS = 8
-_START_KEYS = {"type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options"}
+_START_KEYS = {"type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to"}
 _OPTION_KEYS = {"partials", "diarize", "num_speakers", "max_speakers"}
 MAX_SPEAKERS = 16
 
@@ -81,6 +81,7 @@ class StartMessage:
     diarize: bool = False
     num_speakers: int | None = None
     max_speakers: int | None = None
+    translate_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,11 @@ def parse_client_message(text: str) -> ClientMessage:
         )
         counts[key] = value
     _require(diarize or not any(counts.values()), "speaker counts need options.diarize")
+    translate_to = doc.get("translate_to")
+    _require(
+        translate_to is None or (isinstance(translate_to, str) and 0 < len(translate_to) <= 8),
+        "translate_to must be a language code",
+    )
     return StartMessage(
         audio=AudioFormat(rate, encoding, channels),
         language=None if language == "auto" else language,
@@ -183,6 +189,7 @@ def parse_client_message(text: str) -> ClientMessage:
         diarize=diarize,
         num_speakers=counts["num_speakers"],
         max_speakers=counts["max_speakers"],
+        translate_to=translate_to,
     )
 
 
@@ -288,7 +295,31 @@ class SubtitlesEvent:
     text: str
 
 
-ServerEvent = ReadyEvent | PartialEvent | FinalEvent | DoneEvent | ErrorEvent | SubtitlesEvent | SpeakerUpdateEvent
+@dataclass(frozen=True, slots=True)
+class TranslationEvent:
+    """The translation of one finished sentence of segment ``segment`` (``text``), or why
+    the stream cannot be translated (``error``, sent once)."""
+
+    segment: int
+    start_s: float
+    end_s: float
+    source_text: str
+    text: str | None
+    language: str
+    source_language: str | None
+    error: str | None = None
+
+
+ServerEvent = (
+    ReadyEvent
+    | PartialEvent
+    | FinalEvent
+    | DoneEvent
+    | ErrorEvent
+    | SubtitlesEvent
+    | SpeakerUpdateEvent
+    | TranslationEvent
+)
 
 
 def encode_event(event: ServerEvent) -> str:
@@ -312,6 +343,12 @@ def encode_event(event: ServerEvent) -> str:
     elif isinstance(event, SpeakerUpdateEvent):
         speaker = max(set(event.speakers), key=event.speakers.count) if event.speakers else None
         doc = {"type": "speaker_update", "final": event.final, "speaker": speaker, "speakers": list(event.speakers)}
+    elif isinstance(event, TranslationEvent):
+        doc = {"type": "translation", "segment": event.segment, "start": round(event.start_s, 3),
+               "end": round(event.end_s, 3), "source_text": event.source_text, "text": event.text,
+               "language": event.language, "source_language": event.source_language}  # fmt: skip
+        if event.error is not None:
+            doc["error"] = event.error
     elif isinstance(event, SubtitlesEvent):
         doc = {"type": "subtitles", "format": event.format, "text": event.text}
     elif isinstance(event, DoneEvent):

@@ -168,6 +168,7 @@ class VoicestreamServer:
             "token_required": self.config.token is not None,
             "export_formats": list(p.EXPORT_FORMATS),
             "diarize": self.speakers is not None,
+            "translate_to": _translation_targets(self.engine),
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
 
@@ -217,6 +218,21 @@ class VoicestreamServer:
         except Exception:
             log.exception("session failed")
             await _close(connection, p.CLOSE_INTERNAL, "internal error")
+
+
+def _translation_targets(engine: AsrEngine) -> list[str]:
+    """Languages some installed translator can translate into (from some source)."""
+    from voicestream.translate.choose import available
+
+    targets = {pair.split("->")[1] for t in available(engine) for pair in t.pairs()}
+    return sorted(targets)
+
+
+def _choose_for(source: str, target: str, engine: AsrEngine) -> Any:
+    """The translator for a live stream once its language is known."""
+    from voicestream.translate.choose import choose
+
+    return choose(source, target, None, engine)
 
 
 async def _close(connection: ServerConnection, code: int, reason: str) -> None:
@@ -306,6 +322,7 @@ class _Connection:
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, "this server has no speaker labels (start it with --diarize)")
         decode = replace(STREAM_DECODE, language=start.language, task=start.task)
         settings = replace(self.config.stream, partials=start.partials)
+        translation, choose_translator = self._translation(start)
         speakers = None
         if start.diarize and self.server.speakers is not None:
             from voicestream.diarize.live import LiveDiarizer
@@ -316,10 +333,30 @@ class _Connection:
             speakers = LiveDiarizer(self.server.speakers, online, self.config.max_speaker_audio_s)
         session = Session(
             sid, start.audio, self.server.engine, self.server.vad, decode, settings, self.config.hypothesis_drafts,
-            speakers,
+            speakers, translation, choose_translator,
         )  # fmt: skip
         self.server.sessions[sid] = session
         return session
+
+    def _translation(self, start: p.StartMessage) -> tuple[Any, Any]:
+        """The session's live translator state and engine chooser, checked now where the
+        source language is known (4400 for a pair no installed engine offers)."""
+        if start.translate_to is None:
+            return None, None
+        from voicestream.errors import OptionError
+        from voicestream.translate.choose import choose
+        from voicestream.translate.live import LiveTranslator
+
+        engine = self.server.engine
+        target = start.translate_to.lower()
+        if target not in language_codes():
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown translate_to language {target!r}")
+        if start.language is not None:
+            try:
+                choose(start.language, target, None, engine)
+            except OptionError as e:
+                raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)[:120]) from None
+        return LiveTranslator(target), functools.partial(_choose_for, target=target, engine=engine)
 
     def _check_control(self, text: str) -> None:
         if len(text.encode()) > self.config.max_control_frame:
@@ -420,7 +457,7 @@ class _Connection:
         assert runner is not None
         return p.SubtitlesEvent(fmt, await runner.run(functools.partial(session.subtitles, fmt)))
 
-    async def _queue(self, events: list[p.PartialEvent | p.FinalEvent]) -> None:
+    async def _queue(self, events: list[p.PartialEvent | p.FinalEvent | p.TranslationEvent]) -> None:
         last_partial = max((i for i, e in enumerate(events) if isinstance(e, p.PartialEvent)), default=-1)
         for i, event in enumerate(events):
             backed_up = self.outbox.qsize() > self.config.outbox_size // 2

@@ -15,13 +15,17 @@ from voicestream.guards import GuardSettings, apply_guards
 from voicestream.messages import SpeakerTurn, Word, join_words
 from voicestream.speculative import SpeculativeStats
 from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent, SpeakerUpdateEvent
+from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent, SpeakerUpdateEvent, TranslationEvent
 from voicestream.streaming.vad_stream import SileroFrameModel, VadState
 from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from voicestream.diarize.base import SpeakerCount
     from voicestream.diarize.live import LiveDiarizer
+    from voicestream.translate.base import Translator
+    from voicestream.translate.live import FinishedSentence, LiveTranslator
 
 LANGUAGE_CONFIDENT = 0.7
 """Detection probability at which a multilingual stream's language is fixed."""
@@ -57,6 +61,8 @@ class Session:
         settings: StreamSettings,
         hypothesis_drafts: bool = True,
         speakers: LiveDiarizer | None = None,
+        translation: LiveTranslator | None = None,
+        choose_translator: Callable[[str], Translator] | None = None,
     ) -> None:
         self.id = session_id
         self.audio = audio
@@ -76,6 +82,9 @@ class Session:
         self._language_votes: dict[str, float] = {}
         self.finals: list[FinalEvent] = []  # every final sent, by id (speakers corrected at the end)
         self.speakers = speakers
+        self.translation = translation
+        self._choose_translator = choose_translator
+        self._translation_failed = False
         self.speaker_turns: tuple[SpeakerTurn, ...] = ()  # the second pass's turns
         self._voted_s = 0.0
         self._inbox: list[npt.NDArray[np.float32]] = []
@@ -101,7 +110,7 @@ class Session:
             chunks, self._inbox, self._inbox_samples = self._inbox, [], 0
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
-    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent]:
+    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent | TranslationEvent]:
         """Run VAD and ASR on the queued audio (worker thread); ``finish`` flushes everything.
 
         Audio is fed to the policy in steps of its update interval, so pauses and full
@@ -117,6 +126,8 @@ class Session:
                 self.policy.push(chunk, self._vad.process(self._vad_state, chunk))
                 if self.speakers is not None:
                     self.speakers.add_audio(chunk)
+                if self.translation is not None:
+                    self.translation.add_audio(chunk)
             if newest and finish:
                 self.policy.finish()
             while (request := self.policy.next_decode(partial=newest)) is not None:
@@ -125,7 +136,37 @@ class Session:
                     break  # one interim update per call keeps every stream's latency fair
         events = self._number_finals(self._label_speakers(self.policy.events()))
         self.finals.extend(e for e in events if isinstance(e, FinalEvent))
-        return events
+        return events + self._translate(events, finish)
+
+    def _translate(self, events: list[PartialEvent | FinalEvent], finish: bool) -> list[TranslationEvent]:
+        """Translations of the sentences these finals finish (worker thread)."""
+        live = self.translation
+        if live is None or self._translation_failed:
+            return []
+        sentences: list[FinishedSentence] = []
+        for event in events:
+            if isinstance(event, FinalEvent):
+                sentences += live.collector.add(event.segment, event.words)
+        if finish:
+            sentences += live.collector.flush()
+        if not sentences:
+            return []
+        if live.translator is None:
+            from voicestream.errors import VoicestreamError
+
+            source = self.policy.language or "en"
+            try:
+                assert self._choose_translator is not None
+                live.bind(self._choose_translator(source), source)
+            except VoicestreamError as e:
+                self._translation_failed = True
+                first = sentences[0]
+                return [TranslationEvent(first.segment, first.words[0].start_s, first.words[-1].end_s,
+                                         join_words(first.words), None, live.target, source, str(e))]  # fmt: skip
+        return [
+            TranslationEvent(t.segment, t.start_s, t.end_s, t.source_text, t.text, live.target, live.source)
+            for t in live.translate(sentences)
+        ]
 
     @property
     def final_words(self) -> list[Word]:

@@ -1,0 +1,96 @@
+"""Live translation: finished sentences become translation events, over the websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_server import RunningServer
+from voicestream import media
+from voicestream.asr import FasterWhisperEngine
+from voicestream.client import stream_samples
+from voicestream.errors import StreamClosedError
+from voicestream.messages import Word
+from voicestream.streaming import protocol as p
+from voicestream.translate.live import SentenceCollector
+
+
+def words(text: str, start: float = 0.0) -> tuple[Word, ...]:
+    return tuple(Word(start + i * 0.3, start + i * 0.3 + 0.2, " " + t, 0.9) for i, t in enumerate(text.split(" ")))
+
+
+def test_sentences_finish_at_sentence_ends_segment_changes_and_the_end() -> None:
+    c = SentenceCollector()
+    assert c.add(0, words("And so my")) == []
+    done = c.add(0, words("fellow Americans. Ask not"))
+    assert [" ".join(w.text.strip() for w in s.words) for s in done] == ["And so my fellow Americans."]
+    moved = c.add(1, words("what your country"))  # a new segment closes the unpunctuated rest
+    assert [(s.segment, len(s.words)) for s in moved] == [(0, 2)]
+    assert [(s.segment, len(s.words)) for s in c.flush()] == [(1, 3)]
+    assert c.flush() == []
+
+
+def test_translate_to_is_parsed_and_translation_events_encoded() -> None:
+    start = p.parse_client_message(json.dumps({"type": "start", "sample_rate": 16000, "translate_to": "es"}))
+    assert isinstance(start, p.StartMessage) and start.translate_to == "es"
+    with pytest.raises(p.ProtocolError):
+        p.parse_client_message(json.dumps({"type": "start", "sample_rate": 16000, "translate_to": 5}))
+    doc = json.loads(p.encode_event(p.TranslationEvent(3, 1.0, 2.5, "Hello there.", "Hola allí.", "es", "en")))
+    assert doc == {"type": "translation", "segment": 3, "start": 1.0, "end": 2.5, "source_text": "Hello there.",
+                   "text": "Hola allí.", "language": "es", "source_language": "en"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(base_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
+    running = RunningServer(base_engine, max_rate=0, max_sessions=2)
+    yield running
+    running.close()
+
+
+def stream(server: RunningServer, path: Path, **start: Any) -> list[dict[str, Any]]:
+    samples = media.decode(path)
+
+    async def run() -> list[dict[str, Any]]:
+        from websockets.asyncio.client import connect
+
+        events: list[dict[str, Any]] = []
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "f32le", **start}))
+            pcm = samples.astype("<f4")
+            for i in range(0, pcm.size, 1600):
+                await ws.send(pcm[i : i + 1600].tobytes())
+            await ws.send(json.dumps({"type": "stop"}))
+            async for message in ws:
+                events.append(json.loads(message))
+        return events
+
+    return asyncio.run(run())
+
+
+def test_each_final_sentence_is_translated(server: RunningServer, data: Path) -> None:
+    events = stream(server, data / "jfk_public_domain" / "jfk.flac", language="en", translate_to="es")
+    finals = [e for e in events if e["type"] == "final"]
+    translations = [e for e in events if e["type"] == "translation"]
+    assert translations and all(t["language"] == "es" and t["source_language"] == "en" for t in translations)
+    assert {t["segment"] for t in translations} == {f["segment"] for f in finals}
+    source = " ".join(t["source_text"] for t in translations).split()
+    assert source == " ".join(f["text"] for f in finals).split()  # every final word, once
+    assert "país" in " ".join(t["text"] for t in translations)
+    kinds = [e["type"] for e in events]
+    assert kinds.index("done") > max(i for i, k in enumerate(kinds) if k == "translation")
+    assert server.server.info()["translate_to"] == ["en", "es"]
+
+
+def test_unsupported_pairs_are_refused_or_reported(server: RunningServer, data: Path) -> None:
+    samples = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    with pytest.raises(StreamClosedError, match="4400 no installed translator cannot translate en->de"):
+        asyncio.run(stream_samples(server.url, samples[:16000], speed=0, language="en", translate_to="de"))
+    events = stream(server, data / "jfk_public_domain" / "jfk.flac", translate_to="de")  # language detected later
+    errors = [e for e in events if e["type"] == "translation" and "error" in e]
+    assert len(errors) == 1 and "cannot translate en->de" in errors[0]["error"]
+    assert events[-1]["type"] == "done"

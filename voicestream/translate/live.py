@@ -1,0 +1,115 @@
+"""Live translation: finals are gathered into sentences, each finished sentence is translated.
+
+:class:`SentenceCollector` is sans-I/O policy (finals in, finished sentences out);
+:class:`LiveTranslator` (one per session) adds the translator and the recent audio that
+speech translators (Whisper) need, and runs on the inference worker, never on the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.messages import Word, join_words
+from voicestream.sentences import ends_sentence
+from voicestream.translate.base import Sentence, Translator
+
+KEEP_AUDIO_S = 60.0
+"""Recent audio (s) kept for speech translators: more than the longest live segment."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedSentence:
+    """A segment's confirmed words once its sentence is over."""
+
+    segment: int
+    words: tuple[Word, ...]
+
+
+class SentenceCollector:
+    """Finals accumulate per segment; a segment is finished by a sentence end, by the start
+    of another segment, or by the end of the stream."""
+
+    def __init__(self) -> None:
+        self._segment: int | None = None
+        self._words: list[Word] = []
+
+    def add(self, segment: int, words: tuple[Word, ...]) -> list[FinishedSentence]:
+        """A final's words; returns the sentences this finishes."""
+        done: list[FinishedSentence] = []
+        if self._segment is not None and segment != self._segment:
+            done += self.flush()
+        self._segment = segment
+        for word in words:
+            self._words.append(word)
+            if ends_sentence(word):
+                done.append(FinishedSentence(segment, tuple(self._words)))
+                self._words = []
+        return done
+
+    def flush(self) -> list[FinishedSentence]:
+        """The unfinished sentence, if any (end of stream or segment)."""
+        if not self._words or self._segment is None:
+            self._words = []
+            return []
+        done = [FinishedSentence(self._segment, tuple(self._words))]
+        self._words = []
+        return done
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTranslation:
+    """One translated sentence of a live stream."""
+
+    segment: int
+    start_s: float
+    end_s: float
+    source_text: str
+    text: str
+
+
+class LiveTranslator:
+    """A session's translation into ``target``; :meth:`bind` names the translator and the
+    source language once the stream's language is known (audio is kept from the start)."""
+
+    def __init__(self, target: str, sample_rate: int = 16000) -> None:
+        self.translator: Translator | None = None  # bound once the stream's language is known
+        self.source: str | None = None
+        self.target = target
+        self.collector = SentenceCollector()
+        self._rate = sample_rate
+        self._audio: list[npt.NDArray[np.float32]] = []
+        self._start = 0  # stream sample index of the first kept sample
+        self._end = 0
+
+    def bind(self, translator: Translator, source: str) -> None:
+        """Translate from ``source`` with ``translator`` from now on."""
+        self.translator, self.source = translator, source
+
+    def add_audio(self, samples: npt.NDArray[np.float32]) -> None:
+        """The session's next 16 kHz samples ``(n,)`` (kept for the last :data:`KEEP_AUDIO_S`)."""
+        self._audio.append(samples)
+        self._end += samples.size
+        keep = int(KEEP_AUDIO_S * self._rate)
+        if self._end - self._start > 2 * keep:
+            whole = np.concatenate(self._audio)[-keep:]
+            self._audio, self._start = [whole], self._end - whole.size
+
+    def _slice(self, start_s: float, end_s: float) -> npt.NDArray[np.float32]:
+        whole = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        lo = max(int(start_s * self._rate) - self._start, 0)
+        hi = max(int(end_s * self._rate) - self._start, lo)
+        return whole[lo:hi]
+
+    def translate(self, sentences: list[FinishedSentence]) -> list[LiveTranslation]:
+        """Translations of finished ``sentences`` (worker thread)."""
+        if not sentences or self.translator is None or self.source is None:
+            return []
+        inputs = [Sentence(join_words(s.words), self._slice(s.words[0].start_s, s.words[-1].end_s)) for s in sentences]
+        texts = self.translator.translate(inputs, self.source, self.target)
+        return [
+            LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t)
+            for s, i, t in zip(sentences, inputs, texts, strict=True)
+        ]
