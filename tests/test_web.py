@@ -296,3 +296,20 @@ def test_speaker_labels_on_the_page(
         assert "Diane" in page.inner_text("#captions") and not page.is_visible("#error")
     finally:
         server.close()
+
+
+def test_translated_captions_on_the_page(browser: Any, page_server: RunningServer) -> None:
+    """The page lists the server's translation targets; each sentence gets its translation under it."""
+    page = open_page(browser, page_server)
+    page.wait_for_selector("#translate-row:not([hidden])", state="attached", timeout=10_000)
+    page.click("summary")  # open the settings
+    page.select_option("#language", "en")
+    page.select_option("#translate-to", "es")
+    page.set_input_files("#file", str(REPO / "examples" / "jfk.flac"))
+    page.wait_for_selector("#status:has-text('Done')", timeout=60_000)
+    page.wait_for_selector("#captions .translation", timeout=10_000)
+    spanish = " ".join(page.locator("#captions .translation").all_inner_texts())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-translation.png"), full_page=True)
+    assert "país" in spanish and page.get_attribute("#captions .translation", "lang") == "es"
+    assert not page.is_visible("#error")

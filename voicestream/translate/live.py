@@ -20,41 +20,46 @@ KEEP_AUDIO_S = 60.0
 """Recent audio (s) kept for speech translators: more than the longest live segment."""
 
 
+MAX_GAP_S = 2.0
+"""A pause this long (s) ends an unpunctuated sentence."""
+MAX_WORDS = 40
+"""An unpunctuated run this long is translated anyway (bounds the wait)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FinishedSentence:
-    """A segment's confirmed words once its sentence is over."""
+    """The confirmed words of a finished sentence; ``segment`` is the segment it ends in
+    (live segments also break at short pauses, so a sentence may span several)."""
 
     segment: int
     words: tuple[Word, ...]
 
 
 class SentenceCollector:
-    """Finals accumulate per segment; a segment is finished by a sentence end, by the start
-    of another segment, or by the end of the stream."""
+    """Final words accumulate until a sentence end, a long pause, :data:`MAX_WORDS` words,
+    or the end of the stream: sentences are translated whole, not pause-cut fragments."""
 
-    def __init__(self) -> None:
-        self._segment: int | None = None
+    def __init__(self, max_gap_s: float = MAX_GAP_S, max_words: int = MAX_WORDS) -> None:
+        self.max_gap_s = max_gap_s
+        self.max_words = max_words
+        self._segment = 0
         self._words: list[Word] = []
 
     def add(self, segment: int, words: tuple[Word, ...]) -> list[FinishedSentence]:
         """A final's words; returns the sentences this finishes."""
         done: list[FinishedSentence] = []
-        if self._segment is not None and segment != self._segment:
-            done += self.flush()
-        self._segment = segment
         for word in words:
+            if self._words and word.start_s - self._words[-1].end_s > self.max_gap_s:
+                done += self.flush()
+            self._segment = segment
             self._words.append(word)
-            if ends_sentence(word):
-                done.append(FinishedSentence(segment, tuple(self._words)))
-                self._words = []
+            if ends_sentence(word) or len(self._words) >= self.max_words:
+                done += self.flush()
         return done
 
     def flush(self) -> list[FinishedSentence]:
-        """The unfinished sentence, if any (end of stream or segment)."""
-        if not self._words or self._segment is None:
-            self._words = []
-            return []
-        done = [FinishedSentence(self._segment, tuple(self._words))]
+        """The unfinished sentence, if any."""
+        done = [FinishedSentence(self._segment, tuple(self._words))] if self._words else []
         self._words = []
         return done
 
