@@ -62,8 +62,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--translate-to", default=None, metavar="LANG",
                    help="translate the subtitles into LANG (whole sentences, laid onto the speech timing)")  # fmt: skip
     p.add_argument("--translator", default=None, metavar="NAME",
-                   help="translation engine: whisper (to English, multilingual models) or apertium "
-                        "(installed pairs, offline); default: the first that has the pair")  # fmt: skip
+                   help="translation engine: whisper (to English, multilingual models), apertium "
+                        "(installed pairs, offline) or opus-mt:MODEL (a CTranslate2 OPUS-MT folder or "
+                        "Hugging Face repo id, for its pair); default: the first that has the pair")  # fmt: skip
     p.add_argument("--bilingual", action="store_true", help="each cue holds the source text and its translation")
     p.set_defaults(run=run)
 

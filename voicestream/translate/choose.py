@@ -10,6 +10,8 @@ from voicestream.translate.whisper import WhisperTranslator
 
 ENGINES = ("whisper", "apertium")
 """Translator names ``--translator`` accepts (auto picks in this order)."""
+NEURAL_PREFIX = "opus-mt:"
+"""``--translator opus-mt:MODEL`` names a neural model (never picked automatically)."""
 
 
 def available(engine: AsrEngine | None) -> list[Translator]:
@@ -33,10 +35,17 @@ def choose(source: str, target: str, name: str | None, engine: AsrEngine | None)
         OptionError: unknown engine name, or no engine (or not the named one) has the pair;
             the message lists what is available.
     """
-    if name is not None and name not in ENGINES:
-        raise OptionError(f"unknown translator '{name}'; use one of: {', '.join(ENGINES)}")
     if source == target:
         raise OptionError(f"the speech is already in '{target}'; nothing to translate")
+    if name is not None and name.startswith(NEURAL_PREFIX):
+        from voicestream.translate.neural import NeuralTranslator
+
+        return NeuralTranslator(name[len(NEURAL_PREFIX) :], source, target)
+    if name is not None and name not in ENGINES:
+        raise OptionError(
+            f"unknown translator '{name}'; use one of: {', '.join(ENGINES)}, or {NEURAL_PREFIX}MODEL "
+            "(a CTranslate2 OPUS-MT folder or Hugging Face repo id)"
+        )
     translators = [t for t in available(engine) if name is None or t.name == name]
     for translator in translators:
         if translator.supports(source, target):
