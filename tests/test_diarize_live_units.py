@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from voicestream.diarize.live import SessionAudio, match_names
+from voicestream.diarize.live import match_names
 from voicestream.diarize.online import OnlineClustering, OnlineSettings
 from voicestream.diarize.scoring import word_turns
 from voicestream.messages import Word
 from voicestream.streaming import protocol as p
+from voicestream.streaming.audio_store import SessionAudio
 
 
 def voices(seed: int = 0, n: int = 3, dim: int = 16) -> np.ndarray:
@@ -100,7 +101,7 @@ def test_word_turns_join_a_speakers_words_across_short_pauses() -> None:
 
 
 def test_session_audio_keeps_everything_up_to_its_limit_then_a_tail() -> None:
-    store = SessionAudio(max_s=40.0)
+    store = SessionAudio(max_s=40.0, tail_s=30.0)
     tone = np.sin(np.arange(16000) / 5).astype(np.float32) * 0.5
     for _ in range(40):
         store.append(tone)

@@ -116,20 +116,19 @@ def _progress(enabled: bool, total_s: float, what: str = "transcribing") -> Iter
         yield hook
 
 
-def _translation_target(args: argparse.Namespace, engine: Any, language: str | None) -> str | None:
-    """The ``--translate-to`` language, checked before any audio is decoded where possible."""
+def _translation_target(args: argparse.Namespace, engine: Any, language: str | None) -> tuple[str | None, Any]:
+    """The ``--translate-to`` language and, when the source language is given, its translator:
+    chosen (and loaded) before any audio is decoded, so a bad pair fails at once."""
     if args.translate_to is None:
         if args.bilingual or args.translator:
             raise OptionError("--bilingual and --translator need --translate-to LANG")
-        return None
+        return None, None
     target = str(args.translate_to).lower()
     if target not in language_codes():
         raise OptionError(f"unknown --translate-to language '{args.translate_to}'")
     if args.task == "translate":
         raise OptionError("--task translate already writes English; use --translate-to en instead of both")
-    if language is not None:
-        choose(language, target, args.translator, engine)  # fails now rather than after transcribing
-    return target
+    return target, (choose(language, target, args.translator, engine) if language is not None else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         draft_policy=args.draft_policy,
     )
     check_language(engine, decode)
-    target_language = _translation_target(args, engine, language)
+    target_language, translator = _translation_target(args, engine, language)
     samples = media.decode(args.input)
     vad = registry.create_vad()
     bars = not args.no_progress and sys.stderr.isatty()
@@ -178,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             transcript = label_speakers(transcript, diarizer.diarize(samples, speakers, step))
     rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
     if target_language is not None:
-        translator = choose(transcript.language, target_language, args.translator, engine)
+        translator = translator or choose(transcript.language, target_language, args.translator, engine)
         transcript = translate_transcript(transcript, samples, translator, target_language)
         lay = bilingual_cues if args.bilingual else translated_cues
         cues = lay(transcript.segments, target_language, transcript.duration_s, rules)

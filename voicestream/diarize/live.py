@@ -27,6 +27,7 @@ from voicestream.diarize.base import SpeakerCount
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.diarize.online import OnlineClustering, OnlineSettings
 from voicestream.messages import SpeakerTurn, Word
+from voicestream.streaming.audio_store import SessionAudio
 from voicestream.timebase import SAMPLE_RATE
 
 WINDOW_S = 10.0
@@ -80,43 +81,6 @@ class SpeakerModels:
         return out
 
 
-class SessionAudio:
-    """A session's 16 kHz audio as int16, kept whole up to ``max_s`` seconds for the second
-    pass; past that only the newest ``WINDOW_S * 3`` seconds are kept (live labels go on)."""
-
-    def __init__(self, max_s: float) -> None:
-        self.max_samples = int(max_s * SAMPLE_RATE)
-        self._chunks: list[npt.NDArray[np.int16]] = []
-        self.start = 0  # stream sample index of the first kept sample
-        self.end = 0  # stream sample index after the last sample
-        self.complete = True  # nothing was dropped
-
-    def append(self, samples: npt.NDArray[np.float32]) -> None:
-        """Add the next float32 samples ``(n,)``."""
-        self._chunks.append((np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16))
-        self.end += samples.size
-        if self.end - self.start > self.max_samples:
-            keep = int(WINDOW_S * 3 * SAMPLE_RATE)
-            tail = self.slice_samples(self.end - keep, self.end)
-            self._chunks = [(tail * 32767).astype(np.int16)]
-            self.start = self.end - keep
-            self.complete = False
-
-    def slice_samples(self, start: int, end: int) -> npt.NDArray[np.float32]:
-        """Float32 samples of stream indexes ``[start, end)`` that are kept (clipped to them)."""
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
-        whole = self._chunks[0] if self._chunks else np.zeros(0, np.int16)
-        lo, hi = max(start, self.start) - self.start, max(min(end, self.end), self.start) - self.start
-        out: npt.NDArray[np.float32] = whole[lo:hi].astype(np.float32) / np.float32(32767)
-        return out
-
-    @property
-    def end_s(self) -> float:
-        """Stream seconds received."""
-        return self.end / SAMPLE_RATE
-
-
 @dataclass(frozen=True, slots=True)
 class SecondPass:
     """The offline pass's result: corrected word labels and the turns."""
@@ -133,7 +97,7 @@ class LiveDiarizer:
     ) -> None:
         self.models = models
         self.clustering = OnlineClustering(settings)
-        self.audio = SessionAudio(max_audio_s)
+        self.audio = SessionAudio(max_audio_s, tail_s=WINDOW_S * 3)  # past the limit, live labels go on
         self.turns: list[SpeakerTurn] = []  # committed live turns (stream seconds), up to committed_s
         self.committed_s = 0.0
         self._provisional: list[SpeakerTurn] = []  # judged on the newest window, from committed_s

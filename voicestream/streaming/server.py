@@ -228,13 +228,6 @@ def _translation_targets(engine: AsrEngine) -> list[str]:
     return sorted(targets)
 
 
-def _choose_for(source: str, target: str, engine: AsrEngine) -> Any:
-    """The translator for a live stream once its language is known."""
-    from voicestream.translate.choose import choose
-
-    return choose(source, target, None, engine)
-
-
 async def _close(connection: ServerConnection, code: int, reason: str) -> None:
     """Send the error event and close; frames the client already sent are discarded so the
     close handshake is not stuck behind them (the library stops reading when its queue is full)."""
@@ -351,12 +344,13 @@ class _Connection:
         target = start.translate_to.lower()
         if target not in language_codes():
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown translate_to language {target!r}")
-        if start.language is not None:
+        live = LiveTranslator(target)
+        if start.language is not None:  # known now: choose once, refuse an impossible pair at once
             try:
-                choose(start.language, target, None, engine)
+                live.bind(choose(start.language, target, None, engine), start.language)
             except OptionError as e:
                 raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)[:120]) from None
-        return LiveTranslator(target), functools.partial(_choose_for, target=target, engine=engine)
+        return live, functools.partial(choose, target=target, name=None, engine=engine)
 
     def _check_control(self, text: str) -> None:
         if len(text.encode()) > self.config.max_control_frame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from dataclasses import replace
 from typing import Any
 
 import srt
@@ -59,12 +60,10 @@ def to_vtt(cues: list[Cue]) -> str:
 def to_rttm(turns: tuple[SpeakerTurn, ...], uri: str) -> str:
     """NIST RTTM: one ``SPEAKER`` line per turn (``pyannote.core`` writes it); spaces in
     labels and the file id become underscores, as the format needs."""
-    from pyannote.core import Annotation, Segment
+    from voicestream.diarize.scoring import annotation
 
-    annotation = Annotation(uri="_".join(uri.split()) or "audio")
-    for k, turn in enumerate(turns):
-        annotation[Segment(turn.start_s, turn.end_s), k] = "_".join(turn.speaker.split())
-    return str(annotation.to_rttm())
+    named = [replace(t, speaker="_".join(t.speaker.split())) for t in turns]
+    return str(annotation(named, "_".join(uri.split()) or "audio").to_rttm())
 
 
 def to_json(transcript: Transcript) -> str:

@@ -14,10 +14,13 @@ import numpy.typing as npt
 
 from voicestream.messages import Word, join_words
 from voicestream.sentences import ends_sentence
+from voicestream.streaming.audio_store import SessionAudio
+from voicestream.timebase import seconds_to_samples
 from voicestream.translate.base import Sentence, Translator
 
 KEEP_AUDIO_S = 60.0
-"""Recent audio (s) kept for speech translators: more than the longest live segment."""
+"""Recent audio (s) kept for speech translators: whole up to this, then the newest half,
+more than the longest live sentence in either case."""
 
 
 MAX_GAP_S = 2.0
@@ -79,34 +82,23 @@ class LiveTranslator:
     """A session's translation into ``target``; :meth:`bind` names the translator and the
     source language once the stream's language is known (audio is kept from the start)."""
 
-    def __init__(self, target: str, sample_rate: int = 16000) -> None:
+    def __init__(self, target: str) -> None:
         self.translator: Translator | None = None  # bound once the stream's language is known
         self.source: str | None = None
         self.target = target
         self.collector = SentenceCollector()
-        self._rate = sample_rate
-        self._audio: list[npt.NDArray[np.float32]] = []
-        self._start = 0  # stream sample index of the first kept sample
-        self._end = 0
+        self.audio = SessionAudio(KEEP_AUDIO_S, tail_s=KEEP_AUDIO_S / 2)
 
     def bind(self, translator: Translator, source: str) -> None:
         """Translate from ``source`` with ``translator`` from now on."""
         self.translator, self.source = translator, source
 
     def add_audio(self, samples: npt.NDArray[np.float32]) -> None:
-        """The session's next 16 kHz samples ``(n,)`` (kept for the last :data:`KEEP_AUDIO_S`)."""
-        self._audio.append(samples)
-        self._end += samples.size
-        keep = int(KEEP_AUDIO_S * self._rate)
-        if self._end - self._start > 2 * keep:
-            whole = np.concatenate(self._audio)[-keep:]
-            self._audio, self._start = [whole], self._end - whole.size
+        """The session's next 16 kHz samples ``(n,)`` (the last :data:`KEEP_AUDIO_S` at least are kept)."""
+        self.audio.append(samples)
 
     def _slice(self, start_s: float, end_s: float) -> npt.NDArray[np.float32]:
-        whole = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
-        lo = max(int(start_s * self._rate) - self._start, 0)
-        hi = max(int(end_s * self._rate) - self._start, lo)
-        return whole[lo:hi]
+        return self.audio.slice_samples(seconds_to_samples(start_s), seconds_to_samples(end_s))
 
     def translate(self, sentences: list[FinishedSentence]) -> list[LiveTranslation]:
         """Translations of finished ``sentences`` (worker thread)."""
