@@ -133,17 +133,27 @@ def decode(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> npt.
     Raises:
         InputNotFoundError, FfmpegMissingError, MediaDecodeError, NoAudioStreamError.
     """
+    return _decode(path, sample_rate, 1)
+
+
+def decode_stereo(path: str | os.PathLike[str], sample_rate: int) -> npt.NDArray[np.float32]:
+    """Decode the first audio stream of ``path`` as stereo (mono is duplicated, more channels
+    are downmixed) at ``sample_rate`` (Hz): float32 ``(2, n_samples)`` in [-1, 1]."""
+    return _decode(path, sample_rate, 2).reshape(-1, 2).T.copy()
+
+
+def _decode(path: str | os.PathLike[str], sample_rate: int, channels: int) -> npt.NDArray[np.float32]:
     info = probe(path)
     argv = [
         find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-protocol_whitelist", "file", "-i", _file_url(info.path),
         "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
+        "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
         raise MediaDecodeError(f"could not decode audio of {info.path.name}: {_last_line(proc.stderr)}")
-    usable = len(proc.stdout) - len(proc.stdout) % 4
+    usable = len(proc.stdout) - len(proc.stdout) % (4 * channels)
     samples = np.frombuffer(proc.stdout[:usable], dtype=np.float32).copy()
     np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     np.clip(samples, -1.0, 1.0, out=samples)

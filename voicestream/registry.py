@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from voicestream.asr import FasterWhisperEngine, default_cpu_threads
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
 from voicestream.speculative import DraftSettings
 from voicestream.vad import SileroVad, VadSettings
+
+if TYPE_CHECKING:
+    from voicestream.dub.separate import Separator
+    from voicestream.tts.base import Synthesizer
 
 
 def create_asr_engine(
@@ -44,3 +50,29 @@ def create_vad(settings: VadSettings | None = None) -> SileroVad:
     except ImportError as e:
         raise ModelError("onnxruntime is not installed; it is needed for Silero VAD") from e
     return SileroVad(settings)
+
+
+def create_synthesizers(threads: int | None = None) -> list[Synthesizer]:
+    """The offline speech synthesizers, best first: Piper, Kokoro, espeak-ng. Engines whose
+    packages are missing offer no voices."""
+    from voicestream.tts.espeak import EspeakSynthesizer
+    from voicestream.tts.kokoro import KokoroSynthesizer
+    from voicestream.tts.piper import PiperSynthesizer
+
+    return [PiperSynthesizer(), KokoroSynthesizer(threads), EspeakSynthesizer()]
+
+
+def create_cloning_synthesizer(device: str = "cpu") -> Synthesizer:
+    """Coqui XTTS v2 (the 'clone' extra; weights from the hub, so online or cached only)."""
+    from voicestream.tts.xtts import XttsSynthesizer
+
+    return XttsSynthesizer(device=device)
+
+
+def create_separator(name: str = "spleeter", threads: int | None = None) -> Separator:
+    """The vocals/accompaniment separator (``spleeter``: the embedded 2-stem model)."""
+    from voicestream.dub.separate import SpleeterSeparator
+
+    if name != "spleeter":
+        raise ModelError(f"unknown separator '{name}'; available: spleeter")
+    return SpleeterSeparator(threads)

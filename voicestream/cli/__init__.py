@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from voicestream import __version__
-from voicestream.cli import doctor, models, serve, stream, transcribe
+from voicestream.cli import doctor, dub, models, serve, stream, transcribe
 from voicestream.errors import VoicestreamError
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     transcribe.add_parser(sub)
+    dub.add_parser(sub)
     serve.add_parser(sub)
     stream.add_parser(sub)
     models.add_parser(sub)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import numpy.typing as npt
 from voicestream.diarize.base import DiarizeProgress, SpeakerCount
 from voicestream.errors import ModelError
 from voicestream.messages import Diarization, SpeakerTurn
+from voicestream.online import hub_host, reachable
 from voicestream.timebase import SAMPLE_RATE
 
 EMBEDDED = "embedded"
@@ -112,18 +111,16 @@ def _pipeline_source(name: str) -> str:
             f"unknown diarization pipeline '{name}': use {EMBEDDED} (offline), a pyannote hub id such as "
             "pyannote/speaker-diarization-community-1, or a pipeline folder"
         )
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(name, "config.yaml"), str):
         return name
-    host = urllib.parse.urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
+    host = hub_host()
+    if not reachable(host):
         raise ModelError(
             f"cannot load diarization pipeline '{name}': it is not in the local Hugging Face cache and {host} "
             f"cannot be reached (offline?); use the {EMBEDDED} default, or go online once with a token"
-        ) from None
+        )
     return name
 
 

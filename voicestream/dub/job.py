@@ -1,0 +1,413 @@
+"""The dubbing job: transcribe (+ speakers) -> translate -> voices -> fit -> mix -> mux, resumable."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from voicestream import media
+from voicestream.asr import AsrEngine, DecodeOptions
+from voicestream.diarize.base import Diarizer, SpeakerCount
+from voicestream.dub.cache import JobCache, file_hash, key, transcript_from_json, transcript_to_json
+from voicestream.dub.loudness import LoudnessTarget, loudnorm_filter
+from voicestream.dub.mix import MIX_RATE, mix, place
+from voicestream.dub.mux import MuxJob, check_output, mux
+from voicestream.dub.pitch import gender_from_f0, median_f0
+from voicestream.dub.progress import Quiet, StageProgress
+from voicestream.dub.selfcheck import ClipChecker
+from voicestream.dub.separate import SEPARATION_RATE, Separator
+from voicestream.dub.timing import FitSettings, Slot, plan_slots
+from voicestream.dub.voicing import LEAD_S, Clip, make_clip
+from voicestream.errors import NoSpeechError, OptionError
+from voicestream.messages import Transcript
+from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
+from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
+from voicestream.translate.base import Translator
+from voicestream.tts.base import Synthesizer, Voice
+from voicestream.tts.cast import VoiceRequest, cast
+from voicestream.vad import VoiceActivityDetector
+
+BACKGROUNDS = ("separate", "duck", "none")
+SOLO = "Speaker 1"
+"""Speaker label of every utterance when speakers are not told apart."""
+
+
+@dataclass(frozen=True, slots=True)
+class DubOptions:
+    """What to make.
+
+    Attributes:
+        target: ISO 639-1 code of the dub.
+        source_language: Code of the speech, ``None`` to detect.
+        voice: Raw ``--voice`` request, parsed into ``request``.
+        request: Voices asked for.
+        speakers: Speaker-count constraints; ``diarize`` False treats everything as one speaker.
+        background: ``separate`` (music and effects kept, voices removed), ``duck`` (the original
+            audio, ducked under the dub) or ``none`` (the dub alone).
+        duck_db: Background attenuation (dB) under dubbed speech.
+        loudness: Loudness target of the dub track.
+        keep_original: Also mux the original audio as a second track.
+        subtitles: Also mux the translated subtitles as a soft track.
+        fit: Timing bounds.
+        min_similarity: Self-check threshold (0..1); 0 turns the self-check off.
+        decode: ASR options of the transcription.
+    """
+
+    target: str
+    source_language: str | None = None
+    request: VoiceRequest = field(default_factory=VoiceRequest)
+    diarize: bool = True
+    speakers: SpeakerCount = field(default_factory=SpeakerCount)
+    background: str = "separate"
+    duck_db: float = 8.0
+    loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
+    keep_original: bool = False
+    subtitles: bool = False
+    fit: FitSettings = field(default_factory=FitSettings)
+    min_similarity: float = 0.6
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class DubEngines:
+    """The engines a job uses (shared, created by :mod:`voicestream.registry`)."""
+
+    asr: AsrEngine
+    vad: VoiceActivityDetector
+    translator_for: Callable[[str, str], Translator]
+    synthesizers: list[Synthesizer]
+    diarizer: Diarizer | None = None
+    separator: Separator | None = None
+    checker_asr: AsrEngine | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """One report row: a source sentence, its dub and how it was fitted and checked."""
+
+    index: int
+    speaker: str
+    start_s: float
+    end_s: float
+    limit_s: float
+    source_text: str
+    target_text: str
+    voice: str
+    speed: float
+    stretch: float
+    natural_s: float
+    placed_start_s: float
+    placed_end_s: float
+    overflow_s: float
+    heard: str | None
+    similarity: float | None
+    attempts: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class DubResult:
+    """What a job made: the output, its report, the speech-only track and per-stage seconds."""
+
+    output: Path
+    report: Path
+    speech_track: Path
+    utterances: list[Utterance]
+    voices: dict[str, str]
+    timings: dict[str, float]
+    cache_dir: Path
+    failed: list[int]
+
+
+def _status(clip: Clip, cfg: FitSettings, min_similarity: float) -> str:
+    if clip.overflow_s > 0:
+        return "overflow"
+    if clip.check is not None and clip.check.similarity < min_similarity:
+        return "low_similarity"
+    if clip.tempo > cfg.max_tempo + 1e-6:
+        return "beyond_bound"
+    return "ok"
+
+
+class DubJob:
+    """One input dubbed into one output. Every stage's result is cached under ``cache_root``."""
+
+    def __init__(
+        self, engines: DubEngines, options: DubOptions, cache_root: Path, progress: StageProgress | None = None
+    ):
+        self.e = engines
+        self.o = options
+        self.root = cache_root
+        self.p = progress or Quiet()
+        self.timings: dict[str, float] = {}
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+    def run(self, source: Path, output: Path) -> DubResult:
+        """Dub ``source`` into ``output`` and write ``output``'s ``.dub.json`` report."""
+        t0 = time.perf_counter()
+        info = media.probe(source)
+        check_output(output, info.has_video)
+        cache = JobCache(self.root, file_hash(info.path))
+        samples = media.decode(info.path)
+        if samples.size == 0:
+            raise NoSpeechError("no audio samples: the input decodes to zero-length audio")
+        duration = samples.size / SAMPLE_RATE
+        self._timed("decode", t0)
+
+        transcript = self._transcript(cache, samples, duration)
+        transcript = self._translation(cache, transcript, samples)
+        lines = [s for s in transcript.segments if (s.translation or "").strip()]
+        if not lines:
+            raise NoSpeechError("nothing to dub: no translated speech")
+        spans = [(s.start_s, s.end_s, s.speaker or SOLO) for s in lines]
+        slots = plan_slots(spans, duration, transcript.turns, self.o.fit)
+
+        stems = self._background(cache, info.path, duration)
+        voices = self._cast(cache, samples, spans, stems)
+        clips = self._clips(cache, lines, spans, slots, voices)
+
+        t = time.perf_counter()
+        n = round(duration * MIX_RATE)
+        speech = place(
+            [(max(0.0, slot.start_s - LEAD_S), clip.samples) for slot, clip in zip(slots, clips, strict=True)], n
+        )
+        background = stems
+        duck = self.o.duck_db if self.o.background == "separate" else max(self.o.duck_db, 15.0)
+        mixed = mix(speech, background, duck if background is not None else 0.0)
+        speech_path = cache.write_audio("last/speech.wav", speech, MIX_RATE)
+        mix_path = cache.write_audio("last/mix.wav", mixed, MIX_RATE)
+        self._timed("mix", t)
+
+        t = time.perf_counter()
+        subs = None
+        if self.o.subtitles:
+            subs = cache.path("last/subtitles.srt")
+            subs.write_text(_srt(transcript, self.o.target), encoding="utf-8")
+        done = self.p.stage("mux", 2, "steps")
+        flt = loudnorm_filter(mix_path, self.o.loudness)
+        done(1)
+        mux(MuxJob(info.path, mix_path, output, self.o.target, transcript.language, flt,
+                   self.o.keep_original, subs, info.has_video))  # fmt: skip
+        done(2)
+        self._timed("mux", t)
+
+        rows = [self._row(i, line, span, slot, clip, voices[span[2]])
+                for i, (line, span, slot, clip) in enumerate(zip(lines, spans, slots, clips, strict=True))]  # fmt: skip
+        failed = [r.index for r in rows if r.status in ("overflow", "low_similarity")]
+        self.timings["total"] = time.perf_counter() - t0
+        report = report_path(output)
+        cast_ids = {s: v.id for s, v in voices.items()}
+        report.write_text(json.dumps({
+            "input": str(info.path), "output": str(output), "source_language": transcript.language,
+            "target_language": self.o.target, "translator": transcript.translator, "duration_s": duration,
+            "background": self.o.background, "loudness_target_lufs": self.o.loudness.integrated,
+            "voices": cast_ids, "min_similarity": self.o.min_similarity,
+            "failed": failed, "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "utterances": [asdict(r) for r in rows],
+        }, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
+        return DubResult(output, report, speech_path, rows, cast_ids, dict(self.timings), cache.dir, failed)
+
+    def _transcript(self, cache: JobCache, samples: npt.NDArray[np.float32], duration: float) -> Transcript:
+        diarizer = self.e.diarizer if self.o.diarize else None
+        k = key("transcript", self.e.asr.name, asdict(self.o.decode), bool(diarizer), asdict(self.o.speakers))
+        stored = cache.read_json(f"transcript-{k}.json")
+        if stored is not None:
+            self.p.note("transcript reused from the cache")
+            return transcript_from_json(stored)
+        t = time.perf_counter()
+        bar = self.p.stage("transcribe", duration, "s audio")
+        transcript = transcribe_samples(samples, self.e.asr, self.e.vad, TranscribeSettings(decode=self.o.decode),
+                                        lambda done, total: bar(done))  # fmt: skip
+        self._timed("transcribe", t)
+        if diarizer is not None:
+            t = time.perf_counter()
+            bar = self.p.stage("speakers", 2, "steps")
+            steps = ("segmentation", "embeddings")
+
+            def step(name: str, fraction: float) -> None:
+                if name in steps:
+                    bar(steps.index(name) + fraction)
+
+            transcript = label_speakers(transcript, diarizer.diarize(samples, self.o.speakers, step))
+            self._timed("speakers", t)
+        cache.write_json(f"transcript-{k}.json", transcript_to_json(transcript))
+        return transcript
+
+    def _translation(self, cache: JobCache, transcript: Transcript, samples: npt.NDArray[np.float32]) -> Transcript:
+        if transcript.language == self.o.target:
+            raise OptionError(f"the speech is already in '{self.o.target}'; nothing to dub")
+        translator = self.e.translator_for(transcript.language, self.o.target)
+        k = key("translation", transcript_to_json(transcript), translator.name, self.o.target)
+        stored = cache.read_json(f"translation-{k}.json")
+        if stored is not None:
+            self.p.note("translation reused from the cache")
+            return transcript_from_json(stored)
+        t = time.perf_counter()
+        bar = self.p.stage("translate", 1, "steps")
+        translated = translate_transcript(transcript, samples, translator, self.o.target)
+        bar(1)
+        self._timed("translate", t)
+        cache.write_json(f"translation-{k}.json", transcript_to_json(translated))
+        return translated
+
+    def _background(self, cache: JobCache, source: Path, duration: float) -> npt.NDArray[np.float32] | None:
+        if self.o.background == "none":
+            return None
+        n = round(duration * MIX_RATE)
+        if self.o.background == "duck" or self.e.separator is None:
+            stereo = media.decode_stereo(source, MIX_RATE)
+            return _fit_length(stereo, n)
+        name = f"stems-{key(self.e.separator.name)}/accompaniment.wav"
+        stored = cache.read_audio(name)
+        if stored is None:
+            t = time.perf_counter()
+            bar = self.p.stage("separate", duration, "s audio")
+            stereo = media.decode_stereo(source, SEPARATION_RATE)
+            vocals, accompaniment = self.e.separator.separate(stereo)
+            cache.write_audio(name.replace("accompaniment", "vocals"), vocals, SEPARATION_RATE)
+            cache.write_audio(name, accompaniment, SEPARATION_RATE)
+            bar(duration)
+            self._timed("separate", t)
+            stored = (accompaniment, SEPARATION_RATE)
+        else:
+            self.p.note("separated background reused from the cache")
+        audio, rate = stored
+        resampled = soxr.resample(audio.T, rate, MIX_RATE).T.astype(np.float32)
+        return _fit_length(resampled, n)
+
+    def _cast(
+        self, cache: JobCache, samples: npt.NDArray[np.float32], spans: list[tuple[float, float, str]],
+        stems: npt.NDArray[np.float32] | None,
+    ) -> dict[str, Voice]:  # fmt: skip
+        t = time.perf_counter()
+        talk: dict[str, float] = {}
+        for start, end, speaker in spans:
+            talk[speaker] = talk.get(speaker, 0.0) + end - start
+        order = sorted(talk, key=lambda s: -talk[s])
+        genders = []
+        for speaker in order:
+            own = [(a, b) for a, b, s in spans if s == speaker]
+            genders.append((speaker, gender_from_f0(median_f0(samples, own))))
+        references = {}
+        if "xtts" in self.o.request.engines or any("xtts" in v for v in self.o.request.ordered):
+            for speaker in order:
+                references[speaker] = str(
+                    self._reference(cache, samples, [(a, b) for a, b, s in spans if s == speaker], speaker)
+                )
+        voices = cast(genders, self.o.target, self.e.synthesizers, self.o.request, references)
+        self._timed("voices", t)
+        return voices
+
+    def _reference(
+        self, cache: JobCache, samples: npt.NDArray[np.float32], own: list[tuple[float, float]], speaker: str
+    ) -> Path:
+        """3-10 s of the speaker alone (their longest turns, joined), for voice cloning."""
+        pieces, total = [], 0
+        for a, b in sorted(own, key=lambda ab: ab[0] - ab[1]):
+            piece = samples[seconds_to_samples(a) : seconds_to_samples(min(b, a + 10.0))]
+            pieces.append(piece)
+            total += piece.size
+            if total >= seconds_to_samples(10.0):
+                break
+        clip = np.concatenate(pieces)[: seconds_to_samples(10.0)] if pieces else np.zeros(0, np.float32)
+        return cache.write_audio(f"refs/{key(speaker)}.wav", clip, SAMPLE_RATE)
+
+    def _clips(
+        self, cache: JobCache, lines: list[Any], spans: list[tuple[float, float, str]], slots: list[Slot],
+        voices: dict[str, Voice],
+    ) -> list[Clip]:  # fmt: skip
+        checker = None
+        if self.o.min_similarity > 0:
+            checker = ClipChecker(self.e.checker_asr or self.e.asr, self.o.target)
+        engines = {s.name: s for s in self.e.synthesizers}
+        bar = self.p.stage("voices", len(lines), "clips")
+        out = []
+        for i, (line, span, slot) in enumerate(zip(lines, spans, slots, strict=True)):
+            voice = voices[span[2]]
+            k = key("clip", voice.id, voice.reference and file_hash(Path(voice.reference)), line.translation,
+                    asdict(slot), asdict(self.o.fit), self.o.min_similarity, checker is not None)  # fmt: skip
+            clip = _load_clip(cache, k)
+            if clip is None:
+                t = time.perf_counter()
+                clip = make_clip(line.translation, voice, engines[voice.engine], slot, self.o.fit, checker,
+                                 self.o.min_similarity)  # fmt: skip
+                _store_clip(cache, k, clip)
+                self._timed("voices", t)
+                if clip.check is not None and clip.check.similarity < self.o.min_similarity:
+                    self.p.note(f"clip {i} failed its self-check ({clip.check.similarity:.2f}): {line.translation!r}")
+            out.append(clip)
+            bar(i + 1)
+        return out
+
+    def _row(
+        self, i: int, line: Any, span: tuple[float, float, str], slot: Slot, clip: Clip, voice: Voice
+    ) -> Utterance:
+        placed = max(0.0, slot.start_s - LEAD_S) + LEAD_S
+        return Utterance(
+            index=i, speaker=span[2], start_s=round(slot.start_s, 3), end_s=round(slot.end_s, 3),
+            limit_s=round(slot.limit_s, 3), source_text=line.text, target_text=line.translation, voice=voice.id,
+            speed=round(clip.speed, 3), stretch=round(clip.tempo, 3), natural_s=round(clip.natural_s, 3),
+            placed_start_s=round(placed, 3), placed_end_s=round(max(0.0, slot.start_s - LEAD_S) + clip.duration_s, 3),
+            overflow_s=round(clip.overflow_s, 3), heard=clip.check.heard if clip.check else None,
+            similarity=round(clip.check.similarity, 3) if clip.check else None, attempts=clip.attempts,
+            status=_status(clip, self.o.fit, self.o.min_similarity),
+        )  # fmt: skip
+
+
+def _fit_length(audio: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:
+    """``(2, m)`` audio cut or zero-padded to ``(2, n)``."""
+    if audio.shape[1] >= n:
+        return audio[:, :n]
+    return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
+
+
+def _load_clip(cache: JobCache, k: str) -> Clip | None:
+    meta = cache.read_json(f"clips/{k}.json")
+    audio = cache.read_audio(f"clips/{k}.wav")
+    if meta is None or audio is None:
+        return None
+    from voicestream.dub.selfcheck import Check
+
+    check = Check(meta["heard"], meta["similarity"]) if meta.get("heard") is not None else None
+    return Clip(
+        audio[0][0], meta["speed"], meta["tempo"], meta["natural_s"], meta["overflow_s"], check, meta["attempts"]
+    )
+
+
+def _store_clip(cache: JobCache, k: str, clip: Clip) -> None:
+    cache.write_audio(f"clips/{k}.wav", clip.samples, MIX_RATE)
+    cache.write_json(f"clips/{k}.json", {
+        "speed": clip.speed, "tempo": clip.tempo, "natural_s": clip.natural_s, "overflow_s": clip.overflow_s,
+        "attempts": clip.attempts, "heard": clip.check.heard if clip.check else None,
+        "similarity": clip.check.similarity if clip.check else None,
+    })  # fmt: skip
+
+
+def _srt(transcript: Transcript, target: str) -> str:
+    from voicestream.subtitles import SubtitleRules
+    from voicestream.subtitles.formats import render
+    from voicestream.translate.layout import translated_cues
+
+    cues = translated_cues(transcript.segments, target, transcript.duration_s, SubtitleRules())
+    return render("srt", transcript, cues)
+
+
+def temporary_root() -> tempfile.TemporaryDirectory[str]:
+    """A throw-away cache folder (``--no-cache``)."""
+    return tempfile.TemporaryDirectory(prefix="voicestream-dub-")
+
+
+def report_path(output: Path) -> Path:
+    """``OUT.dub.json`` next to ``OUT.mp4``."""
+    return output.parent / (output.stem + ".dub.json")
