@@ -36,7 +36,8 @@ def _streams(path: Path) -> list[dict[str, object]]:
 
 
 def _video_hash(path: Path) -> str:
-    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "streamhash", "-"],
+    argv = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "streamhash", "-"]
+    return subprocess.run(argv,
                           capture_output=True, check=True, text=True).stdout  # fmt: skip
 
 

@@ -128,8 +128,9 @@ def test_mux_arguments(tmp_path: Path) -> None:
 
 def test_cache_round_trips_a_transcript(tmp_path: Path) -> None:
     words = (Word(0.5, 0.9, " Hello", 0.9, "Speaker 1"), Word(1.0, 1.4, " there.", 0.8, "Speaker 1"))
-    t = Transcript("en", 3.0, "base", (Segment(0.5, 1.4, words, "Speaker 1", "Hola."),),
-                   turns=(SpeakerTurn(0.4, 1.5, "Speaker 1"),), translation_language="es", translator="apertium")  # fmt: skip
+    segment = Segment(0.5, 1.4, words, "Speaker 1", "Hola.")
+    turns = (SpeakerTurn(0.4, 1.5, "Speaker 1"),)
+    t = Transcript("en", 3.0, "base", (segment,), turns=turns, translation_language="es", translator="apertium")
     cache = JobCache(tmp_path, "ab" * 32)
     cache.write_json("t.json", transcript_to_json(t))
     assert transcript_from_json(cache.read_json("t.json")) == t

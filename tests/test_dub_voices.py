@@ -96,7 +96,7 @@ def test_engines_without_the_language_or_the_network_say_so(monkeypatch: pytest.
     voice = dataclasses.replace(xtts.voices("es")[0], reference="ref.wav")
     with pytest.raises(ModelError, match=r"XTTS weights .* are not cached and huggingface.co cannot be reached"):
         xtts.synthesize("hola", voice)
-    with pytest.raises(ModelError, match="could not be downloaded|not found"):
+    with pytest.raises(ModelError, match=r"could not be downloaded|not found"):
         PiperSynthesizer().synthesize(
             "hallo", dataclasses.replace(PiperSynthesizer().voices("en")[0], name="de_DE-x-low")
         )

@@ -52,7 +52,8 @@ def duck_gain(
     low = 10 ** (-duck_db / 20)
     gain_frames = 1.0 - (1.0 - low) * np.clip(smooth, 0.0, 1.0)
     centers = (np.arange(frames) + 0.5) * hop
-    return np.interp(np.arange(n), centers, gain_frames).astype(np.float32)
+    gain: npt.NDArray[np.float32] = np.interp(np.arange(n), centers, gain_frames).astype(np.float32)
+    return gain
 
 
 def mix(

@@ -10,7 +10,7 @@ import numpy as np
 import soxr
 
 from voicestream.asr import AsrEngine, DecodeOptions
-from voicestream.messages import join_words
+from voicestream.messages import Word, join_words
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.tts.base import Speech
 
@@ -60,7 +60,7 @@ class ClipChecker:
         lead = np.zeros(SAMPLE_RATE // 5, np.float32)
         tail = np.zeros(max(SAMPLE_RATE // 5, round(MIN_WINDOW_S * SAMPLE_RATE) - lead.size - audio.size), np.float32)
         audio = np.concatenate([lead, audio, tail])
-        words = []
+        words: list[Word] = []
         step = round(WINDOW_S * SAMPLE_RATE)
         for start in range(0, audio.size, step):
             hypothesis = expected if audio.size <= step else None

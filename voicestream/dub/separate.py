@@ -111,7 +111,7 @@ def _load_spleeter() -> Any:
             wav = torch.istft(spectrum, self.win_length, hop_length=self.hop_length, center=True, window=self.win)
             return wav.detach()
 
-    allowed = [(_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, (np.dtype, "numpy.dtype"),
+    allowed: list[Any] = [(_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, (np.dtype, "numpy.dtype"),
                np.dtypes.Float32DType]  # fmt: skip
     with ser.safe_globals(allowed), contextlib.redirect_stdout(io.StringIO()):  # it prints per model
         model = _Estimator()

@@ -83,7 +83,7 @@ def cast(
     named = dict(req.named)
     ordered = list(req.ordered)
     chosen: dict[str, Voice] = {}
-    for speaker, gender in speakers:
+    for speaker, _ in speakers:
         if speaker in named:
             chosen[speaker] = _resolve(named[speaker], language, synthesizers)
         elif ordered:
