@@ -145,3 +145,30 @@ def test_unreachable_url_is_a_clear_input_error(tmp_path: Path) -> None:
     assert is_url("https://www.youtube.com/watch?v=x") and not is_url("clip.mp4")
     with pytest.raises(InputNotFoundError, match=r"cannot fetch .*cannot be reached"):
         fetch("https://video.invalid/watch?v=1", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--to", "xx"], 2, "unknown --to language 'xx'"),
+        (["--to", "es", "--voice", "nope"], 2, "unknown voice engine 'nope'"),
+        (["--to", "es", "--max-stretch", "3"], 2, "--max-stretch must be between"),
+        (["--to", "es", "-o", "out.txt"], 8, "cannot write a video to 'out.txt'"),
+    ],
+)
+def test_dub_cli_option_errors(
+    data: Path, args: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicestream.cli import main
+
+    assert main(["dub", str(data / "video_auto_editor" / "example.mp4"), *args, "--no-progress"]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_dub_cli_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from voicestream.cli import main
+
+    assert main(["dub", "https://video.invalid/x", "--to", "es", "--cache-dir", str(tmp_path)]) == 3
+    assert "cannot be reached" in capsys.readouterr().err
+    assert main(["dub", str(tmp_path / "missing.mp4"), "--to", "es"]) == 3
+    assert "input not found" in capsys.readouterr().err

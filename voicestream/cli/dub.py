@@ -17,6 +17,7 @@ from voicestream.dub.cache import default_root
 from voicestream.dub.fetch import fetch, is_url
 from voicestream.dub.job import BACKGROUNDS, DubEngines, DubJob, DubOptions, temporary_root
 from voicestream.dub.loudness import LoudnessTarget
+from voicestream.dub.mux import check_output
 from voicestream.dub.progress import Quiet, StageProgress, rich_stages
 from voicestream.dub.timing import FitSettings
 from voicestream.errors import OptionError
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         source = fetch(args.input, root / "downloads") if is_url(args.input) else media.check_input(args.input)
         info = media.probe(source)
         output = _output(args, source, info.has_video)
+        check_output(output, info.has_video)
         check_writable(output)
         engines = _engines(args, options)
         bars = not args.no_progress and sys.stderr.isatty()
