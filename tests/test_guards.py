@@ -41,6 +41,17 @@ def test_silence_hallucination_dropped() -> None:
 def test_repetitive_segment_dropped() -> None:
     """A segment whose text compresses too well is a decoding loop: dropped."""
     assert apply_guards([_segment("la la la la", ratio=3.1)]) == []
+    assert apply_guards([_segment("so so so so so so", ratio=3.5, logprob=-0.1)]) == []
+    loop = "ask what you can do for your country. ask what you can do for your country. ask what you"
+    assert apply_guards([_segment(loop, ratio=2.9, logprob=-0.9)]) == []  # not confident: dropped
+
+
+def test_confident_phrase_loop_keeps_its_first_occurrence() -> None:
+    """A whole phrase looped by a confident decode (a 3 s window read as 3.5 repeats) keeps
+    the phrase once instead of losing the words."""
+    loop = "ask what you can do for your country. ask what you can do for your country. ask what you"
+    out = apply_guards([_segment(loop, ratio=2.9, logprob=-0.1)])
+    assert [join_words(s.words) for s in out] == ["ask what you can do for your country."]
 
 
 def test_confident_speech_kept() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 
 from voicestream.asr import AsrSegment
@@ -24,6 +25,10 @@ class GuardSettings:
         collapsed_word_s: Words shorter than this (s) are "collapsed": no audio behind them.
         collapsed_run: This many collapsed words in a row are text Whisper invented
             (typically a repeat of the window's transcript squeezed at its end): dropped.
+        salvage_ngram: A segment over ``max_compression_ratio`` decoded with a mean
+            log-probability of at least ``salvage_logprob`` is kept when cutting back-to-back
+            repeats of up to this many words to one brings its ratio under the limit and
+            leaves at least four distinct words.
     """
 
     no_speech_prob: float = 0.6
@@ -33,6 +38,14 @@ class GuardSettings:
     max_repeats: int = 2
     collapsed_word_s: float = 0.04
     collapsed_run: int = 3
+    salvage_ngram: int = 12
+    salvage_logprob: float = -0.5
+
+
+def compression_ratio(words: tuple[Word, ...]) -> float:
+    """Whisper's repetitiveness measure: UTF-8 length of the text over its zlib-compressed length."""
+    text = "".join(w.text for w in words).strip().encode("utf-8")
+    return len(text) / len(zlib.compress(text)) if text else 0.0
 
 
 def _norm(word: Word) -> str:
@@ -89,6 +102,21 @@ def drop_trailing_echo(words: list[Word], max_ngram: int = 4) -> list[Word]:
     return words
 
 
+def _drop_restart(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """Cut a tail that restarts the sentence before it ("... your country. ask what you")."""
+    from voicestream.sentences import ends_sentence
+
+    keys = [_norm(w) for w in words]
+    for i in range(len(words) - 1, 0, -1):
+        if ends_sentence(words[i - 1]):
+            start = max((j + 1 for j in range(i - 1) if ends_sentence(words[j])), default=0)
+            tail = keys[i:]
+            if tail and keys[start : start + len(tail)] == tail:
+                return words[:i]
+            break
+    return words
+
+
 def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = None) -> list[AsrSegment]:
     """Segments with silence hallucinations dropped and repetition loops cut back."""
     s = settings or GuardSettings()
@@ -96,10 +124,16 @@ def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = No
     for seg in segments:
         if seg.no_speech_prob > s.no_speech_prob and seg.avg_logprob < s.silence_logprob:
             continue
-        if seg.compression_ratio > s.max_compression_ratio:
-            continue
         words = drop_collapsed_runs(seg.words, s.collapsed_word_s, s.collapsed_run)
         words = collapse_repeats(words, s.max_ngram, s.max_repeats)
+        if seg.compression_ratio > s.max_compression_ratio:
+            # A confident loop of a whole phrase ("ask what you can do for your country." x3
+            # in a 3 s window) keeps its first occurrence; anything else this repetitive goes.
+            words = _drop_restart(collapse_repeats(words, s.salvage_ngram, 1))
+            distinct = len({_norm(w) for w in words})
+            ratio = compression_ratio(words)
+            if seg.avg_logprob < s.salvage_logprob or distinct < 4 or ratio > s.max_compression_ratio:
+                continue
         if not words:
             continue
         if words != seg.words:

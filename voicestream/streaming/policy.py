@@ -113,6 +113,7 @@ class StreamingTranscriber:
         self._silence_s = 0.0
         self._finalise = False
         self._finished = False
+        self._shown: list[Word] = []  # the words of the last partial sent
         self._committed: list[Word] = []  # recent confirmed words (prompt and overlap checks)
         self._committed_end_s = 0.0
         self._hypothesis: list[Word] = []
@@ -203,6 +204,11 @@ class StreamingTranscriber:
         ]
         fresh = drop_overlap(self._committed, fresh)
         if request.final:
+            if not words and self._shown:
+                # The final decode heard nothing (a guard dropped the window) where the last
+                # partial showed words: confirm what the reader saw rather than lose it.
+                fresh = [w for w in self._shown if w.start_s >= self._committed_end_s - 0.05]
+            self._shown = []
             self._commit(fresh)
             self._hypothesis = []
             self._close_segment()
@@ -223,6 +229,7 @@ class StreamingTranscriber:
         if self.settings.partials and self._hypothesis:
             self._revision += 1
             self._events.append(PartialEvent(self._segment, self._revision, tuple(self._hypothesis), self.language))
+            self._shown = list(self._hypothesis)
         self._trim_buffer()
 
     def events(self) -> list[PartialEvent | FinalEvent]:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import hmac
+import http
 import itertools
 import logging
 import secrets
@@ -30,7 +31,9 @@ from websockets.typing import Subprotocol
 
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
 from voicestream.streaming import protocol as p
+from voicestream.streaming.metrics import Counters, LoopLag, process_stats
 from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.redact import server_logger
 from voicestream.streaming.runner import InferenceRunner
 from voicestream.streaming.session import Session
 from voicestream.streaming.vad_stream import SileroFrameModel
@@ -116,11 +119,15 @@ class VoicestreamServer:
         self._runner: InferenceRunner | None = None
         self._server: Server | None = None
         self._ids = itertools.count(1)
+        self.lag = LoopLag()
+        self.counters = Counters()
+        self._lag_task: asyncio.Task[None] | None = None
         self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
         self._runner = InferenceRunner(self.config.workers, max_pending=self.config.max_sessions + 1)
+        self._lag_task = asyncio.create_task(self.lag.run())
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -131,6 +138,7 @@ class VoicestreamServer:
             server_header="voicestream",
             process_request=self._http,
             close_timeout=3,
+            logger=server_logger(),
         )
         return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
 
@@ -141,6 +149,10 @@ class VoicestreamServer:
             await self._server.wait_closed()
         if self._runner is not None:
             await asyncio.to_thread(self._runner.close)
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
 
     async def serve_forever(self) -> None:
         """Run until cancelled."""
@@ -151,10 +163,26 @@ class VoicestreamServer:
             await self.stop()
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Plain GET requests get the browser page (and ``/info``); websocket upgrades go on."""
-        if request.path.split("?", 1)[0] == "/info" and "websocket" not in request.headers.get("Upgrade", "").lower():
-            return json_response(self.info())
+        """Plain GET requests get the browser page, ``/info`` and ``/metrics`` (which needs the
+        token when one is configured); websocket upgrades go on."""
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            route = request.path.split("?", 1)[0]
+            if route == "/info":
+                return json_response(self.info())
+            if route == "/metrics":
+                if not self._token_ok(request.headers, request.path):
+                    return json_response({"error": "missing or wrong token"}, http.HTTPStatus.UNAUTHORIZED)
+                return json_response(self.metrics())
         return self.page.respond(request)
+
+    def metrics(self) -> dict[str, Any]:
+        """Health figures (``GET /metrics``): sessions, close codes, loop lag, process resources."""
+        return {
+            "sessions": len(self.sessions), "sessions_opened": self.counters.opened,
+            "closed": dict(self.counters.closed), "loop_lag_ms": self.lag.summary_ms(),
+            "tasks": len(asyncio.all_tasks()), "uptime_s": round(time.monotonic() - self.counters.started, 1),
+            **process_stats(),
+        }  # fmt: skip
 
     def info(self) -> dict[str, Any]:
         """What a client may ask for: the page builds its settings from this (``GET /info``)."""
@@ -193,12 +221,15 @@ class VoicestreamServer:
             raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
 
     def _authorized(self, connection: ServerConnection) -> bool:
-        if self.config.token is None:
-            return True
         request = connection.request
         if request is None:
-            return False
-        given = _token_from(request.headers, request.path)
+            return self.config.token is None
+        return self._token_ok(request.headers, request.path)
+
+    def _token_ok(self, headers: Headers, path: str) -> bool:
+        if self.config.token is None:
+            return True
+        given = _token_from(headers, path)
         return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -210,13 +241,17 @@ class VoicestreamServer:
             if not self._authorized(connection):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
             self.check_capacity()
+            self.counters.opened += 1
             await _Connection(self, connection).run()
+            self.counters.close(p.CLOSE_NORMAL if connection.close_code == p.CLOSE_NORMAL else "gone")
         except p.ProtocolError as e:
+            self.counters.close(e.code)
             await _close(connection, e.code, e.reason)
         except ConnectionClosed:
-            pass
+            self.counters.close("gone")
         except Exception:
             log.exception("session failed")
+            self.counters.close(p.CLOSE_INTERNAL)
             await _close(connection, p.CLOSE_INTERNAL, "internal error")
 
 
@@ -372,6 +407,7 @@ class _Connection:
                     self.stopping = True
                     self.export = parsed.export
                     self.wake.set()
+                    await self._until_gone()
                     return
                 if isinstance(parsed, p.ExportMessage):
                     await self.outbox.put(await self._subtitles(session, parsed.format))
@@ -390,6 +426,13 @@ class _Connection:
             while session.inbox_s > self.config.max_inbox_s:  # backpressure: stop reading until processed
                 self.drained.clear()
                 await self.drained.wait()
+
+    async def _until_gone(self) -> None:
+        """After ``stop``: keep reading (and ignoring) until the connection closes, so a client
+        that vanishes while its last audio is flushed frees its session at once instead of
+        after the flush (the flush is cancelled: nobody is left to read it)."""
+        while True:
+            await self.ws.recv()
 
     async def _pump(self, session: Session) -> None:
         runner = self.server._runner

@@ -76,11 +76,11 @@ class WebPage:
         return _response(http.HTTPStatus.OK, kind, body)
 
 
-def json_response(doc: object) -> Response:
-    """A 200 JSON response with the page's security headers."""
+def json_response(doc: object, status: http.HTTPStatus = http.HTTPStatus.OK) -> Response:
+    """A JSON response (200 by default) with the page's security headers."""
     import json
 
-    return _response(http.HTTPStatus.OK, "application/json", json.dumps(doc).encode())
+    return _response(status, "application/json", json.dumps(doc).encode())
 
 
 def _response(status: http.HTTPStatus, kind: str, body: bytes) -> Response:

@@ -1,0 +1,181 @@
+"""Load: N live sessions paced at real time against a real ``voicestream serve`` on loopback.
+
+Starts the server as its own process (so its CPU and memory are its own), streams real speech
+from the shared data (looped, each client at a different offset) from N clients at real time
+for a set duration, polls ``GET /metrics`` every second, and reports per N: sessions held,
+refusals, final and partial latency p50/p95/p99, event-loop lag p99, the server's real-time
+factor (CPU seconds per audio second) and RSS per session. A load is *held* when every session
+ran to ``done`` unrefused and the final latency p95 stayed under ``--max-p95``.
+
+``--find`` raises N (1, 2, 3, ...) until a load is not held and reports the largest held.
+The baseline, measured in the same run, is one session (N = 1).
+
+    uv run python benchmarks/load.py --model tiny.en --find --seconds 60
+    uv run python benchmarks/load.py --model base --sessions 1,2,3 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicestream import media
+from voicestream.client import stream_samples
+from voicestream.errors import VoicestreamError
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass
+class Result:
+    sessions: int
+    held: int
+    refused: int
+    final: list[float]
+    partial: list[float]
+    lag_p99_ms: float
+    rtf: float
+    rss_per_session_mb: float
+
+    def ok(self, max_p95: float) -> bool:
+        return self.held == self.sessions and bool(self.final) and float(np.percentile(self.final, 95)) <= max_p95
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metrics(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        doc: dict[str, Any] = json.loads(r.read())
+    return doc
+
+
+def start_server(model: str, sessions: int, workers: int | None) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "voicestream", "serve", "--model", model, "--port", str(port),
+            "--max-sessions", str(sessions), "--no-web"]  # fmt: skip
+    if workers:
+        argv += ["--workers", str(workers)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            metrics(port)
+            return proc, port
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def run_load(model: str, count: int, seconds: float, audio: np.ndarray, workers: int | None) -> Result:
+    proc, port = start_server(model, count, workers)
+    try:
+        n = round(seconds * 16000)
+
+        def clip(i: int) -> np.ndarray:
+            start = (i * 17 * 16000) % audio.size
+            return np.tile(audio, (start + n) // audio.size + 2)[start : start + n]
+
+        before = metrics(port)
+        lags: list[float] = []
+        rss: list[float] = []
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                m = metrics(port)
+                lags.append(m["loop_lag_ms"]["p99"])
+                rss.append(m["rss_mb"])
+                time.sleep(1.0)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+
+        async def one(i: int) -> list[dict[str, Any]] | None:
+            try:
+                return await stream_samples(f"ws://127.0.0.1:{port}", clip(i), speed=1.0)
+            except VoicestreamError:
+                return None
+
+        async def all_sessions() -> list[list[dict[str, Any]] | None]:
+            return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+        results = asyncio.run(all_sessions())
+        done.set()
+        poller.join()
+        after = metrics(port)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    finals = [e["recv_s"] - w["end"] for r in results if r for e in r if e["type"] == "final" for w in e["words"]]
+    partials = [e["recv_s"] - e["words"][-1]["end"] for r in results if r for e in r
+                if e["type"] == "partial" and e["words"]]  # fmt: skip
+    held = sum(1 for r in results if r and r[-1]["type"] == "done")
+    return Result(
+        sessions=count, held=held, refused=int(after["closed"].get("1013", 0)), final=finals, partial=partials,
+        lag_p99_ms=max(lags) if lags else 0.0, rtf=(after["cpu_s"] - before["cpu_s"]) / (seconds * count),
+        rss_per_session_mb=(max(rss, default=before["rss_mb"]) - before["rss_mb"]) / count,
+    )  # fmt: skip
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def show(r: Result, base: Result | None) -> None:
+    ratio = f", RTF {r.rtf / base.rtf:.1f}x the 1-session baseline" if base and base.rtf else ""
+    print(
+        f"N={r.sessions}: held {r.held}/{r.sessions}, refused {r.refused} | final p50 {pct(r.final, 50):.2f} "
+        f"p95 {pct(r.final, 95):.2f} p99 {pct(r.final, 99):.2f} s | partial p50 {pct(r.partial, 50):.2f} "
+        f"p95 {pct(r.partial, 95):.2f} p99 {pct(r.partial, 99):.2f} s | loop lag p99 {r.lag_p99_ms:.1f} ms | "
+        f"server RTF {r.rtf:.3f} CPU s per audio s per session{ratio} | RSS +{r.rss_per_session_mb:.0f} MB/session",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--sessions", default="1,2,4")
+    parser.add_argument("--find", action="store_true", help="raise N until a load is not held")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--max-p95", type=float, default=3.0, help="final latency p95 (s) a held load stays under")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
+    args = parser.parse_args()
+    audio = media.decode(args.file)
+    print(f"model {args.model}, {args.seconds:g} s per session of {args.file.name}, paced at real time, "
+          f"{os.cpu_count()} cores")  # fmt: skip
+    base = run_load(args.model, 1, args.seconds, audio, args.workers)
+    show(base, None)
+    largest = 1 if base.ok(args.max_p95) else 0
+    counts = range(2, 65) if args.find else [int(c) for c in args.sessions.split(",") if int(c) > 1]
+    for count in counts:
+        result = run_load(args.model, count, args.seconds, audio, args.workers)
+        show(result, base)
+        if result.ok(args.max_p95):
+            largest = max(largest, count)
+        elif args.find:
+            break
+    print(f"largest N held at real time (final p95 <= {args.max_p95:g} s): {largest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""A real server on its own event-loop thread, and small websocket client helpers for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from voicestream.asr import AsrEngine
+from voicestream.streaming.server import ServerConfig, VoicestreamServer
+from voicestream.streaming.vad_stream import SileroFrameModel
+
+
+class RunningServer:
+    """A server on its own event loop thread, on a free loopback port."""
+
+    def __init__(self, engine: AsrEngine, **config: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config))
+        self.port = self.call(self.server.start())
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    def task_count(self) -> int:
+        async def count() -> int:
+            return len(asyncio.all_tasks())
+
+        return int(self.call(count()))
+
+    def close(self) -> None:
+        self.call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def open_ws(server: RunningServer, token: str | None = "s3cret", **kwargs: Any) -> ClientConnection:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return connect(server.url, additional_headers=headers, **kwargs)
+
+
+def start_msg(**fields: Any) -> str:
+    return json.dumps({"type": "start", "sample_rate": 16000, **fields})
+
+
+def send(ws: ClientConnection, message: str | bytes) -> None:
+    """Send, ignoring a connection the server already closed (close_code reads why)."""
+    with contextlib.suppress(ConnectionClosed):
+        ws.send(message)
+
+
+def close_code(ws: ClientConnection, timeout: float = 10.0) -> tuple[int, str]:
+    """Read until the server closes; returns (code, reason)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=deadline - time.monotonic())
+    except ConnectionClosed as e:
+        assert e.rcvd is not None
+        return e.rcvd.code, e.rcvd.reason
+    raise AssertionError("server did not close")
