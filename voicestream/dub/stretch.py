@@ -22,7 +22,7 @@ def stretch(samples: npt.NDArray[np.float32], sample_rate: int, tempo: float) ->
         return samples
     argv = [
         find_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
+        "-protocol_whitelist", "pipe", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
         "-af", f"rubberband=tempo={tempo:.5f}:transients=smooth:window=standard",
         "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "pipe:1",
     ]  # fmt: skip
