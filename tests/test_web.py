@@ -313,3 +313,26 @@ def test_translated_captions_on_the_page(browser: Any, page_server: RunningServe
     page.screenshot(path=str(ARTIFACTS / "web-translation.png"), full_page=True)
     assert "país" in spanish and page.get_attribute("#captions .translation", "lang") == "es"
     assert not page.is_visible("#error")
+
+
+def test_the_page_plays_the_translated_speech(browser: Any, page_server: RunningServer) -> None:
+    """ "Listen to the translation": the page asks for speech, schedules every clip it gets
+    gaplessly in order on its own AudioContext and marks the caption being spoken."""
+    page = open_page(browser, page_server)
+    page.wait_for_selector("#listen-row:not([hidden])", state="attached", timeout=10_000)
+    page.click("summary")
+    page.select_option("#language", "en")
+    page.select_option("#translate-to", "es")
+    page.check("#listen")
+    assert page.is_visible("#original-volume") and page.is_visible("#dub-volume")
+    page.set_input_files("#file", str(REPO / "examples" / "jfk.flac"))
+    page.wait_for_selector("#status:has-text('Done')", timeout=90_000)
+    page.wait_for_function("window.voicestreamSpeech.scheduled.length >= 2", timeout=30_000)
+    scheduled = page.evaluate("window.voicestreamSpeech.scheduled")
+    for a, b in itertools.pairwise(scheduled):
+        assert a["at"] + a["duration"] <= b["at"] + 1e-6, (a, b)  # in order, never overlapping
+    assert all(s["duration"] > 0.3 for s in scheduled)
+    page.wait_for_function("window.voicestreamSpeech.spoken.length >= 1", timeout=30_000)
+    spoken = page.evaluate("window.voicestreamSpeech.spoken")
+    assert spoken[0] == scheduled[0]["segment"]
+    assert not page.is_visible("#error")

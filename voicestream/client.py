@@ -42,6 +42,8 @@ async def stream_samples(
     diarize: bool = False,
     export: tuple[str, ...] = (),
     translate_to: str | None = None,
+    speak: str | None = None,
+    voice: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -56,6 +58,9 @@ async def stream_samples(
             events correct them at the end).
         export: Subtitle formats (``srt``, ``vtt``) the server sends before ``done``.
         translate_to: Ask for ``translation`` events in this language.
+        speak: Ask for translated speech in this language: ``speech`` events, each with the
+            ``audio`` (bytes, 16-bit PCM at its ``sample_rate``) of the binary frame after it.
+        voice: The voice for ``speak`` (``engine`` or ``engine:name``; default: the server's best).
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -80,6 +85,8 @@ async def stream_samples(
             start["options"] = {"diarize": True}
         if translate_to:
             start["translate_to"] = translate_to
+        if speak:
+            start["speak"] = {"to": speak, "voice": voice}
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))
@@ -113,6 +120,11 @@ async def _receive(
 ) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for message in ws:
+            if isinstance(message, bytes):  # the audio of the speech event just before it
+                speech = [e for e in events if e.get("type") == "speech"]
+                if speech and "audio" not in speech[-1]:
+                    speech[-1]["audio"] = message
+                continue
             event = json.loads(message)
             event["recv_s"] = round(time.monotonic() - clock[0], 3) if clock else 0.0
             events.append(event)

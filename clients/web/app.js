@@ -7,6 +7,7 @@ const ui = {
   reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
   jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
   partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), translateTo: $("translate-to"), translateRow: $("translate-row"), token: $("token"), server: $("server"),
+  listen: $("listen"), listenRow: $("listen-row"), mixRow: $("mix-row"), dubRow: $("dub-row"), originalVolume: $("original-volume"), dubVolume: $("dub-volume"),
 };
 
 const CLOSE_MESSAGES = {
@@ -22,6 +23,45 @@ const CLOSE_MESSAGES = {
   4415: "The server cannot take this audio format.",
   4429: "Audio was sent faster than the server allows.",
 };
+
+// Translated speech: gapless, in order, on its own AudioContext (it outlives the capture context).
+// window.voicestreamSpeech is the page's scheduling state (tests read it).
+const speech = { ctx: null, gain: null, pending: null, queueEnd: 0, scheduled: [], spoken: [] };
+window.voicestreamSpeech = speech;
+
+function listening() { return ui.listen.checked && !!ui.translateTo.value; }
+
+function playSpeech(event, data) {
+  if (!speech.ctx) {
+    speech.ctx = new AudioContext();
+    speech.gain = speech.ctx.createGain();
+    speech.gain.gain.value = Number(ui.dubVolume.value);
+    speech.gain.connect(speech.ctx.destination);
+  }
+  const pcm = new Int16Array(data);
+  const buffer = speech.ctx.createBuffer(1, Math.max(1, pcm.length), event.sample_rate);
+  const samples = buffer.getChannelData(0);
+  for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 32768;
+  const node = speech.ctx.createBufferSource();
+  node.buffer = buffer;
+  node.connect(speech.gain);
+  const at = Math.max(speech.ctx.currentTime + 0.05, speech.queueEnd);
+  node.start(at);
+  speech.queueEnd = at + buffer.duration;
+  speech.scheduled.push({ segment: event.segment, text: event.text, at, duration: buffer.duration });
+  const mark = () => {
+    const p = state.bySegment.get(event.segment);
+    if (p) p.classList.add("speaking");
+    speech.spoken.push(event.segment);
+  };
+  const unmark = () => { const p = state.bySegment.get(event.segment); if (p) p.classList.remove("speaking"); };
+  setTimeout(mark, Math.max(0, (at - speech.ctx.currentTime) * 1000));
+  node.onended = unmark;
+}
+
+ui.dubVolume.addEventListener("input", () => { if (speech.gain) speech.gain.gain.value = Number(ui.dubVolume.value); });
+ui.originalVolume.addEventListener("input", () => { if (state.original) state.original.gain.value = Number(ui.originalVolume.value); });
+ui.listen.addEventListener("change", () => { ui.mixRow.hidden = ui.dubRow.hidden = !ui.listen.checked; });
 
 const state = {
   ws: null, audio: null, source: null, node: null, media: null, lastSource: null,
@@ -42,6 +82,7 @@ async function loadInfo() {
     if (info.token_required && !ui.token.value) ui.token.placeholder = "this server needs a token";
     ui.diarizeRow.hidden = !info.diarize;
     const targets = info.translate_to || [];
+    ui.listenRow.hidden = !(info.speak_to || []).length;
     ui.translateTo.replaceChildren(new Option("Off", ""));
     for (const code of targets) ui.translateTo.append(new Option(names.get(code) || code, code));
     ui.translateRow.hidden = targets.length === 0;
@@ -73,11 +114,18 @@ function connect() {
       ws.send(JSON.stringify({
         type: "start", protocol: 1, sample_rate: 16000, encoding: "pcm_s16le", channels: 1,
         language: ui.language.value, task: ui.task.value, ...(ui.translateTo.value ? { translate_to: ui.translateTo.value } : {}),
+        ...(listening() ? { speak: { to: ui.translateTo.value } } : {}),
         options: { partials: ui.partials.checked, diarize: !ui.diarizeRow.hidden && ui.diarize.checked },
       }));
     };
     ws.onmessage = (msg) => {
+      if (msg.data instanceof ArrayBuffer) {  // the audio of the speech event just before it
+        if (speech.pending) playSpeech(speech.pending, msg.data);
+        speech.pending = null;
+        return;
+      }
       const event = JSON.parse(msg.data);
+      if (event.type === "speech") speech.pending = event;
       if (event.type === "ready" && !ready) { ready = true; resolve(ws); }
       onEvent(event);
     };
@@ -234,6 +282,12 @@ async function startAudio(makeSource) {
   const mute = ctx.createGain();
   mute.gain.value = 0;
   node.connect(mute).connect(ctx.destination); // keeps the graph pulling without playing anything
+  state.original = null;
+  if (listening() && source.buffer) {  // a local file: its original sound, at the user's volume under the dub
+    state.original = ctx.createGain();
+    state.original.gain.value = Number(ui.originalVolume.value);
+    source.connect(state.original).connect(ctx.destination);
+  }
   state.audio = ctx; state.node = node; state.source = source;
 }
 
@@ -247,6 +301,8 @@ function stopAudio() {
 async function begin(makeSource, label) {
   clearError();
   ui.reconnect.hidden = true;
+  speech.scheduled = []; speech.spoken = []; speech.pending = null;
+  if (speech.ctx) speech.queueEnd = speech.ctx.currentTime;
   state.exports = {}; state.finals = []; state.translations = []; state.bySegment = new Map(); state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
   ui.captions.replaceChildren(); ui.partial.textContent = ""; state.paragraph = null;
   running(true);

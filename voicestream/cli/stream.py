@@ -25,6 +25,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-l", "--language", default="auto", help="language code or auto")
     p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     p.add_argument("--diarize", action="store_true", help="ask for speaker labels (the server needs --diarize)")
+    p.add_argument("--speak", default=None, metavar="LANG", help="ask for translated speech in LANG")
+    p.add_argument("--voice", default=None, help="voice for --speak: piper, kokoro, espeak or ENGINE:NAME")
+    p.add_argument("--save-audio", default=None, metavar="WAV",
+                   help="write the translated speech, placed on the stream's timeline, to this WAV file")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -41,6 +45,10 @@ class _Printer:
             self._clear()
             who = f"{event['speaker']}: " if event.get("speaker") else ""
             print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {who}{event['text']}", flush=True)
+        elif kind in ("speech", "speech_skipped"):
+            self._clear()
+            what = f"at {event['start']:7.2f}" if kind == "speech" else f"skipped, {event['reason']}"
+            print(f"  (spoken {what}: {event['text']})", flush=True)
         elif kind == "speaker_update":
             self._clear()
             print(f"(final {event['final']} is {event['speaker']})", flush=True)
@@ -61,10 +69,15 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.output).expanduser().resolve() if args.output else None
     if target is not None:
         check_writable(target)
-    if args.speed < 0:
-        from voicestream.errors import OptionError
+    from voicestream.errors import OptionError
 
+    if args.speed < 0:
         raise OptionError("--speed must be 0 or more")
+    if (args.save_audio or args.voice) and not args.speak:
+        raise OptionError("--save-audio and --voice need --speak LANG")
+    audio_target = Path(args.save_audio).expanduser().resolve() if args.save_audio else None
+    if audio_target is not None:
+        check_writable(audio_target)
     samples = media.decode(args.input)
     language = None if args.language == "auto" else args.language
     events = asyncio.run(
@@ -77,10 +90,20 @@ def run(args: argparse.Namespace) -> int:
             task=args.task,
             on_event=_Printer(),
             diarize=args.diarize,
+            speak=args.speak,
+            voice=args.voice,
         )
     )
+    if audio_target is not None:
+        import soundfile as sf
+
+        from voicestream.live_dub.timeline import speech_track
+
+        rate = 24_000
+        sf.write(audio_target, speech_track(events, rate, samples.size / 16_000), rate, subtype="PCM_16")
     if target is not None:
-        write_text(target, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+        lines = ({k: v for k, v in e.items() if k != "audio"} for e in events)
+        write_text(target, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in lines))
     done = next(e for e in events if e.get("type") == "done")
     print(f"voicestream: streamed {done['duration']:.1f} s, {done['finals']} finals", file=sys.stderr)
     return 0

@@ -36,7 +36,12 @@ CLOSE_RATE = 4429  # audio sent faster than the allowed rate
 ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 MIN_RATE, MAX_RATE = 8_000, 48_000
 MAX_CHANNELS = 8
-_START_KEYS = {"type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to"}
+_START_KEYS = {
+    "type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to", "speak",
+}  # fmt: skip
+_SPEAK_KEYS = {"to", "voice"}
+SPEECH_RATE = 24_000
+"""Sample rate (Hz) of the translated speech the server sends (16-bit PCM, mono)."""
 _OPTION_KEYS = {"partials", "diarize", "num_speakers", "max_speakers"}
 MAX_SPEAKERS = 16
 
@@ -82,6 +87,8 @@ class StartMessage:
     num_speakers: int | None = None
     max_speakers: int | None = None
     translate_to: str | None = None
+    speak: bool = False
+    speak_voice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,17 @@ def parse_client_message(text: str) -> ClientMessage:
         translate_to is None or (isinstance(translate_to, str) and 0 < len(translate_to) <= 8),
         "translate_to must be a language code",
     )
+    speak = doc.get("speak")
+    _require(speak is None or isinstance(speak, dict), "speak must be an object")
+    voice = None
+    if speak is not None:
+        _require(not sorted(set(speak) - _SPEAK_KEYS), "speak takes to and voice")
+        to = speak.get("to")
+        _require(isinstance(to, str) and 0 < len(to) <= 8, "speak.to must be a language code")
+        _require(translate_to in (None, to), "speak.to and translate_to differ")
+        translate_to = to
+        voice = speak.get("voice")
+        _require(voice is None or (isinstance(voice, str) and 0 < len(voice) <= 80), "speak.voice must be a voice id")
     return StartMessage(
         audio=AudioFormat(rate, encoding, channels),
         language=None if language == "auto" else language,
@@ -190,6 +208,8 @@ def parse_client_message(text: str) -> ClientMessage:
         num_speakers=counts["num_speakers"],
         max_speakers=counts["max_speakers"],
         translate_to=translate_to,
+        speak=speak is not None,
+        speak_voice=voice,
     )
 
 
@@ -310,6 +330,42 @@ class TranslationEvent:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechEvent:
+    """Translated speech of one sentence: this JSON event, then one binary frame of ``audio``
+    (16-bit little-endian PCM, mono, at ``sample_rate``), to play from ``start_s`` on the
+    stream clock at ``tempo`` (already applied to the audio)."""
+
+    id: int
+    segment: int
+    text: str
+    language: str
+    voice: str
+    start_s: float
+    source_start_s: float
+    source_end_s: float
+    tempo: float
+    audio: bytes
+    sample_rate: int = SPEECH_RATE
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the audio (s)."""
+        return len(self.audio) / 2 / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSkippedEvent:
+    """A sentence whose speech was not sent: it would have started ``delay_s`` after its
+    source ended, past the bound (or its synthesis failed: ``reason``)."""
+
+    id: int
+    segment: int
+    text: str
+    delay_s: float
+    reason: str
+
+
 ServerEvent = (
     ReadyEvent
     | PartialEvent
@@ -319,6 +375,8 @@ ServerEvent = (
     | SubtitlesEvent
     | SpeakerUpdateEvent
     | TranslationEvent
+    | SpeechEvent
+    | SpeechSkippedEvent
 )
 
 
@@ -349,6 +407,15 @@ def encode_event(event: ServerEvent) -> str:
                "language": event.language, "source_language": event.source_language}  # fmt: skip
         if event.error is not None:
             doc["error"] = event.error
+    elif isinstance(event, SpeechEvent):
+        doc = {"type": "speech", "id": event.id, "segment": event.segment, "text": event.text,
+               "language": event.language, "voice": event.voice, "start": round(event.start_s, 3),
+               "duration": round(event.duration_s, 3), "source_start": round(event.source_start_s, 3),
+               "source_end": round(event.source_end_s, 3), "tempo": round(event.tempo, 3),
+               "sample_rate": event.sample_rate, "encoding": "pcm_s16le", "bytes": len(event.audio)}  # fmt: skip
+    elif isinstance(event, SpeechSkippedEvent):
+        doc = {"type": "speech_skipped", "id": event.id, "segment": event.segment, "text": event.text,
+               "delay": round(event.delay_s, 3), "reason": event.reason}  # fmt: skip
     elif isinstance(event, SubtitlesEvent):
         doc = {"type": "subtitles", "format": event.format, "text": event.text}
     elif isinstance(event, DoneEvent):

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicestream.server")
 
+SPEECH_BACKLOG = 16
+"""Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
+
 STREAM_DECODE = DecodeOptions(beam_size=1, temperatures=(0.0, 0.4, 0.8))
 """Decoder options for live updates: greedy, short fallback ladder."""
 
@@ -122,11 +125,16 @@ class VoicestreamServer:
         self.lag = LoopLag()
         self.counters = Counters()
         self._lag_task: asyncio.Task[None] | None = None
+        self._speech_runner: InferenceRunner | None = None
+        self._synthesizers: list[Any] | None = None
+        self._speak_to: list[str] = []
         self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
         self._runner = InferenceRunner(self.config.workers, max_pending=self.config.max_sessions + 1)
+        self._speech_runner = InferenceRunner(1, max_pending=self.config.max_sessions + 1)
+        self._speak_to = await asyncio.to_thread(self._speech_targets)
         self._lag_task = asyncio.create_task(self.lag.run())
         self._server = await serve(
             self._handle,
@@ -149,6 +157,8 @@ class VoicestreamServer:
             await self._server.wait_closed()
         if self._runner is not None:
             await asyncio.to_thread(self._runner.close)
+        if self._speech_runner is not None:
+            await asyncio.to_thread(self._speech_runner.close)
         if self._lag_task is not None:
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,6 +207,7 @@ class VoicestreamServer:
             "export_formats": list(p.EXPORT_FORMATS),
             "diarize": self.speakers is not None,
             "translate_to": _translation_targets(self.engine),
+            "speak_to": self._speak_to,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
 
@@ -214,6 +225,25 @@ class VoicestreamServer:
             return False
         host = urllib.parse.urlsplit(origin).hostname or ""
         return host in {"127.0.0.1", "localhost", "::1", self.config.host}
+
+    def synthesizers(self) -> list[Any]:
+        """The speech synthesizers, created on the first session that asks to hear speech
+        (worker thread: imports and voice listing are slow) and shared by all sessions."""
+        if self._synthesizers is None:
+            from voicestream.registry import create_synthesizers
+
+            self._synthesizers = create_synthesizers(threads=1)
+        return self._synthesizers
+
+    def _speech_targets(self) -> list[str]:
+        """Translation targets some installed voice speaks (worker thread, once at start)."""
+        from voicestream.tts.cast import catalog
+
+        try:
+            synthesizers = self.synthesizers()
+        except ImportError:
+            return []
+        return [t for t in _translation_targets(self.engine) if catalog(t, synthesizers)]
 
     def check_capacity(self) -> None:
         """Refuse with 1013 when ``max_sessions`` sessions are open."""
@@ -296,6 +326,10 @@ class _Connection:
         self.stopping = False
         self.export: tuple[str, ...] = ()
         self.start: p.StartMessage | None = None
+        self.speaker: Any = None
+        self.speech: asyncio.Queue[p.TranslationEvent | None] | None = None
+        self.spoken = asyncio.Event()
+        self.first_audio: float | None = None
 
     async def _recv(self) -> str | bytes:
         try:
@@ -313,6 +347,9 @@ class _Connection:
         if not isinstance(start, p.StartMessage):
             raise p.ProtocolError(p.CLOSE_STATE, "the first message must be start")
         self.start = start
+        if start.speak:  # before the session exists: a voice that cannot be had refuses the start
+            self.speaker = await asyncio.to_thread(self._speaker, start)
+            self.speech = asyncio.Queue(SPEECH_BACKLOG)
         session = self._open(start)
         try:
             await self.ws.send(
@@ -322,6 +359,8 @@ class _Connection:
                 tasks.create_task(self._pump(session))
                 tasks.create_task(self._send())
                 tasks.create_task(self._read(session))
+                if self.speaker is not None:
+                    tasks.create_task(self._speak(session))
         except* p.ProtocolError as group:
             raise group.exceptions[0] from None
         except* ConnectionClosed:
@@ -417,6 +456,7 @@ class _Connection:
             samples = p.decode_audio_frame(message, session.audio)
             now = time.monotonic()
             first_audio = first_audio or now
+            self.first_audio = first_audio
             session.add_audio(samples)
             if self.config.max_rate > 0:
                 allowed = self.config.max_rate * (now - first_audio) + self.config.rate_burst_s
@@ -451,6 +491,9 @@ class _Connection:
             self.drained.set()
             await self._queue(events)
             if finishing:
+                if self.speech is not None:  # the last sentences' speech goes out before done
+                    await self.speech.put(None)
+                    await self.spoken.wait()
                 updates = await self._second_pass(session)
                 for fmt in self.export:
                     await self.outbox.put(await self._subtitles(session, fmt))
@@ -501,8 +544,46 @@ class _Connection:
             if isinstance(event, p.PartialEvent) and (i != last_partial or backed_up):
                 continue  # coalesce: only the newest partial matters, and never for a backed-up client
             await self.outbox.put(event)
+            if self.speech is not None and isinstance(event, p.TranslationEvent) and event.text:
+                try:
+                    self.speech.put_nowait(event)  # spoken by its own task: captions never wait for speech
+                except asyncio.QueueFull:
+                    await self.outbox.put(p.SpeechSkippedEvent(0, event.segment, event.text, 0.0, "backlog"))
+
+    def _speaker(self, start: p.StartMessage) -> Any:
+        """The session's :class:`~voicestream.live_dub.speaker.LiveSpeaker` (worker thread)."""
+        from voicestream.errors import VoicestreamError
+        from voicestream.live_dub.speaker import LiveSpeaker
+
+        assert start.translate_to is not None
+        try:
+            return LiveSpeaker(self.server.synthesizers(), start.translate_to, start.speak_voice)
+        except VoicestreamError as e:
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)[:120]) from None
+
+    async def _speak(self, session: Session) -> None:
+        """Synthesize each translated sentence on the speech worker and queue it for sending."""
+        runner = self.server._speech_runner
+        assert runner is not None and self.speech is not None and self.speaker is not None
+
+        def clock() -> float:
+            """Stream time now: the audio received, or the wall time since the first audio
+            frame when that is later (a live source, or after the client's last frame)."""
+            wall = time.monotonic() - self.first_audio if self.first_audio is not None else 0.0
+            return max(session.policy.stream_end_s, wall)
+
+        while (event := await self.speech.get()) is not None:
+            try:
+                result = await runner.run(functools.partial(self.speaker.speak, event, clock))
+            except Exception:
+                log.error("speech synthesis failed in session %s", session.id, exc_info=True)
+                result = p.SpeechSkippedEvent(0, event.segment, event.text or "", 0.0, "synthesis failed")
+            await self.outbox.put(result)
+        self.spoken.set()
 
     async def _send(self) -> None:
         while (event := await self.outbox.get()) is not None:
             await self.ws.send(p.encode_event(event))
+            if isinstance(event, p.SpeechEvent):
+                await self.ws.send(event.audio)
         await self.ws.close(p.CLOSE_NORMAL, "done")

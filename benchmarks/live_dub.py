@@ -1,0 +1,84 @@
+"""Live voice translation: speech delay, synthesis speed and what speaking costs the captions.
+
+Streams a recording at real time to an in-process server (tiny.en by default) twice in one
+run: captions only (the baseline), then with ``speak`` on; prints the caption latency of
+both (final-word latency p50/p95 and the ratio), the delay from the end of each source
+sentence to the start of its spoken translation (p50/p95, first and last third), the
+skipped sentences, and the synthesis real-time factor of the voice used (its clips
+synthesized again, timed, one thread as in the server).
+
+    uv run python benchmarks/live_dub.py [--model tiny.en] [--to es] [--seconds 87]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicestream import media
+from voicestream.client import stream_samples
+from voicestream.registry import create_asr_engine, create_synthesizers
+from voicestream.streaming.server import ServerConfig, VoicestreamServer
+from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.tts.cast import catalog
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def final_latency(events: list[dict[str, Any]]) -> list[float]:
+    return [e["recv_s"] - w["end"] for e in events if e["type"] == "final" for w in e["words"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--to", default="es")
+    parser.add_argument("--seconds", type=float, default=87.0)
+    parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
+    args = parser.parse_args()
+    audio = media.decode(args.file)[: round(args.seconds * 16000)]
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    server = VoicestreamServer(create_asr_engine(args.model, workers=2), SileroFrameModel(),
+                               ServerConfig(port=0, workers=2, max_rate=0))  # fmt: skip
+    port = asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+    url = f"ws://127.0.0.1:{port}"
+    plain = asyncio.run(stream_samples(url, audio, speed=1.0, translate_to=args.to))
+    spoken = asyncio.run(stream_samples(url, audio, speed=1.0, speak=args.to))
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+    base, with_speech = final_latency(plain), final_latency(spoken)
+    speech = [e for e in spoken if e["type"] == "speech"]
+    skipped = [e for e in spoken if e["type"] == "speech_skipped"]
+    delays = [e["start"] - e["source_end"] for e in speech]
+    third = max(1, len(delays) // 3)
+    print(f"{args.file.name}, {args.seconds:g} s at real time, model {args.model}, speech in {args.to}")
+    print(f"caption latency without speak: p50 {pct(base, 50):.2f} s p95 {pct(base, 95):.2f} s")
+    print(f"caption latency with speak:    p50 {pct(with_speech, 50):.2f} s p95 {pct(with_speech, 95):.2f} s "
+          f"({pct(with_speech, 50) / pct(base, 50):.2f}x / {pct(with_speech, 95) / pct(base, 95):.2f}x)")  # fmt: skip
+    print(f"speech delay (source sentence end -> its speech starts): p50 {pct(delays, 50):.2f} s "
+          f"p95 {pct(delays, 95):.2f} s; first third max {max(delays[:third]):.2f} s, "
+          f"last third max {max(delays[-third:]):.2f} s; {len(speech)} spoken, {len(skipped)} skipped")  # fmt: skip
+    synths = create_synthesizers(threads=1)
+    voice = next(v for v in catalog(args.to, synths) if v.id == speech[0]["voice"])
+    engine = next(s for s in synths if s.name == voice.engine)
+    engine.synthesize("ok", voice)
+    spent, made = 0.0, 0.0
+    for e in speech:
+        t = time.perf_counter()
+        made += engine.synthesize(e["text"], voice).duration_s
+        spent += time.perf_counter() - t
+    print(f"synthesis with {voice.id}: {spent:.1f} s for {made:.1f} s of speech, RTF {spent / made:.2f} (1 thread)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Live voice translation: translated speech streamed back to the listener."""

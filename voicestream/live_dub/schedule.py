@@ -1,0 +1,83 @@
+"""Sans-I/O scheduling of live translated speech on the stream clock.
+
+Clips play in order and never overlap. A clip starts as soon as it is synthesized and the
+previous one has finished; when that start falls more than ``max_delay_s`` after the end of
+its source sentence, the clip is sped up (pitch kept) within ``max_tempo`` to win the excess
+back, and a clip that would start more than ``skip_delay_s`` late is skipped, so the delay
+does not grow over a long session however long the translations run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """Bounds of the live speech schedule.
+
+    Attributes:
+        max_delay_s: Delay (s) from the end of a source sentence to the start of its speech
+            above which clips are sped up.
+        max_tempo: Fastest pitch-preserving speed-up.
+        skip_delay_s: A clip that would start more than this (s) after its source ended is skipped.
+        gap_s: Silence (s) between consecutive clips.
+    """
+
+    max_delay_s: float = 3.0
+    max_tempo: float = 1.35
+    skip_delay_s: float = 8.0
+    gap_s: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A synthesized sentence: its segment id, source span (stream s) and length (s)."""
+
+    segment: int
+    source_start_s: float
+    source_end_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a clip plays: from ``start_s`` (stream clock) at ``tempo``; ``skipped`` clips do not play.
+
+    ``delay_s`` is the start minus the end of the source sentence.
+    """
+
+    clip: Clip
+    start_s: float
+    tempo: float
+    delay_s: float
+    skipped: bool = False
+
+    @property
+    def end_s(self) -> float:
+        """When the clip stops sounding (stream s); its start when skipped."""
+        return self.start_s if self.skipped else self.start_s + self.clip.duration_s / self.tempo
+
+
+class SpeechScheduler:
+    """Places clips one after another (one scheduler per session)."""
+
+    def __init__(self, settings: ScheduleSettings | None = None) -> None:
+        self.settings = settings or ScheduleSettings()
+        self.busy_until_s = 0.0
+
+    def place(self, clip: Clip, ready_s: float) -> Placement:
+        """Place ``clip``, synthesized when the stream clock read ``ready_s``."""
+        s = self.settings
+        start = max(ready_s, self.busy_until_s + s.gap_s if self.busy_until_s > 0 else ready_s, clip.source_start_s)
+        delay = start - clip.source_end_s
+        if delay > s.skip_delay_s:
+            return Placement(clip, start, 1.0, delay, skipped=True)
+        tempo = 1.0
+        excess = delay - s.max_delay_s
+        if excess > 0 and clip.duration_s > 0:
+            wanted = clip.duration_s / max(clip.duration_s - excess, clip.duration_s / s.max_tempo)
+            tempo = min(s.max_tempo, wanted)
+        placed = Placement(clip, start, tempo, delay)
+        self.busy_until_s = placed.end_s
+        return placed
