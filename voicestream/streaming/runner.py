@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -18,9 +21,13 @@ class InferenceRunner:
     wait is bounded by the number of sessions.
     """
 
-    def __init__(self, workers: int, max_pending: int) -> None:
+    def __init__(self, workers: int, max_pending: int, nice: int = 0) -> None:
+        """``nice`` > 0 lowers the workers' CPU priority (Linux: per thread), so work that may
+        lag (speech synthesis) yields the cores to work that may not (captions)."""
         self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voicestream-infer")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="voicestream-infer", initializer=_lower_priority, initargs=(nice,)
+        )
         self._slots = asyncio.Semaphore(max_pending)
 
     async def run(self, fn: Callable[[], T]) -> T:
@@ -31,3 +38,9 @@ class InferenceRunner:
     def close(self) -> None:
         """Stop the workers after the jobs already running."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lower_priority(nice: int) -> None:
+    if nice > 0 and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

@@ -133,7 +133,7 @@ class VoicestreamServer:
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
         self._runner = InferenceRunner(self.config.workers, max_pending=self.config.max_sessions + 1)
-        self._speech_runner = InferenceRunner(1, max_pending=self.config.max_sessions + 1)
+        self._speech_runner = InferenceRunner(1, max_pending=self.config.max_sessions + 1, nice=10)
         self._speak_to = await asyncio.to_thread(self._speech_targets)
         self._lag_task = asyncio.create_task(self.lag.run())
         self._server = await serve(
