@@ -19,7 +19,10 @@ from voicestream.client import stream_samples
 
 SOAK_S = float(os.environ.get("VOICESTREAM_SOAK_S", "180"))
 SESSION_S = 60.0
-WARMUP_S = 60.0
+WARMUP_S = 60.0 if SOAK_S < 600 else SOAK_S / 3
+"""Warm-up left out of the check: the first minute in CI's short run; the first third in a long
+one (the 30-minute run here still rose 808 -> 849 MB over minutes 1-5 as pools and allocator
+arenas filled, then 849 -> 862 MB over the next 25: a 60 s warm-up read that as +0.99 MB/min)."""
 MAX_SLOPE_MB_PER_MIN = 1.0
 """Largest RSS trend after warm-up in a long run (>= 10 min); a leak of each session's audio
 (60 s x 16 kHz float32 = 3.8 MB per reconnect, two clients) would be ~7.7 MB/min."""

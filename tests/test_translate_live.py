@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,15 @@ def test_sentences_finish_at_sentence_ends_long_pauses_and_the_end() -> None:
     assert [len(s.words) for s in long.add(0, words("one two three four five six seven"))] == [5]
 
 
+def test_a_sentence_never_spans_two_speakers() -> None:
+    """Speech is voiced per speaker: an unpunctuated turn ends where the next speaker starts."""
+    c = SentenceCollector()
+    a = tuple(dataclasses.replace(w, speaker="Speaker 1") for w in words("so what do you think"))
+    b = tuple(dataclasses.replace(w, speaker="Speaker 2") for w in words("I think it works.", 1.6))
+    done = c.add(0, a) + c.add(1, b)
+    assert [({w.speaker for w in s.words}, len(s.words)) for s in done] == [({"Speaker 1"}, 5), ({"Speaker 2"}, 4)]
+
+
 def test_translate_to_is_parsed_and_translation_events_encoded() -> None:
     start = p.parse_client_message(json.dumps({"type": "start", "sample_rate": 16000, "translate_to": "es"}))
     assert isinstance(start, p.StartMessage) and start.translate_to == "es"
@@ -46,6 +56,9 @@ def test_translate_to_is_parsed_and_translation_events_encoded() -> None:
     doc = json.loads(p.encode_event(p.TranslationEvent(3, 1.0, 2.5, "Hello there.", "Hola allí.", "es", "en")))
     assert doc == {"type": "translation", "segment": 3, "start": 1.0, "end": 2.5, "source_text": "Hello there.",
                    "text": "Hola allí.", "language": "es", "source_language": "en"}  # fmt: skip
+    labelled = p.TranslationEvent(3, 1.0, 2.5, "Hi.", "Hola.", "es", "en", speaker="Speaker 2", gender="female")
+    assert json.loads(p.encode_event(labelled))["speaker"] == "Speaker 2"
+    assert "gender" not in json.loads(p.encode_event(labelled))  # casts the voice; not sent
 
 
 @pytest.fixture(scope="module")

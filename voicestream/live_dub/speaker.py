@@ -1,4 +1,4 @@
-"""Per-session live speech: a voice, synthesis of each translated sentence, its place in time."""
+"""Per-session live speech: a voice per speaker, synthesis of each translated sentence, its place in time."""
 
 from __future__ import annotations
 
@@ -7,20 +7,33 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import soxr
 
+from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.stretch import stretch
 from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
 from voicestream.streaming.protocol import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
-from voicestream.tts.base import Synthesizer, Voice, trim_silence
+from voicestream.timebase import SAMPLE_RATE
+from voicestream.tts.base import Gender, Synthesizer, Voice, trim_silence
 from voicestream.tts.cast import cast, parse_voice_option
 
 ENGINES = ("piper", "kokoro", "espeak")
 """Engines a live session may name (cloning needs a reference clip and the hub: files only)."""
+FIRST = "Speaker 1"
+"""The casting name of a session without speaker labels (and of an unlabelled sentence)."""
+
+
+def pitch_range(samples: npt.NDArray[np.float32]) -> Gender:
+    """Pitch range of a speaker from 16 kHz mono ``samples`` ``(n,)`` of their speech
+    (``unknown`` when too little is voiced)."""
+    return gender_from_f0(median_f0(samples, [(0.0, samples.size / SAMPLE_RATE)]))
 
 
 class LiveSpeaker:
-    """Speaks one session's translations in one voice, in order, on the stream clock.
+    """Speaks one session's translations, in order, on the stream clock: each speaker (one
+    voice without diarization) gets a voice of their own when they first speak, distinct
+    from the others' while the catalog lasts and of their pitch range (``event.gender``).
 
     Runs on a worker thread (one job at a time per session); holds the session's schedule.
     """
@@ -32,19 +45,30 @@ class LiveSpeaker:
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
     ) -> None:
-        """Choose the voice now.
+        """Check now that ``language`` can be spoken and load that voice's model.
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
         """
         self.language = language
+        self._all = tuple(synthesizers)
         self._synths = {s.name: s for s in synthesizers}
-        request = parse_voice_option(voice, ENGINES)
-        self.voice: Voice = cast([("Speaker 1", "unknown")], language, synthesizers, request)["Speaker 1"]
-        self._synths[self.voice.engine].synthesize("ok", self.voice)  # load the model now, not on the first sentence
+        self._request = parse_voice_option(voice, ENGINES)
+        first = cast([(FIRST, "unknown")], language, self._all, self._request)[FIRST]
+        self._synths[first.engine].synthesize("ok", first)  # load the model now, not on the first sentence
+        self.voices: dict[str, Voice] = {}
+        self._cast: list[tuple[str, Gender]] = []
         self.scheduler = SpeechScheduler(settings)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+
+    def voice_for(self, speaker: str | None, gender: Gender = "unknown") -> Voice:
+        """``speaker``'s voice, cast on first use and kept for the session."""
+        label = speaker or FIRST
+        if label not in self.voices:
+            self._cast.append((label, gender))
+            self.voices[label] = cast(self._cast, self.language, self._all, self._request)[label]
+        return self.voices[label]
 
     def speak(self, event: TranslationEvent, clock: Callable[[], float]) -> SpeechEvent | SpeechSkippedEvent:
         """Synthesize ``event``'s text and place it; ``clock()`` reads the stream time (s)
@@ -52,7 +76,8 @@ class LiveSpeaker:
         assert event.text is not None
         with self._lock:
             number = next(self._ids)
-            speech = trim_silence(self._synths[self.voice.engine].synthesize(event.text, self.voice))
+            voice = self.voice_for(event.speaker, event.gender)
+            speech = trim_silence(self._synths[voice.engine].synthesize(event.text, voice))
             clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s)
             placed = self.scheduler.place(clip, clock())
             if placed.skipped:
@@ -60,5 +85,5 @@ class LiveSpeaker:
             audio = soxr.resample(speech.samples, speech.sample_rate, SPEECH_RATE).astype(np.float32)
             audio = stretch(audio, SPEECH_RATE, placed.tempo)
             pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-            return SpeechEvent(number, event.segment, event.text, self.language, self.voice.id, placed.start_s,
-                               event.start_s, event.end_s, placed.tempo, pcm)  # fmt: skip
+            return SpeechEvent(number, event.segment, event.text, self.language, voice.id, placed.start_s,
+                               event.start_s, event.end_s, placed.tempo, pcm, speaker=event.speaker)  # fmt: skip

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.messages import Word
+from voicestream.tts.base import Gender
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "voicestream.v1"
@@ -318,7 +319,9 @@ class SubtitlesEvent:
 @dataclass(frozen=True, slots=True)
 class TranslationEvent:
     """The translation of one finished sentence of segment ``segment`` (``text``), or why
-    the stream cannot be translated (``error``, sent once)."""
+    the stream cannot be translated (``error``, sent once). ``speaker``: the sentence's
+    speaker with diarization; ``gender``: that speaker's pitch range when the session
+    speaks the translation (casts its voice; not sent)."""
 
     segment: int
     start_s: float
@@ -328,6 +331,8 @@ class TranslationEvent:
     language: str
     source_language: str | None
     error: str | None = None
+    speaker: str | None = None
+    gender: Gender = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +352,7 @@ class SpeechEvent:
     tempo: float
     audio: bytes
     sample_rate: int = SPEECH_RATE
+    speaker: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -405,6 +411,8 @@ def encode_event(event: ServerEvent) -> str:
         doc = {"type": "translation", "segment": event.segment, "start": round(event.start_s, 3),
                "end": round(event.end_s, 3), "source_text": event.source_text, "text": event.text,
                "language": event.language, "source_language": event.source_language}  # fmt: skip
+        if event.speaker is not None:
+            doc["speaker"] = event.speaker
         if event.error is not None:
             doc["error"] = event.error
     elif isinstance(event, SpeechEvent):
@@ -413,6 +421,8 @@ def encode_event(event: ServerEvent) -> str:
                "duration": round(event.duration_s, 3), "source_start": round(event.source_start_s, 3),
                "source_end": round(event.source_end_s, 3), "tempo": round(event.tempo, 3),
                "sample_rate": event.sample_rate, "encoding": "pcm_s16le", "bytes": len(event.audio)}  # fmt: skip
+        if event.speaker is not None:
+            doc["speaker"] = event.speaker
     elif isinstance(event, SpeechSkippedEvent):
         doc = {"type": "speech_skipped", "id": event.id, "segment": event.segment, "text": event.text,
                "delay": round(event.delay_s, 3), "reason": event.reason}  # fmt: skip

@@ -418,7 +418,7 @@ class _Connection:
         target = start.translate_to.lower()
         if target not in language_codes():
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown translate_to language {target!r}")
-        live = LiveTranslator(target)
+        live = LiveTranslator(target, _pitch_range() if start.speak else None)  # speakers' voices match their pitch
         if start.language is not None:  # known now: choose once, refuse an impossible pair at once
             try:
                 live.bind(choose(start.language, target, None, engine), start.language)
@@ -587,3 +587,10 @@ class _Connection:
             if isinstance(event, p.SpeechEvent):
                 await self.ws.send(event.audio)
         await self.ws.close(p.CLOSE_NORMAL, "done")
+
+
+def _pitch_range() -> Any:
+    """The judge of a speaker's pitch range for their live voice (imports the speech extra)."""
+    from voicestream.live_dub.speaker import pitch_range
+
+    return pitch_range

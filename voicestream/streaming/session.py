@@ -164,9 +164,10 @@ class Session:
                 return [TranslationEvent(first.segment, first.words[0].start_s, first.words[-1].end_s,
                                          join_words(first.words), None, live.target, source, str(e))]  # fmt: skip
         return [
-            TranslationEvent(t.segment, t.start_s, t.end_s, t.source_text, t.text, live.target, live.source)
+            TranslationEvent(t.segment, t.start_s, t.end_s, t.source_text, t.text, live.target, live.source,
+                             speaker=t.speaker, gender=t.gender)
             for t in live.translate(sentences)
-        ]
+        ]  # fmt: skip
 
     @property
     def final_words(self) -> list[Word]:

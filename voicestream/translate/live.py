@@ -7,6 +7,7 @@ speech translators (Whisper) need, and runs on the inference worker, never on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from voicestream.sentences import ends_sentence
 from voicestream.streaming.audio_store import SessionAudio
 from voicestream.timebase import seconds_to_samples
 from voicestream.translate.base import Sentence, Translator
+from voicestream.tts.base import Gender
 
 KEEP_AUDIO_S = 60.0
 """Recent audio (s) kept for speech translators: whole up to this, then the newest half,
@@ -39,8 +41,9 @@ class FinishedSentence:
 
 
 class SentenceCollector:
-    """Final words accumulate until a sentence end, a long pause, :data:`MAX_WORDS` words,
-    or the end of the stream: sentences are translated whole, not pause-cut fragments."""
+    """Final words accumulate until a sentence end, a long pause, a change of speaker,
+    :data:`MAX_WORDS` words, or the end of the stream: sentences are translated whole, not
+    pause-cut fragments, and each has one speaker."""
 
     def __init__(self, max_gap_s: float = MAX_GAP_S, max_words: int = MAX_WORDS) -> None:
         self.max_gap_s = max_gap_s
@@ -52,7 +55,9 @@ class SentenceCollector:
         """A final's words; returns the sentences this finishes."""
         done: list[FinishedSentence] = []
         for word in words:
-            if self._words and word.start_s - self._words[-1].end_s > self.max_gap_s:
+            if self._words and (
+                word.start_s - self._words[-1].end_s > self.max_gap_s or word.speaker != self._words[-1].speaker
+            ):
                 done += self.flush()
             self._segment = segment
             self._words.append(word)
@@ -76,18 +81,30 @@ class LiveTranslation:
     end_s: float
     source_text: str
     text: str
+    speaker: str | None = None
+    gender: Gender = "unknown"
+
+
+GenderOf = Callable[[npt.NDArray[np.float32]], Gender]
+"""Pitch range of a speaker from 16 kHz mono samples ``(n,)`` of their speech."""
 
 
 class LiveTranslator:
     """A session's translation into ``target``; :meth:`bind` names the translator and the
-    source language once the stream's language is known (audio is kept from the start)."""
+    source language once the stream's language is known (audio is kept from the start).
 
-    def __init__(self, target: str) -> None:
+    With ``gender_of`` (sessions that speak the translation), each speaker's pitch range is
+    judged once, from their first translated sentence, so their voice can match it.
+    """
+
+    def __init__(self, target: str, gender_of: GenderOf | None = None) -> None:
         self.translator: Translator | None = None  # bound once the stream's language is known
         self.source: str | None = None
         self.target = target
         self.collector = SentenceCollector()
         self.audio = SessionAudio(KEEP_AUDIO_S, tail_s=KEEP_AUDIO_S / 2)
+        self._gender_of = gender_of
+        self.genders: dict[str | None, Gender] = {}
 
     def bind(self, translator: Translator, source: str) -> None:
         """Translate from ``source`` with ``translator`` from now on."""
@@ -106,7 +123,12 @@ class LiveTranslator:
             return []
         inputs = [Sentence(join_words(s.words), self._slice(s.words[0].start_s, s.words[-1].end_s)) for s in sentences]
         texts = self.translator.translate(inputs, self.source, self.target)
-        return [
-            LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t)
-            for s, i, t in zip(sentences, inputs, texts, strict=True)
-        ]
+        out = []
+        for s, i, t in zip(sentences, inputs, texts, strict=True):
+            speaker = s.words[0].speaker
+            if speaker not in self.genders:
+                judge, audio = self._gender_of, i.audio
+                self.genders[speaker] = judge(audio) if judge is not None and audio is not None else "unknown"
+            out.append(LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t, speaker,
+                                       self.genders[speaker]))  # fmt: skip
+        return out
