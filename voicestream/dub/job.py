@@ -19,14 +19,14 @@ from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.diarize.base import Diarizer, SpeakerCount
 from voicestream.dub.cache import JobCache, file_hash, key, transcript_from_json, transcript_to_json
 from voicestream.dub.loudness import LoudnessTarget, loudnorm_filter
-from voicestream.dub.mix import MIX_RATE, mix, place
+from voicestream.dub.mix import MIX_RATE, fit_length, mix, place
 from voicestream.dub.mux import MuxJob, check_output, mux
 from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.progress import Quiet, StageProgress
-from voicestream.dub.selfcheck import ClipChecker
+from voicestream.dub.selfcheck import Check, ClipChecker
 from voicestream.dub.separate import SEPARATION_RATE, Separator
 from voicestream.dub.timing import FitSettings, Slot, plan_slots
-from voicestream.dub.voicing import LEAD_S, Clip, make_clip
+from voicestream.dub.voicing import LEAD_S, Clip, make_clip, placed_at
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Transcript
 from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
@@ -179,9 +179,7 @@ class DubJob:
 
         t = time.perf_counter()
         n = round(duration * MIX_RATE)
-        speech = place(
-            [(max(0.0, slot.start_s - LEAD_S), clip.samples) for slot, clip in zip(slots, clips, strict=True)], n
-        )
+        speech = place([(placed_at(slot), clip.samples) for slot, clip in zip(slots, clips, strict=True)], n)
         background = stems
         duck = self.o.duck_db if self.o.background == "separate" else max(self.o.duck_db, 15.0)
         mixed = mix(speech, background, duck if background is not None else 0.0)
@@ -268,7 +266,7 @@ class DubJob:
         n = round(duration * MIX_RATE)
         if self.o.background == "duck" or self.e.separator is None:
             stereo = media.decode_stereo(source, MIX_RATE)
-            return _fit_length(stereo, n)
+            return fit_length(stereo, n)
         name = f"stems-{key(self.e.separator.name)}/accompaniment.wav"
         stored = cache.read_audio(name)
         if stored is None:
@@ -285,7 +283,7 @@ class DubJob:
             self.p.note("separated background reused from the cache")
         audio, rate = stored
         resampled = soxr.resample(audio.T, rate, MIX_RATE).T.astype(np.float32)
-        return _fit_length(resampled, n)
+        return fit_length(resampled, n)
 
     def _cast(
         self, cache: JobCache, samples: npt.NDArray[np.float32], spans: list[tuple[float, float, str]],
@@ -354,23 +352,16 @@ class DubJob:
     def _row(
         self, i: int, line: Any, span: tuple[float, float, str], slot: Slot, clip: Clip, voice: Voice
     ) -> Utterance:
-        placed = max(0.0, slot.start_s - LEAD_S) + LEAD_S
+        at = placed_at(slot)
         return Utterance(
             index=i, speaker=span[2], start_s=round(slot.start_s, 3), end_s=round(slot.end_s, 3),
             limit_s=round(slot.limit_s, 3), source_text=line.text, target_text=line.translation, voice=voice.id,
             speed=round(clip.speed, 3), stretch=round(clip.tempo, 3), natural_s=round(clip.natural_s, 3),
-            placed_start_s=round(placed, 3), placed_end_s=round(max(0.0, slot.start_s - LEAD_S) + clip.duration_s, 3),
+            placed_start_s=round(at + LEAD_S, 3), placed_end_s=round(at + clip.duration_s, 3),
             overflow_s=round(clip.overflow_s, 3), heard=clip.check.heard if clip.check else None,
             similarity=round(clip.check.similarity, 3) if clip.check else None, attempts=clip.attempts,
             status=_status(clip, self.o.fit, self.o.min_similarity),
         )  # fmt: skip
-
-
-def _fit_length(audio: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:
-    """``(2, m)`` audio cut or zero-padded to ``(2, n)``."""
-    if audio.shape[1] >= n:
-        return audio[:, :n]
-    return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
 def _load_clip(cache: JobCache, k: str) -> Clip | None:
@@ -378,8 +369,6 @@ def _load_clip(cache: JobCache, k: str) -> Clip | None:
     audio = cache.read_audio(f"clips/{k}.wav")
     if meta is None or audio is None:
         return None
-    from voicestream.dub.selfcheck import Check
-
     check = Check(meta["heard"], meta["similarity"]) if meta.get("heard") is not None else None
     return Clip(
         audio[0][0], meta["speed"], meta["tempo"], meta["natural_s"], meta["overflow_s"], check, meta["attempts"]

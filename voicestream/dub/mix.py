@@ -65,3 +65,10 @@ def mix(
     if background is not None:
         out += background[:, : speech.size] * duck_gain(speech, duck_db=duck_db)
     return out
+
+
+def fit_length(audio: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.float32]:
+    """``(channels, m)`` audio cut or zero-padded to ``(channels, n)``."""
+    if audio.shape[1] >= n:
+        return audio[:, :n]
+    return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))

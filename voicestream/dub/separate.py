@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.dub.mix import fit_length
 from voicestream.errors import ModelError
 
 SEPARATION_RATE = 44_100
@@ -75,11 +76,7 @@ class SpleeterSeparator:
         with torch.inference_mode(), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its tqdm bar and torch's stft deprecation note
             stems = self._model.separate(torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)))
-        out = []
-        for stem in stems:
-            s = stem.numpy().astype(np.float32)
-            s = s[:, :n] if s.shape[1] >= n else np.pad(s, ((0, 0), (0, n - s.shape[1])))
-            out.append(s)
+        out = [fit_length(stem.numpy().astype(np.float32), n) for stem in stems]
         return out[0], out[1]
 
 

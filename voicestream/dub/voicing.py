@@ -16,6 +16,13 @@ from voicestream.tts.base import Speech, Synthesizer, Voice, trim_silence
 
 LEAD_S = 0.03
 """Silence (s) kept before the first sound of a clip (placed that much before the turn start)."""
+
+
+def placed_at(slot: Slot) -> float:
+    """Where ``slot``'s clip is placed in the mix (s): :data:`LEAD_S` before the slot, not before 0."""
+    return max(0.0, slot.start_s - LEAD_S)
+
+
 RETRY_SLOWER = 0.9
 """Speed factor of the one retry after a failed self-check (clearer, slower speech)."""
 
