@@ -59,7 +59,8 @@ def main() -> None:
     base, with_speech = final_latency(plain), final_latency(spoken)
     speech = [e for e in spoken if e["type"] == "speech"]
     skipped = [e for e in spoken if e["type"] == "speech_skipped"]
-    delays = [e["start"] - e["source_end"] for e in speech]
+    firsts = [e for e in speech if e["part"] == 0]  # a sentence's speech starts with its first part
+    delays = [e["start"] - e["source_end"] for e in firsts]
     third = max(1, len(delays) // 3)
     print(f"{args.file.name}, {args.seconds:g} s at real time, model {args.model}, speech in {args.to}")
     print(f"caption latency without speak: p50 {pct(base, 50):.2f} s p95 {pct(base, 95):.2f} s")
@@ -67,7 +68,13 @@ def main() -> None:
           f"({pct(with_speech, 50) / pct(base, 50):.2f}x / {pct(with_speech, 95) / pct(base, 95):.2f}x)")  # fmt: skip
     print(f"speech delay (source sentence end -> its speech starts): p50 {pct(delays, 50):.2f} s "
           f"p95 {pct(delays, 95):.2f} s; first third max {max(delays[:third]):.2f} s, "
-          f"last third max {max(delays[-third:]):.2f} s; {len(speech)} spoken, {len(skipped)} skipped")  # fmt: skip
+          f"last third max {max(delays[-third:]):.2f} s; {len(firsts)} spoken in {len(speech)} parts, "
+          f"{len(skipped)} skipped")  # fmt: skip
+    arrived = {e["segment"]: e["recv_s"] - e["end"] for e in spoken if e["type"] == "translation" and e.get("text")}
+    ready = [e["recv_s"] - e["source_end"] for e in firsts]
+    print(f"  of which: translation arrives p50 {pct(list(arrived.values()), 50):.2f} s after the sentence ends; "
+          f"speech ready (received) p50 {pct(ready, 50):.2f} s; waiting behind the previous clip p50 "
+          f"{pct([d - r for d, r in zip(delays, ready, strict=True)], 50):.2f} s")  # fmt: skip
     synths = create_synthesizers(threads=1)
     voice = next(v for v in catalog(args.to, synths) if v.id == speech[0]["voice"])
     engine = next(s for s in synths if s.name == voice.engine)

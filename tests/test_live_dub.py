@@ -37,10 +37,12 @@ from voicestream.translate.live import LiveTranslator
 from voicestream.tts.base import Speech
 
 MIN_SIMILARITY = 0.6
-MAX_DELAY_P95_S = 8.0
-"""Bound on the delay from the end of a source sentence to the start of its speech: measured
-here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 4.4 s, p95 6.0 s;
-the schedule skips past 8 s."""
+MAX_DELAY_P50_S = 5.5
+"""Bound on the median delay from the end of a source sentence to the start of its speech:
+measured here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 3.9-4.5 s,
+p95 5.9-7.6 s in five runs. No p95 bound is asserted: the schedule skips a sentence whose
+speech would start past 8 s, so every spoken delay is under that by construction; the share
+of skipped sentences is what bounds it instead."""
 
 
 @pytest.fixture(scope="module")
@@ -73,19 +75,27 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
         assert e["duration"] == pytest.approx(len(e["audio"]) / 2 / p.SPEECH_RATE, abs=1e-3)
     for a, b in itertools.pairwise(speech):
         assert a["start"] + a["duration"] <= b["start"] + 1e-3, (a["text"], b["text"])  # never overlapping
-    delays = [e["start"] - e["source_end"] for e in speech]
+    assert all(0 <= e["part"] < e["parts"] for e in speech)
+    delays = [e["start"] - e["source_end"] for e in speech if e["part"] == 0]  # the sentence's speech starts
     p50, p95 = _pcts(delays)
     third = len(delays) // 3
     early, late = max(delays[: third or 1]), max(delays[-(third or 1) :])
     message = f"delay p50 {p50:.2f} s p95 {p95:.2f} s, first third max {early:.2f}, last third max {late:.2f}"
     print(message)
-    assert p95 <= MAX_DELAY_P95_S, message
+    assert p50 <= MAX_DELAY_P50_S, message
     assert late <= max(early, 4.0) + 2.0, message  # does not grow over the recording
     checker = ClipChecker(base_engine, "es")
+    sentences: list[list[dict[str, Any]]] = []
+    for e in speech:  # a sentence's parts (clauses) follow each other, part 0 first
+        if e["part"] == 0:
+            sentences.append([])
+        sentences[-1].append(e)
+    assert all([e["part"] for e in parts] == list(range(parts[0]["parts"])) for parts in sentences)
     scores = []
-    for e in speech:
-        pcm = np.frombuffer(e["audio"], dtype="<i2").astype(np.float32) / 32768
-        scores.append(checker.check(Speech(pcm, e["sample_rate"]), e["text"]).similarity)
+    for parts in sentences:  # the sentence's speech, its parts joined, reads back as its translation
+        pcm = np.concatenate([np.frombuffer(e["audio"], dtype="<i2").astype(np.float32) / 32768 for e in parts])
+        text = " ".join(e["text"] for e in parts)
+        scores.append(checker.check(Speech(pcm, parts[0]["sample_rate"]), text).similarity)
     print("read-back similarity:", [round(s, 2) for s in scores])
     assert float(np.median(scores)) >= 0.8 and min(scores) >= 0.3, scores
     assert sum(s >= MIN_SIMILARITY for s in scores) >= 0.8 * len(scores), scores

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voicestream.live_dub.parts import split_parts
 from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
 
 
@@ -44,3 +45,30 @@ def test_skipping_bounds_a_backlog_speed_cannot_absorb() -> None:
     assert 0 < skipped < 20
     assert max(delays) <= s.skip_delay_s
     assert max(delays[-20:]) <= max(delays[:30]) + 1e-9
+
+
+def test_sentences_are_cut_into_clauses_of_a_few_words() -> None:
+    text = "Y así, mis compañeros americanos, no preguntéis qué puede hacer vuestro país por vosotros; preguntad."
+    parts = split_parts(text)
+    assert parts == [
+        "Y así, mis compañeros americanos,", "no preguntéis qué puede hacer vuestro país por vosotros; preguntad."
+    ]  # fmt: skip
+    assert " ".join(parts).split() == text.split()
+    assert split_parts("Hola.") == ["Hola."] and split_parts("Uno, dos, tres, cuatro.") == ["Uno, dos, tres, cuatro."]
+    assert split_parts("Sí. Muy bien, gracias por venir hoy. Adiós a todos, amigos.") == [
+        "Sí. Muy bien, gracias por venir hoy.", "Adiós a todos, amigos."]  # fmt: skip
+    japanese = "今日はとても良い天気ですね、みんなで公園へ散歩に行きましょう。"
+    assert split_parts(japanese) == ["今日はとても良い天気ですね、", "みんなで公園へ散歩に行きましょう。"]
+    assert "".join(split_parts("良い天気ですね、行こう。")) == "良い天気ですね、行こう。"
+
+
+def test_later_parts_follow_closely_and_are_never_skipped() -> None:
+    s = ScheduleSettings(max_delay_s=3.0, skip_delay_s=8.0, gap_s=0.15, part_gap_s=0.08)
+    sched = SpeechScheduler(s)
+    first = sched.place(Clip(0, 0.0, 5.0, 2.0), ready_s=6.0)
+    second = sched.place(Clip(0, 0.0, 5.0, 7.0, part=1), ready_s=7.0)
+    assert second.start_s == pytest.approx(first.end_s + 0.08)
+    third = sched.place(Clip(0, 0.0, 5.0, 1.0, part=2), ready_s=12.0)  # 9 s after the source ended
+    assert not third.skipped and third.tempo == s.max_tempo
+    late = sched.place(Clip(1, 6.0, 6.5, 1.0), ready_s=7.0)  # a new sentence that far behind is skipped
+    assert late.skipped

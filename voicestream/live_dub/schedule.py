@@ -4,7 +4,9 @@ Clips play in order and never overlap. A clip starts as soon as it is synthesize
 previous one has finished; when that start falls more than ``max_delay_s`` after the end of
 its source sentence, the clip is sped up (pitch kept) within ``max_tempo`` to win the excess
 back, and a clip that would start more than ``skip_delay_s`` late is skipped, so the delay
-does not grow over a long session however long the translations run.
+does not grow over a long session however long the translations run. A sentence may come
+in parts (clauses synthesized one after another): the parts after the first follow it with a
+short pause and are never skipped once the first played.
 """
 
 from __future__ import annotations
@@ -22,22 +24,26 @@ class ScheduleSettings:
         max_tempo: Fastest pitch-preserving speed-up.
         skip_delay_s: A clip that would start more than this (s) after its source ended is skipped.
         gap_s: Silence (s) between consecutive clips.
+        part_gap_s: Silence (s) before a later part of the same sentence (a clause pause).
     """
 
     max_delay_s: float = 3.0
     max_tempo: float = 1.35
     skip_delay_s: float = 8.0
     gap_s: float = 0.15
+    part_gap_s: float = 0.08
 
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """A synthesized sentence: its segment id, source span (stream s) and length (s)."""
+    """A synthesized sentence, or its part number ``part`` (0 first): its segment id, the
+    sentence's source span (stream s) and the clip's length (s)."""
 
     segment: int
     source_start_s: float
     source_end_s: float
     duration_s: float
+    part: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +75,10 @@ class SpeechScheduler:
     def place(self, clip: Clip, ready_s: float) -> Placement:
         """Place ``clip``, synthesized when the stream clock read ``ready_s``."""
         s = self.settings
-        start = max(ready_s, self.busy_until_s + s.gap_s if self.busy_until_s > 0 else ready_s, clip.source_start_s)
+        gap = s.part_gap_s if clip.part else s.gap_s
+        start = max(ready_s, self.busy_until_s + gap if self.busy_until_s > 0 else ready_s, clip.source_start_s)
         delay = start - clip.source_end_s
-        if delay > s.skip_delay_s:
+        if delay > s.skip_delay_s and not clip.part:
             return Placement(clip, start, 1.0, delay, skipped=True)
         tempo = 1.0
         excess = delay - s.max_delay_s

@@ -12,6 +12,7 @@ import soxr
 
 from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.stretch import stretch
+from voicestream.live_dub.parts import split_parts
 from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
 from voicestream.streaming.protocol import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
 from voicestream.timebase import SAMPLE_RATE
@@ -44,18 +45,22 @@ class LiveSpeaker:
         language: str,
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
+        split: bool = True,
     ) -> None:
-        """Check now that ``language`` can be spoken and load that voice's model.
+        """Check now that ``language`` can be spoken and load that voice's model. ``split``:
+        synthesize sentences clause by clause (the first clause sounds sooner).
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
         """
         self.language = language
+        self.split = split
         self._all = tuple(synthesizers)
         self._synths = {s.name: s for s in synthesizers}
         self._request = parse_voice_option(voice, ENGINES)
         first = cast([(FIRST, "unknown")], language, self._all, self._request)[FIRST]
         self._synths[first.engine].synthesize("ok", first)  # load the model now, not on the first sentence
+        pitch_range(np.zeros(SAMPLE_RATE, np.float32))  # and librosa (2.7 s the first time), not on an ASR worker
         self.voices: dict[str, Voice] = {}
         self._cast: list[tuple[str, Gender]] = []
         self.scheduler = SpeechScheduler(settings)
@@ -70,20 +75,29 @@ class LiveSpeaker:
             self.voices[label] = cast(self._cast, self.language, self._all, self._request)[label]
         return self.voices[label]
 
-    def speak(self, event: TranslationEvent, clock: Callable[[], float]) -> SpeechEvent | SpeechSkippedEvent:
-        """Synthesize ``event``'s text and place it; ``clock()`` reads the stream time (s)
-        when the audio is ready."""
+    def parts(self, event: TranslationEvent) -> list[str]:
+        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses)."""
         assert event.text is not None
+        return split_parts(event.text) if self.split else [event.text]
+
+    def speak(
+        self, event: TranslationEvent, clock: Callable[[], float], part: int = 0
+    ) -> SpeechEvent | SpeechSkippedEvent:
+        """Synthesize part ``part`` of ``event``'s text (see :meth:`parts`) and place it;
+        ``clock()`` reads the stream time (s) when the audio is ready. Only a first part is
+        ever skipped; then the caller drops the others."""
+        parts = self.parts(event)
         with self._lock:
             number = next(self._ids)
             voice = self.voice_for(event.speaker, event.gender)
-            speech = trim_silence(self._synths[voice.engine].synthesize(event.text, voice))
-            clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s)
+            speech = trim_silence(self._synths[voice.engine].synthesize(parts[part], voice))
+            clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s, part)
             placed = self.scheduler.place(clip, clock())
             if placed.skipped:
-                return SpeechSkippedEvent(number, event.segment, event.text, placed.delay_s, "behind")
+                return SpeechSkippedEvent(number, event.segment, event.text or "", placed.delay_s, "behind")
             audio = soxr.resample(speech.samples, speech.sample_rate, SPEECH_RATE).astype(np.float32)
             audio = stretch(audio, SPEECH_RATE, placed.tempo)
             pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-            return SpeechEvent(number, event.segment, event.text, self.language, voice.id, placed.start_s,
-                               event.start_s, event.end_s, placed.tempo, pcm, speaker=event.speaker)  # fmt: skip
+            return SpeechEvent(number, event.segment, parts[part], self.language, voice.id, placed.start_s,
+                               event.start_s, event.end_s, placed.tempo, pcm, speaker=event.speaker, part=part,
+                               parts=len(parts))  # fmt: skip

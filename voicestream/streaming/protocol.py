@@ -337,7 +337,8 @@ class TranslationEvent:
 
 @dataclass(frozen=True, slots=True)
 class SpeechEvent:
-    """Translated speech of one sentence: this JSON event, then one binary frame of ``audio``
+    """Translated speech of one sentence, or of its part ``part`` of ``parts`` (clauses, in
+    order; ``text`` is the part's): this JSON event, then one binary frame of ``audio``
     (16-bit little-endian PCM, mono, at ``sample_rate``), to play from ``start_s`` on the
     stream clock at ``tempo`` (already applied to the audio)."""
 
@@ -353,6 +354,8 @@ class SpeechEvent:
     audio: bytes
     sample_rate: int = SPEECH_RATE
     speaker: str | None = None
+    part: int = 0
+    parts: int = 1
 
     @property
     def duration_s(self) -> float:
@@ -420,7 +423,8 @@ def encode_event(event: ServerEvent) -> str:
                "language": event.language, "voice": event.voice, "start": round(event.start_s, 3),
                "duration": round(event.duration_s, 3), "source_start": round(event.source_start_s, 3),
                "source_end": round(event.source_end_s, 3), "tempo": round(event.tempo, 3),
-               "sample_rate": event.sample_rate, "encoding": "pcm_s16le", "bytes": len(event.audio)}  # fmt: skip
+               "sample_rate": event.sample_rate, "encoding": "pcm_s16le", "bytes": len(event.audio),
+               "part": event.part, "parts": event.parts}  # fmt: skip
         if event.speaker is not None:
             doc["speaker"] = event.speaker
     elif isinstance(event, SpeechSkippedEvent):

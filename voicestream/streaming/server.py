@@ -573,12 +573,15 @@ class _Connection:
             return max(session.policy.stream_end_s, wall)
 
         while (event := await self.speech.get()) is not None:
-            try:
-                result = await runner.run(functools.partial(self.speaker.speak, event, clock))
-            except Exception:
-                log.error("speech synthesis failed in session %s", session.id, exc_info=True)
-                result = p.SpeechSkippedEvent(0, event.segment, event.text or "", 0.0, "synthesis failed")
-            await self.outbox.put(result)
+            for part in range(len(self.speaker.parts(event))):  # each clause is sent when it is ready
+                try:
+                    result = await runner.run(functools.partial(self.speaker.speak, event, clock, part))
+                except Exception:
+                    log.error("speech synthesis failed in session %s", session.id, exc_info=True)
+                    result = p.SpeechSkippedEvent(0, event.segment, event.text or "", 0.0, "synthesis failed")
+                await self.outbox.put(result)
+                if isinstance(result, p.SpeechSkippedEvent):
+                    break
         self.spoken.set()
 
     async def _send(self) -> None:
