@@ -45,16 +45,13 @@ class LiveSpeaker:
         language: str,
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
-        split: bool = True,
     ) -> None:
-        """Check now that ``language`` can be spoken and load that voice's model. ``split``:
-        synthesize sentences clause by clause (the first clause sounds sooner).
+        """Check now that ``language`` can be spoken and load that voice's model.
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
         """
         self.language = language
-        self.split = split
         self._all = tuple(synthesizers)
         self._synths = {s.name: s for s in synthesizers}
         self._request = parse_voice_option(voice, ENGINES)
@@ -76,9 +73,10 @@ class LiveSpeaker:
         return self.voices[label]
 
     def parts(self, event: TranslationEvent) -> list[str]:
-        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses)."""
+        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses:
+        the first sounds while the rest is synthesized)."""
         assert event.text is not None
-        return split_parts(event.text) if self.split else [event.text]
+        return split_parts(event.text)
 
     def speak(
         self, event: TranslationEvent, clock: Callable[[], float], part: int = 0
