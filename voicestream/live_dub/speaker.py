@@ -45,13 +45,16 @@ class LiveSpeaker:
         language: str,
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
+        split: bool = True,
     ) -> None:
-        """Check now that ``language`` can be spoken and load that voice's model.
+        """Check now that ``language`` can be spoken and load that voice's model. ``split``:
+        synthesize sentences clause by clause (the first clause sounds sooner).
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
         """
         self.language = language
+        self.split = split
         self._all = tuple(synthesizers)
         self._synths = {s.name: s for s in synthesizers}
         self._request = parse_voice_option(voice, ENGINES)
@@ -73,10 +76,9 @@ class LiveSpeaker:
         return self.voices[label]
 
     def parts(self, event: TranslationEvent) -> list[str]:
-        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses:
-        the first sounds while the rest is synthesized)."""
+        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses)."""
         assert event.text is not None
-        return split_parts(event.text)
+        return split_parts(event.text) if self.split else [event.text]
 
     def speak(
         self, event: TranslationEvent, clock: Callable[[], float], part: int = 0
