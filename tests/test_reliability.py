@@ -30,7 +30,6 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import stream_samples
 from voicestream.errors import StreamClosedError
-from voicestream.pipeline import transcribe_samples
 from voicestream.streaming import protocol as p
 from voicestream.streaming.redact import redact
 from voicestream.vad import SileroVad
@@ -120,17 +119,19 @@ def test_tcp_resets_do_not_touch_other_sessions_or_leak(tiny_server: RunningServ
 
 @pytest.mark.parametrize("cut_s", [2.6, 4.7, 8.2, 11.0])
 def test_graceful_stop_flushes_finals_before_done(
-    tiny_server: RunningServer, tiny_engine: FasterWhisperEngine, vad: SileroVad, data: Path, cut_s: float
+    tiny_server: RunningServer, vad: SileroVad, data: Path, cut_s: float
 ) -> None:
     """``stop`` at any point: every word spoken so far arrives as a final, and ``done`` is last."""
     audio = media.decode(data / "jfk_public_domain" / "jfk.flac")[: round(cut_s * 16000)]
     events = asyncio.run(stream_samples(tiny_server.url, audio, speed=0))
     kinds = [e["type"] for e in events]
     assert kinds[0] == "ready" and kinds[-1] == "done" and kinds.count("done") == 1
-    file_text = " ".join(s.text for s in transcribe_samples(audio, tiny_engine, vad).segments)
-    streamed = finals_text(events)
+    streamed = _norm(finals_text(events)).split()
     assert streamed, kinds
-    assert jiwer.wer(_norm(file_text), _norm(streamed)) <= 0.3, (file_text, streamed)
+    # What was streamed is the start of what JFK said (the reference transcript, not a model's
+    # reading of the cut, which tiny.en sometimes garbles), and it reaches the cut (below).
+    spoken = _norm((data / "jfk_public_domain" / "jfk.txt").read_text()).split()[: len(streamed)]
+    assert jiwer.wer(" ".join(spoken), " ".join(streamed)) <= 0.3, (spoken, streamed)
     speech_end = max(r.end_s for r in vad.regions(audio))
     last_word = max(w["end"] for e in events if e["type"] == "final" for w in e["words"])
     assert last_word >= speech_end - 0.6, (last_word, speech_end)  # the words at the cut are there too

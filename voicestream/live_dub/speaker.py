@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +25,9 @@ ENGINES = ("piper", "kokoro", "espeak")
 FIRST = "Speaker 1"
 """The casting name of a session without speaker labels (and of an unlabelled sentence)."""
 
+Source = Callable[[float, float], npt.NDArray[np.float32]]
+"""A session's source audio from one stream time to another (s): 16 kHz float32 ``(n,)``."""
+
 
 def pitch_range(samples: npt.NDArray[np.float32]) -> Gender:
     """Pitch range of a speaker from 16 kHz mono ``samples`` ``(n,)`` of their speech
@@ -31,10 +35,18 @@ def pitch_range(samples: npt.NDArray[np.float32]) -> Gender:
     return gender_from_f0(median_f0(samples, [(0.0, samples.size / SAMPLE_RATE)]))
 
 
+@functools.cache
+def warm_up_pitch() -> None:
+    """Import and compile librosa's pitch tracker (2.7 s the first time) once per process,
+    before a stream needs it."""
+    pitch_range(np.zeros(SAMPLE_RATE, np.float32))
+
+
 class LiveSpeaker:
     """Speaks one session's translations, in order, on the stream clock: each speaker (one
     voice without diarization) gets a voice of their own when they first speak, distinct
-    from the others' while the catalog lasts and of their pitch range (``event.gender``).
+    from the others' while the catalog lasts and of the pitch range of their first sentence
+    (read from :attr:`source` once the session sets it).
 
     Runs on a worker thread (one job at a time per session); holds the session's schedule.
     """
@@ -45,40 +57,43 @@ class LiveSpeaker:
         language: str,
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
-        split: bool = True,
     ) -> None:
-        """Check now that ``language`` can be spoken and load that voice's model. ``split``:
-        synthesize sentences clause by clause (the first clause sounds sooner).
+        """Check now that ``language`` can be spoken and load that voice's model.
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
         """
         self.language = language
-        self.split = split
         self._all = tuple(synthesizers)
         self._synths = {s.name: s for s in synthesizers}
         self._request = parse_voice_option(voice, ENGINES)
         first = cast([(FIRST, "unknown")], language, self._all, self._request)[FIRST]
         self._synths[first.engine].synthesize("ok", first)  # load the model now, not on the first sentence
-        pitch_range(np.zeros(SAMPLE_RATE, np.float32))  # and librosa (2.7 s the first time), not on an ASR worker
+        warm_up_pitch()
+        self.source: Source | None = None
         self.voices: dict[str, Voice] = {}
-        self._cast: list[tuple[str, Gender]] = []
+        self.ranges: dict[str, Gender] = {}  # each speaker's pitch range, in order of first sentence
         self.scheduler = SpeechScheduler(settings)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def voice_for(self, speaker: str | None, gender: Gender = "unknown") -> Voice:
-        """``speaker``'s voice, cast on first use and kept for the session."""
+        """``speaker``'s voice, cast on first use (for pitch range ``gender``) and kept for the session."""
         label = speaker or FIRST
         if label not in self.voices:
-            self._cast.append((label, gender))
-            self.voices[label] = cast(self._cast, self.language, self._all, self._request)[label]
+            self.ranges[label] = gender
+            self.voices[label] = cast(list(self.ranges.items()), self.language, self._all, self._request)[label]
         return self.voices[label]
 
+    def judge(self, event: TranslationEvent) -> Gender:
+        """The pitch range of ``event``'s source speech (``unknown`` without a :attr:`source`)."""
+        return pitch_range(self.source(event.start_s, event.end_s)) if self.source is not None else "unknown"
+
     def parts(self, event: TranslationEvent) -> list[str]:
-        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses)."""
+        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses:
+        the first sounds while the rest is synthesized)."""
         assert event.text is not None
-        return split_parts(event.text) if self.split else [event.text]
+        return split_parts(event.text)
 
     def speak(
         self, event: TranslationEvent, clock: Callable[[], float], part: int = 0
@@ -89,7 +104,8 @@ class LiveSpeaker:
         parts = self.parts(event)
         with self._lock:
             number = next(self._ids)
-            voice = self.voice_for(event.speaker, event.gender)
+            known = self.voices.get(event.speaker or FIRST)
+            voice = known or self.voice_for(event.speaker, self.judge(event))
             speech = trim_silence(self._synths[voice.engine].synthesize(parts[part], voice))
             clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s, part)
             placed = self.scheduler.place(clip, clock())

@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.messages import Word
-from voicestream.tts.base import Gender
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "voicestream.v1"
@@ -320,8 +319,7 @@ class SubtitlesEvent:
 class TranslationEvent:
     """The translation of one finished sentence of segment ``segment`` (``text``), or why
     the stream cannot be translated (``error``, sent once). ``speaker``: the sentence's
-    speaker with diarization; ``gender``: that speaker's pitch range when the session
-    speaks the translation (casts its voice; not sent)."""
+    speaker with diarization."""
 
     segment: int
     start_s: float
@@ -332,7 +330,6 @@ class TranslationEvent:
     source_language: str | None
     error: str | None = None
     speaker: str | None = None
-    gender: Gender = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -351,6 +351,8 @@ class _Connection:
             self.speaker = await asyncio.to_thread(self._speaker, start)
             self.speech = asyncio.Queue(SPEECH_BACKLOG)
         session = self._open(start)
+        if self.speaker is not None and session.translation is not None:
+            self.speaker.source = session.translation.audio_between  # voices match their speakers' pitch
         try:
             await self.ws.send(
                 p.encode_event(p.ReadyEvent(session.id, self.server.engine.name, start.audio.sample_rate))
@@ -418,7 +420,7 @@ class _Connection:
         target = start.translate_to.lower()
         if target not in language_codes():
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, f"unknown translate_to language {target!r}")
-        live = LiveTranslator(target, _pitch_range() if start.speak else None)  # speakers' voices match their pitch
+        live = LiveTranslator(target)
         if start.language is not None:  # known now: choose once, refuse an impossible pair at once
             try:
                 live.bind(choose(start.language, target, None, engine), start.language)
@@ -590,10 +592,3 @@ class _Connection:
             if isinstance(event, p.SpeechEvent):
                 await self.ws.send(event.audio)
         await self.ws.close(p.CLOSE_NORMAL, "done")
-
-
-def _pitch_range() -> Any:
-    """The judge of a speaker's pitch range for their live voice (imports the speech extra)."""
-    from voicestream.live_dub.speaker import pitch_range
-
-    return pitch_range

@@ -165,7 +165,7 @@ class Session:
                                          join_words(first.words), None, live.target, source, str(e))]  # fmt: skip
         return [
             TranslationEvent(t.segment, t.start_s, t.end_s, t.source_text, t.text, live.target, live.source,
-                             speaker=t.speaker, gender=t.gender)
+                             speaker=t.speaker)
             for t in live.translate(sentences)
         ]  # fmt: skip
 

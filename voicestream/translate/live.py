@@ -7,7 +7,6 @@ speech translators (Whisper) need, and runs on the inference worker, never on th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,6 @@ from voicestream.sentences import ends_sentence
 from voicestream.streaming.audio_store import SessionAudio
 from voicestream.timebase import seconds_to_samples
 from voicestream.translate.base import Sentence, Translator
-from voicestream.tts.base import Gender
 
 KEEP_AUDIO_S = 60.0
 """Recent audio (s) kept for speech translators: whole up to this, then the newest half,
@@ -82,29 +80,19 @@ class LiveTranslation:
     source_text: str
     text: str
     speaker: str | None = None
-    gender: Gender = "unknown"
-
-
-GenderOf = Callable[[npt.NDArray[np.float32]], Gender]
-"""Pitch range of a speaker from 16 kHz mono samples ``(n,)`` of their speech."""
 
 
 class LiveTranslator:
     """A session's translation into ``target``; :meth:`bind` names the translator and the
     source language once the stream's language is known (audio is kept from the start).
-
-    With ``gender_of`` (sessions that speak the translation), each speaker's pitch range is
-    judged once, from their first translated sentence, so their voice can match it.
     """
 
-    def __init__(self, target: str, gender_of: GenderOf | None = None) -> None:
+    def __init__(self, target: str) -> None:
         self.translator: Translator | None = None  # bound once the stream's language is known
         self.source: str | None = None
         self.target = target
         self.collector = SentenceCollector()
         self.audio = SessionAudio(KEEP_AUDIO_S, tail_s=KEEP_AUDIO_S / 2)
-        self._gender_of = gender_of
-        self.genders: dict[str | None, Gender] = {}
 
     def bind(self, translator: Translator, source: str) -> None:
         """Translate from ``source`` with ``translator`` from now on."""
@@ -114,21 +102,20 @@ class LiveTranslator:
         """The session's next 16 kHz samples ``(n,)`` (the last :data:`KEEP_AUDIO_S` at least are kept)."""
         self.audio.append(samples)
 
-    def _slice(self, start_s: float, end_s: float) -> npt.NDArray[np.float32]:
+    def audio_between(self, start_s: float, end_s: float) -> npt.NDArray[np.float32]:
+        """The kept source audio from ``start_s`` to ``end_s`` (stream s): 16 kHz float32 ``(n,)``
+        (any thread)."""
         return self.audio.slice_samples(seconds_to_samples(start_s), seconds_to_samples(end_s))
 
     def translate(self, sentences: list[FinishedSentence]) -> list[LiveTranslation]:
         """Translations of finished ``sentences`` (worker thread)."""
         if not sentences or self.translator is None or self.source is None:
             return []
-        inputs = [Sentence(join_words(s.words), self._slice(s.words[0].start_s, s.words[-1].end_s)) for s in sentences]
+        inputs = [
+            Sentence(join_words(s.words), self.audio_between(s.words[0].start_s, s.words[-1].end_s)) for s in sentences
+        ]
         texts = self.translator.translate(inputs, self.source, self.target)
-        out = []
-        for s, i, t in zip(sentences, inputs, texts, strict=True):
-            speaker = s.words[0].speaker
-            if speaker not in self.genders:
-                judge, audio = self._gender_of, i.audio
-                self.genders[speaker] = judge(audio) if judge is not None and audio is not None else "unknown"
-            out.append(LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t, speaker,
-                                       self.genders[speaker]))  # fmt: skip
-        return out
+        return [
+            LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t, s.words[0].speaker)
+            for s, i, t in zip(sentences, inputs, texts, strict=True)
+        ]
