@@ -48,7 +48,7 @@ SPEECH_BACKLOG = 16
 """Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
 
 STREAM_DECODE = DecodeOptions(beam_size=1, temperatures=(0.0, 0.4, 0.8))
-"""Decoder options for live updates: greedy, short fallback ladder."""
+"""Decoder options for live updates: greedy, short fallback ladder (final decodes only)."""
 
 
 @dataclass(frozen=True, slots=True)
