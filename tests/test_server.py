@@ -317,3 +317,38 @@ def test_inference_failure_closes_only_that_session(data: Path) -> None:
         assert server.server.sessions == {} or len(server.server.sessions) <= 1
     finally:
         server.close()
+
+
+class _RecordingEngine:
+    """The real engine, noting the fallback temperatures each decode was allowed."""
+
+    def __init__(self, engine: FasterWhisperEngine) -> None:
+        self._engine = engine
+        self.name, self.multilingual, self.speculative = engine.name, engine.multilingual, engine.speculative
+        self.ladders: list[tuple[float, ...]] = []
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        return self._engine.detect_language(samples)
+
+    def transcribe(self, samples: np.ndarray, offset_s: float, options: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        self.ladders.append(options.temperatures)
+        return self._engine.transcribe(samples, offset_s, options, *args, **kwargs)
+
+
+def test_interim_updates_decode_greedily_and_final_decodes_keep_the_fallback(
+    tiny_engine: FasterWhisperEngine, data: Path
+) -> None:
+    """Agreement confirms nothing a single interim decode says, so interim updates skip the
+    sampled fallback (half of tiny.en's streaming time before); final decodes keep it."""
+    from voicestream.streaming.replay import replay
+    from voicestream.streaming.server import STREAM_DECODE
+
+    engine = _RecordingEngine(tiny_engine)
+    finals, session = replay(engine, media.decode(data / "jfk_public_domain" / "jfk.flac"))  # type: ignore[arg-type]
+    interim = engine.ladders.count((0.0,))
+    final = engine.ladders.count(STREAM_DECODE.temperatures)
+    assert interim + final == len(engine.ladders) == session.stats.decodes
+    assert final >= 1 and interim > final, engine.ladders
+    reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
+    streamed = " ".join(w.text for f in finals for w in f.words)
+    assert jiwer.wer(_norm(reference), _norm(streamed)) <= 0.15, streamed  # measured 0.09, as before the change
