@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.procs import wait_gone
 from voicestream.errors import ModelError
 from voicestream.tts.phonemes import EspeakPhonemizer
 from voicestream.tts.piper import EMBEDDED, PiperSynthesizer
@@ -54,22 +55,22 @@ def test_synthesis_never_loads_espeak_into_the_calling_process() -> None:
 
 def test_a_crashed_helper_is_replaced(phonemizer: EspeakPhonemizer) -> None:
     before = phonemizer.phonemize("es", TEXTS["es"])
-    assert phonemizer._proc is not None
-    crashed = phonemizer._proc
-    os.kill(crashed.pid, signal.SIGSEGV)
-    crashed.wait(timeout=10)
+    crashed = phonemizer.helper.pid
+    assert crashed is not None
+    os.kill(crashed, signal.SIGSEGV)
+    assert wait_gone(crashed)
     assert phonemizer.phonemize("es", TEXTS["es"]) == before
-    assert phonemizer._proc is not None and phonemizer._proc.pid != crashed.pid
+    assert phonemizer.helper.pid not in (None, crashed)
 
 
 def test_an_unknown_voice_is_explained_and_the_helper_stays(phonemizer: EspeakPhonemizer) -> None:
     phonemizer.phonemize("fr", TEXTS["fr"])
-    assert phonemizer._proc is not None
-    pid = phonemizer._proc.pid
+    pid = phonemizer.helper.pid
+    assert pid is not None
     with pytest.raises(ModelError, match="xx-nope"):
         phonemizer.phonemize("xx-nope", "hello")
     assert phonemizer.phonemize("fr", TEXTS["fr"])
-    assert phonemizer._proc.pid == pid
+    assert phonemizer.helper.pid == pid
 
 
 def test_requests_from_many_threads_never_mix_voices(phonemizer: EspeakPhonemizer) -> None:
@@ -93,10 +94,9 @@ def test_requests_from_many_threads_never_mix_voices(phonemizer: EspeakPhonemize
 def test_the_helper_is_replaced_after_its_request_budget(
     phonemizer: EspeakPhonemizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("voicestream.tts.phonemes.MAX_REQUESTS", 3)
+    monkeypatch.setattr(phonemizer.helper, "max_requests", 3)
     pids = []
     for _ in range(6):
         phonemizer.phonemize("es", TEXTS["es"])
-        assert phonemizer._proc is not None
-        pids.append(phonemizer._proc.pid)
+        pids.append(phonemizer.helper.pid)
     assert len(set(pids[:3])) == 1 and len(set(pids[3:])) == 1 and pids[0] != pids[3]

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
         web_root=None if args.no_web else (args.web_root or default_web_root()),
-        max_speaker_audio_s=args.max_speaker_audio,
+        max_speaker_audio_s=args.max_speaker_audio, warm_speech=True,
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
     if engine.draft_note:

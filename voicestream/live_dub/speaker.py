@@ -96,12 +96,13 @@ class LiveSpeaker:
         return split_parts(event.text)
 
     def speak(
-        self, event: TranslationEvent, clock: Callable[[], float], part: int = 0
+        self, event: TranslationEvent, clock: Callable[[], float], part: int = 0, parts: Sequence[str] = ()
     ) -> SpeechEvent | SpeechSkippedEvent:
-        """Synthesize part ``part`` of ``event``'s text (see :meth:`parts`) and place it;
-        ``clock()`` reads the stream time (s) when the audio is ready. Only a first part is
-        ever skipped; then the caller drops the others."""
-        parts = self.parts(event)
+        """Synthesize part ``part`` of ``event``'s text and place it; ``parts`` are the text's
+        parts as :meth:`parts` gives them (split here when not given); ``clock()`` reads the
+        stream time (s) when the audio is ready. Only a first part is ever skipped; then the
+        caller drops the others."""
+        parts = parts or self.parts(event)
         with self._lock:
             number = next(self._ids)
             known = self.voices.get(event.speaker or FIRST)

@@ -30,8 +30,11 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
+from voicestream.errors import VoicestreamError
+from voicestream.helper import HelperProcess
 from voicestream.streaming import protocol as p
 from voicestream.streaming.metrics import Counters, LoopLag, process_stats
+from voicestream.streaming.pause import PauseWhileBusy
 from voicestream.streaming.policy import StreamSettings
 from voicestream.streaming.redact import server_logger
 from voicestream.streaming.runner import InferenceRunner
@@ -75,6 +78,12 @@ class ServerConfig:
             generating it again token by token (same text, fewer decoder passes).
         max_speaker_audio_s: Audio (s) a diarized session keeps for its end-of-stream second
             pass (int16, 32 kB/s); longer sessions keep their live labels.
+        speech_helper: Synthesize live speech in a helper process that is stopped while
+            captions decode (``False``: on a low-priority thread of this process, which
+            slows decodes where cores share hardware).
+        warm_speech: At start, also start the speech helper and load each engine's model
+            for the languages it speaks, so a session's first seconds of captions do not
+            wait for that (about 5 s here; ``serve`` sets it).
     """
 
     host: str = "127.0.0.1"
@@ -93,6 +102,8 @@ class ServerConfig:
     workers: int = 1
     hypothesis_drafts: bool = True
     max_speaker_audio_s: float = 3600.0
+    speech_helper: bool = True
+    warm_speech: bool = False
     web_root: Path | None = None
     stream: StreamSettings = field(default_factory=StreamSettings)
 
@@ -127,6 +138,8 @@ class VoicestreamServer:
         self._lag_task: asyncio.Task[None] | None = None
         self._speech_runner: InferenceRunner | None = None
         self._synthesizers: list[Any] | None = None
+        self._speech_helper: HelperProcess | None = None
+        self.pause = PauseWhileBusy()  # the speech helper stops while captions decode
         self._speak_to: list[str] = []
         self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
@@ -159,6 +172,8 @@ class VoicestreamServer:
             await asyncio.to_thread(self._runner.close)
         if self._speech_runner is not None:
             await asyncio.to_thread(self._speech_runner.close)
+        if self._speech_helper is not None:
+            await asyncio.to_thread(self._speech_helper.close)
         if self._lag_task is not None:
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -186,11 +201,13 @@ class VoicestreamServer:
         return self.page.respond(request)
 
     def metrics(self) -> dict[str, Any]:
-        """Health figures (``GET /metrics``): sessions, close codes, loop lag, process resources."""
+        """Health figures (``GET /metrics``): sessions, close codes, loop lag, how often and how
+        long speech synthesis was stopped for captions, process resources."""
         return {
             "sessions": len(self.sessions), "sessions_opened": self.counters.opened,
             "closed": dict(self.counters.closed), "loop_lag_ms": self.lag.summary_ms(),
             "tasks": len(asyncio.all_tasks()), "uptime_s": round(time.monotonic() - self.counters.started, 1),
+            "speech_pauses": self.pause.stops, "speech_paused_s": round(self.pause.stopped_total_s, 1),
             **process_stats(),
         }  # fmt: skip
 
@@ -227,12 +244,20 @@ class VoicestreamServer:
         return host in {"127.0.0.1", "localhost", "::1", self.config.host}
 
     def synthesizers(self) -> list[Any]:
-        """The speech synthesizers, created on the first session that asks to hear speech
-        (worker thread: imports and voice listing are slow) and shared by all sessions."""
+        """The speech synthesizers, created at start (worker thread: imports and voice listing
+        are slow) and shared by all sessions; with ``speech_helper`` they speak in the helper
+        process, on all cores whenever no caption decode runs, below the server's priority."""
         if self._synthesizers is None:
             from voicestream.registry import create_synthesizers
 
-            self._synthesizers = create_synthesizers(threads=1)
+            if not self.config.speech_helper:
+                self._synthesizers = create_synthesizers(threads=1)
+            else:
+                from voicestream.tts.remote import remote_synthesizers
+
+                self._synthesizers, helper = remote_synthesizers(create_synthesizers(), threads=None, nice=10)
+                self.pause.watch(lambda: helper.pid)
+                self._speech_helper = helper
         return self._synthesizers
 
     def _speech_targets(self) -> list[str]:
@@ -243,7 +268,28 @@ class VoicestreamServer:
             synthesizers = self.synthesizers()
         except ImportError:
             return []
-        return [t for t in _translation_targets(self.engine) if catalog(t, synthesizers)]
+        targets = [t for t in _translation_targets(self.engine) if catalog(t, synthesizers)]
+        if self.config.warm_speech and targets:
+            self._warm_speech(targets)
+        return targets
+
+    def _warm_speech(self, targets: list[str]) -> None:
+        """Load what a session that speaks will need (worker thread, at start): the pitch
+        tracker, and each engine's model with its best voice among ``targets``."""
+        from voicestream.live_dub.speaker import warm_up_pitch
+        from voicestream.tts.cast import catalog
+
+        warm_up_pitch()
+        engines = {s.name: s for s in self.synthesizers()}
+        loaded: set[str] = set()
+        for target in targets:
+            voice = catalog(target, list(engines.values()))[0]
+            if voice.engine not in loaded:
+                loaded.add(voice.engine)
+                try:
+                    engines[voice.engine].synthesize("ok", voice)
+                except VoicestreamError as e:  # a session that asks for this voice will be told
+                    log.warning("could not load the %s voice at start: %s", voice.engine, e)
 
     def check_capacity(self) -> None:
         """Refuse with 1013 when ``max_sessions`` sessions are open."""
@@ -486,7 +532,8 @@ class _Connection:
             if finishing:
                 session.add_audio(np.zeros(0, np.float32), last=True)
             try:
-                events = await runner.run(functools.partial(session.process, finish=finishing))
+                step = functools.partial(session.process, finish=finishing)
+                events = await runner.run(self.server.pause.during(step))
             except Exception as e:
                 log.error("inference failed in session %s", session.id, exc_info=True)
                 raise p.ProtocolError(p.CLOSE_INTERNAL, "inference failed") from e
@@ -554,7 +601,6 @@ class _Connection:
 
     def _speaker(self, start: p.StartMessage) -> Any:
         """The session's :class:`~voicestream.live_dub.speaker.LiveSpeaker` (worker thread)."""
-        from voicestream.errors import VoicestreamError
         from voicestream.live_dub.speaker import LiveSpeaker
 
         assert start.translate_to is not None
@@ -575,9 +621,10 @@ class _Connection:
             return max(session.policy.stream_end_s, wall)
 
         while (event := await self.speech.get()) is not None:
-            for part in range(len(self.speaker.parts(event))):  # each clause is sent when it is ready
+            parts = self.speaker.parts(event)
+            for part in range(len(parts)):  # each clause is sent when it is ready
                 try:
-                    result = await runner.run(functools.partial(self.speaker.speak, event, clock, part))
+                    result = await runner.run(functools.partial(self.speaker.speak, event, clock, part, parts))
                 except Exception:
                     log.error("speech synthesis failed in session %s", session.id, exc_info=True)
                     result = p.SpeechSkippedEvent(0, event.segment, event.text or "", 0.0, "synthesis failed")
