@@ -97,8 +97,9 @@ class HelperProcess:
         proc, self._proc, self._served = self._proc, None, 0
         if proc is None:
             return
-        with contextlib.suppress(OSError):
-            proc.send_signal(signal.SIGCONT)  # a stopped helper must run to see its input close
+        if hasattr(signal, "SIGCONT"):
+            with contextlib.suppress(OSError):
+                proc.send_signal(signal.SIGCONT)  # a stopped helper must run to see its input close
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):  # an unflushed request to a helper that died
