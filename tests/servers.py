@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -41,6 +46,37 @@ class RunningServer:
         self.call(self.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``voicestream serve`` with tiny.en on a free port, as a user runs it; yields the
+    process and its URL, and stops it with Ctrl-C (exit 0) afterwards."""
+    argv = [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", *args]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            match = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
+            if match:
+                url = match.group(0)
+        assert url, "server did not report its address"
+        drain = threading.Thread(target=proc.stderr.read, daemon=True)  # its log must not fill the pipe
+        drain.start()
+        yield proc, url
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def open_ws(server: RunningServer, token: str | None = "s3cret", **kwargs: Any) -> ClientConnection:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import srt
 
-from tests.test_server import RunningServer
+from tests.servers import RunningServer
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import stream_samples

@@ -24,6 +24,7 @@ from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference
 from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.selfcheck import ClipChecker
+from voicestream.live_dub.schedule import ScheduleSettings
 from voicestream.live_dub.speaker import LiveSpeaker
 from voicestream.registry import create_synthesizers
 from voicestream.streaming import protocol as p
@@ -100,12 +101,20 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     assert all(0 <= e["part"] < e["parts"] for e in speech)
     delays = [e["start"] - e["source_end"] for e in speech if e["part"] == 0]  # the sentence's speech starts
     p50, p95 = _pcts(delays)
-    third = len(delays) // 3
-    early, late = max(delays[: third or 1]), max(delays[-(third or 1) :])
-    message = f"delay p50 {p50:.2f} s p95 {p95:.2f} s, first third max {early:.2f}, last third max {late:.2f}"
+    # Growth is judged on every sentence in order, a skipped one at the delay it would have
+    # had (the bound, when the backlog was full): judging only the spoken ones hid the early
+    # lag behind its skips (one CI run skipped 3 of the first 10 at 9.3-10.0 s, then read a
+    # spoken 7.5 s near the end as growth).
+    skip_at = ScheduleSettings().skip_delay_s
+    lag = {e["segment"]: e["start"] - e["source_end"] for e in speech if e["part"] == 0}
+    lag |= {e["segment"]: max(e["delay"], skip_at) for e in skipped}  # backlog: 0.0
+    lags = [lag[k] for k in sorted(lag)]
+    third = max(len(lags) // 3, 1)
+    early, late = float(np.median(lags[:third])), float(np.median(lags[-third:]))
+    message = f"delay p50 {p50:.2f} s p95 {p95:.2f} s; median lag first third {early:.2f} s, last third {late:.2f} s"
     print(message)
     assert p50 <= MAX_DELAY_P50_S, message
-    assert late <= max(early, 4.0) + 2.0, message  # does not grow over the recording
+    assert late <= max(early, MAX_DELAY_P50_S) + 1.0, message  # does not grow over the recording
     checker = ClipChecker(base_engine, "es")
     sentences: list[list[dict[str, Any]]] = []
     for e in speech:  # a sentence's parts (clauses) follow each other, part 0 first

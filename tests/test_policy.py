@@ -157,3 +157,33 @@ def test_prompt_only_holds_words_outside_the_window() -> None:
     plain = _after_a_pause(context_s=0.0)
     assert len(plain.window.pieces) == 1
     assert plain.prompt == "good morning."
+
+
+def test_punctuation_alone_is_never_a_final() -> None:
+    """A decode that opens with a mark (tiny.en heard "." after JFK's "country.") does not
+    make a final of it; a mark inside a decode stays with its words."""
+    policy = StreamingTranscriber(StreamSettings(end_silence_s=0.6))
+    feed(policy, 1.5, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    request = policy.next_decode()
+    assert request is not None and request.final
+    policy.apply(request, words("ask your country.", 0.1))
+    assert finals(policy.events()) == ["ask your country."]
+    feed(policy, 1.5, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    request = policy.next_decode()
+    assert request is not None and request.final
+    policy.apply(request, [Word(2.4, 2.5, ".", 0.4), Word(2.5, 2.6, " …", 0.4), *words("and then", 2.7)])
+    assert finals(policy.events()) == ["and then"]
+    feed(policy, 1.5, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    request = policy.next_decode()
+    assert request is not None and request.final
+    policy.apply(request, [Word(4.7, 4.8, ".", 0.4)])
+    assert finals(policy.events()) == []
+    feed(policy, 1.5, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    request = policy.next_decode()
+    assert request is not None and request.final
+    policy.apply(request, [*words("for your country.", 6.4), Word(7.6, 7.8, " .", 0.4), Word(7.8, 7.9, "?", 0.4)])
+    assert finals(policy.events()) == ["for your country."]

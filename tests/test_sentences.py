@@ -11,8 +11,9 @@ def w(start: float, text: str, speaker: str | None = None) -> Word:
 
 
 def test_trailing_mark_joins_previous_word() -> None:
-    """A lone '.' becomes part of the word before it, without doubling an existing one."""
-    out = attach_punctuation([w(0, " say"), w(0.3, " banana."), w(0.6, " ."), w(1, " Yes"), w(1.3, "?")])
+    """A lone '.' becomes part of the word before it, without doubling an existing one or
+    adding a second sentence end."""
+    out = attach_punctuation([w(0, " say"), w(0.3, " banana."), w(0.6, " ."), w(0.7, "!"), w(1, " Yes"), w(1.3, "?")])
     assert [x.text for x in out] == [" say", " banana.", " Yes?"]
 
 

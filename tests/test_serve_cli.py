@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers import serve_process
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """A ``voicestream serve`` process with tiny.en on a free port; yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", "--max-rate", "0"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    url = None
-    deadline = time.monotonic() + 120
-    while url is None and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        match = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
-        if match:
-            url = match.group(0)
-    assert url, "server did not report its address"
-    yield url
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 0
+    with serve_process("--max-rate", "0") as (_, url):
+        yield url
 
 
 def test_stream_cli_prints_finals_and_writes_events(served: str, data: Path, tmp_path: Path) -> None:

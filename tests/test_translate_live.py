@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_server import RunningServer
+from tests.servers import RunningServer
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import stream_samples

@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from tests.servers import RunningServer
 from tests.subtitle_checks import parse_srt, parse_vtt, rule_violations
-from tests.test_server import RunningServer, _norm
+from tests.test_server import _norm
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.diarize.engine import PyannoteDiarizer

@@ -14,7 +14,8 @@ def ends_sentence(word: Word) -> bool:
     return word.text.rstrip().rstrip("\"'”’)]»").endswith(SENTENCE_END)
 
 
-def _is_mark(text: str) -> bool:
+def is_mark(text: str) -> bool:
+    """Whether ``text`` is punctuation (or symbols) alone: no letter or digit in any script."""
     return not any(ch.isalnum() for ch in text)
 
 
@@ -28,9 +29,10 @@ def attach_punctuation(words: list[Word]) -> list[Word]:
     prefix = ""
     for word in words:
         text = word.text.strip()
-        if _is_mark(text):
+        if is_mark(text):
             if out and not prefix:
-                if not out[-1].text.endswith(text):  # Whisper sometimes repeats the mark
+                # Whisper sometimes repeats the mark, or adds a second sentence end
+                if not out[-1].text.endswith(text) and not (ends_sentence(out[-1]) and text.endswith(SENTENCE_END)):
                     out[-1] = replace(out[-1], text=out[-1].text + text)
             else:
                 prefix += text

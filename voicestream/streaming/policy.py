@@ -20,13 +20,14 @@ How text becomes final:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream.messages import SpeechRegion, Word, join_words, monotonic_words
-from voicestream.sentences import ends_sentence
+from voicestream.sentences import attach_punctuation, ends_sentence, is_mark
 from voicestream.streaming.agreement import agreed_prefix, drop_overlap
 from voicestream.streaming.protocol import FinalEvent, PartialEvent
 from voicestream.timebase import SAMPLE_RATE, samples_to_seconds, seconds_to_samples
@@ -203,6 +204,10 @@ class StreamingTranscriber:
             and w.start_s <= request.speech_end_s + TRAILING_TOLERANCE_S
         ]
         fresh = drop_overlap(self._committed, fresh)
+        # No final is punctuation alone (tiny.en closed JFK's speech with a second "."): a mark
+        # inside the decode joins its neighbour; one opening the decode belonged to a word
+        # already confirmed (faster-whisper only joins marks to words of the same decode).
+        fresh = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), fresh)))
         if request.final:
             if not words and self._shown:
                 # The final decode heard nothing (a guard dropped the window) where the last
