@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import subprocess
 import sys
 import threading
@@ -140,6 +141,15 @@ def report(name: str, base: list[float], result: Run) -> None:
           f"p95 {pct(delays, 95):.2f} s; first third max {max(delays[:third]):.2f} s, "
           f"last third max {max(delays[-third:]):.2f} s; {len(firsts)} spoken in {len(speech)} parts, "
           f"{len(skipped)} skipped")  # fmt: skip
+    faster = [e["speed"] for e in firsts if e["speed"] > 1.0]
+    stretched = [e["tempo"] for e in speech if e["tempo"] > 1.0]
+    print(f"  voice asked to speak faster for {len(faster)} of {len(firsts)} sentences (up to "
+          f"{max(faster, default=1.0):.2f}x); {len(stretched)} parts stretched "
+          f"(up to {max(stretched, default=1.0):.2f}x)")  # fmt: skip
+    gaps = [b["start"] - a["start"] - a["duration"] for a, b in itertools.pairwise(speech) if b["part"]]
+    print(f"  inside sentences ({len(gaps)} joins of parts): silence p50 {pct(gaps, 50):.2f} s "
+          f"p95 {pct(gaps, 95):.2f} s max {max(gaps, default=float('nan')):.2f} s "
+          "(a part still being synthesized when the one before it ends makes a pause)")  # fmt: skip
     arrived = {e["segment"]: e["recv_s"] - e["end"] for e in spoken if e["type"] == "translation" and e.get("text")}
     ready = [e["recv_s"] - e["source_end"] for e in firsts]
     print(f"  of which: translation arrives p50 {pct(list(arrived.values()), 50):.2f} s after the sentence ends; "

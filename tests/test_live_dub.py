@@ -38,18 +38,19 @@ from voicestream.translate.live import LiveTranslator
 from voicestream.tts.base import Speech
 
 MIN_SIMILARITY = 0.6
-MAX_DELAY_P50_S = 6.0
+MAX_DELAY_P50_S = 4.0
 """Bound on the median delay from the end of a source sentence to the start of its speech:
-measured here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 3.9-4.8 s,
-p95 5.9-7.6 s in eight runs with synthesis on a thread of the server (5.5 s once with other
-tests running beside it); 4.55 s with the speech helper (3.4-3.5 s in benchmarks/live_dub.py). No p95 bound
-is asserted: the schedule skips a sentence whose speech would start past 8 s, so every
-spoken delay is under that by construction; the share of skipped sentences is what bounds
-it instead."""
-MAX_SKIPPED = 0.4
-"""Bound on the share of sentences skipped as behind: measured 1-8 of 19-21 in seven runs
-(4 typical; short sentences after long ones, while Kokoro runs at about real time beside the
-captions)."""
+measured here on the 87 s recording (tiny.en + Apertium + Kokoro on 2 cores) p50 2.24 s in
+this test, 2.11-2.56 s in benchmarks/live_dub.py, since a sentence's first part is a few words
+and a voice behind speaks faster (before: 3.4-4.8 s)."""
+MAX_DELAY_P95_S = 7.5
+"""Bound on the 95th percentile of that delay: measured 4.90 and 6.39 s here (of about 20
+sentences, nearly the largest), 5.21-5.37 s in the benchmark (the sentence after the
+recording's 11.5 s first one waits behind its speech). Every spoken delay is under the skip
+bound (8 s) by construction, so this bound is loose; the median's is the tight one."""
+MAX_SKIPPED = 0.25
+"""Bound on the share of sentences skipped as behind: measured 0 of 21 in four runs since a
+voice behind speaks faster (before: 1-8 of 19-21, short sentences after long ones)."""
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +112,12 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     lags = [lag[k] for k in sorted(lag)]
     third = max(len(lags) // 3, 1)
     early, late = float(np.median(lags[:third])), float(np.median(lags[-third:]))
-    message = f"delay p50 {p50:.2f} s p95 {p95:.2f} s; median lag first third {early:.2f} s, last third {late:.2f} s"
+    message = (
+        f"delay p50 {p50:.2f} s p95 {p95:.2f} s; median lag first third {early:.2f} s, last third {late:.2f} s; "
+        f"{len(skipped)} of {len(translations)} skipped"
+    )
     print(message)
-    assert p50 <= MAX_DELAY_P50_S, message
+    assert p50 <= MAX_DELAY_P50_S and p95 <= MAX_DELAY_P95_S, message
     assert late <= max(early, MAX_DELAY_P50_S) + 1.0, message  # does not grow over the recording
     checker = ClipChecker(base_engine, "es")
     sentences: list[list[dict[str, Any]]] = []
@@ -122,6 +126,10 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
             sentences.append([])
         sentences[-1].append(e)
     assert all([e["part"] for e in parts] == list(range(parts[0]["parts"])) for parts in sentences)
+    # a part is synthesized while the one before it plays, so parts join with the 0.08 s pause
+    joins = [b["start"] - a["start"] - a["duration"] for parts in sentences for a, b in itertools.pairwise(parts)]
+    print("silence between parts (s):", [round(j, 2) for j in joins])
+    assert len(joins) >= 5 and float(np.median(joins)) <= 0.2, joins  # measured: median 0.08, max 0.30
     scores = []
     for parts in sentences:  # the sentence's speech, its parts joined, reads back as its translation
         pcm = np.concatenate([np.frombuffer(e["audio"], dtype="<i2").astype(np.float32) / 32768 for e in parts])
@@ -228,3 +236,23 @@ def test_each_speaker_gets_a_voice_of_their_own(
         spoken = speaker.speak(e, functools.partial(float, e.end_s + 0.5))  # in time: nothing skipped
         assert isinstance(spoken, p.SpeechEvent) and spoken.voice == voices[e.speaker] and spoken.speaker == e.speaker
         assert spoken.duration_s > 0.3
+
+
+def test_a_sentence_behind_is_spoken_faster_at_one_rate() -> None:
+    """Real espeak: behind a long clip the voice speaks the whole sentence (all its parts) at
+    one faster rate, and its speech is shorter for it."""
+    speaker = LiveSpeaker(create_synthesizers(), "es", "espeak")
+    text = "Cuando llegamos a la casa la puerta estaba abierta y no había nadie dentro, así que entramos despacio."
+    event = p.TranslationEvent(1, 10.0, 14.0, "When we arrived", text, "es", "en")
+    parts = speaker.parts(event)
+    alone = [speaker.speak(event, functools.partial(float, 14.5), k, parts) for k in range(len(parts))]
+    speaker.scheduler.busy_until_s = 40.0  # a long clip still playing: 26 s behind
+    behind = p.TranslationEvent(2, 30.0, 34.0, "When we arrived", text, "es", "en")
+    late = [speaker.speak(behind, functools.partial(float, 34.5), k, parts) for k in range(len(parts))]
+    assert len(parts) >= 2 and all(isinstance(e, p.SpeechEvent) for e in alone + late)
+    assert {e.speed for e in alone if isinstance(e, p.SpeechEvent)} == {1.0}
+    rates = {e.speed for e in late if isinstance(e, p.SpeechEvent)}
+    assert rates == {ScheduleSettings().max_speed}, rates
+    natural = sum(e.duration_s * e.tempo for e in alone if isinstance(e, p.SpeechEvent))
+    faster = sum(e.duration_s * e.tempo for e in late if isinstance(e, p.SpeechEvent))
+    assert faster < 0.9 * natural, (faster, natural)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from voicestream.live_dub.parts import split_parts
+from voicestream.function_words import LEANING, PREPOSITIONS
+from voicestream.live_dub.parts import FIRST_WORDS, GROWTH, MIN_WORDS, split_parts
 from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
 
 
@@ -62,6 +65,44 @@ def test_sentences_are_cut_into_clauses_of_a_few_words() -> None:
     assert "".join(split_parts("良い天気ですね、行こう。")) == "良い天気ですね、行こう。"
 
 
+LONG = {
+    "es": "Cuando llegamos a la casa la puerta estaba abierta y no había nadie dentro así que entramos despacio y "
+    "miramos en todas las habitaciones sin encontrar a nadie.",
+    "en": "He walked slowly down the long road towards the old house where his mother had lived for many years "
+    "before the war began and the family left the valley.",
+}
+
+
+@pytest.mark.parametrize("language", sorted(LONG))
+def test_a_long_clause_starts_with_a_short_part_and_grows(language: str) -> None:
+    text = LONG[language]
+    parts = split_parts(text, language)
+    sizes = [len(part.split()) for part in parts]
+    assert " ".join(parts).split() == text.split()
+    assert MIN_WORDS <= sizes[0] <= FIRST_WORDS + 1, parts  # sounds soon
+    assert all(b <= max(FIRST_WORDS, a) * GROWTH + 1 for a, b in itertools.pairwise(sizes)), parts
+    assert min(sizes) >= MIN_WORDS and len(parts) >= 3, parts
+    leaning = LEANING[language] | PREPOSITIONS[language]
+    assert not any(part.split()[-1].lower() in leaning for part in parts), parts  # "the | house" never
+
+
+def test_cuts_fall_before_clause_openers() -> None:
+    first, second = split_parts(LONG["es"], "es")[:2]
+    assert (first, second) == (
+        "Cuando llegamos a la casa",
+        "la puerta estaba abierta y no había nadie dentro",
+    )  # not "así | que"
+    said = split_parts("She told all of us that he had gone home early.", "en")
+    assert said == ["She told all of us", "that he had gone home early."]
+    assert split_parts("She told me that he had gone home.", "en") == [
+        "She told me that he had gone home."
+    ]  # not "he | had"
+    # nowhere good to cut a short sentence: whole ("que | el" and "por | dios" would be cut after a leaning word)
+    assert split_parts("Capitán frere dice que el scenery es delicioso.", "es") == [
+        "Capitán frere dice que el scenery es delicioso."]  # fmt: skip
+    assert len(split_parts(" ".join(["palabra"] * 20), "xx")) >= 3  # any language: cut between words
+
+
 def test_later_parts_follow_closely_and_are_never_skipped() -> None:
     s = ScheduleSettings(max_delay_s=3.0, skip_delay_s=8.0, gap_s=0.15, part_gap_s=0.08)
     sched = SpeechScheduler(s)
@@ -72,3 +113,14 @@ def test_later_parts_follow_closely_and_are_never_skipped() -> None:
     assert not third.skipped and third.tempo == s.max_tempo
     late = sched.place(Clip(1, 6.0, 6.5, 1.0), ready_s=7.0)  # a new sentence that far behind is skipped
     assert late.skipped
+
+
+def test_the_voice_is_asked_to_speak_faster_only_when_speech_falls_behind() -> None:
+    s = ScheduleSettings(speed_from_s=1.5, max_speed=1.25, max_delay_s=3.0, gap_s=0.0)
+    sched = SpeechScheduler(s)
+    assert sched.speed(source_end_s=2.0, now_s=2.7) == 1.0  # nothing playing: it would start at once
+    sched.place(Clip(0, 0.0, 2.0, 6.0), ready_s=2.7)  # plays until 8.7
+    assert sched.speed(source_end_s=7.5, now_s=8.0) == 1.0  # would start 1.2 s after its sentence
+    assert sched.speed(source_end_s=6.45, now_s=7.0) == pytest.approx(1.125)  # 2.25 s: halfway up
+    assert sched.speed(source_end_s=4.0, now_s=5.0) == pytest.approx(1.25)  # 4.7 s behind: the fastest
+    assert sched.speed(source_end_s=4.0, now_s=20.0) == 1.25  # late itself, not behind others: never over

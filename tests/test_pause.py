@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.procs import cpu_s, state, wait_gone
+from tests.procs import children, cpu_s, state, wait_gone
 from voicestream.streaming.pause import PauseWhileBusy
 
 
@@ -55,6 +55,31 @@ def test_a_watched_process_is_stopped_while_any_job_runs(worker: subprocess.Pope
     time.sleep(0.2)
     assert state(worker.pid) == "R"
     assert gate.stops == 1 and 0.5 < gate.stopped_total_s < 5
+
+
+def test_what_a_helper_runs_is_stopped_with_it() -> None:
+    """A helper leading a process group of its own (as the speech helper does) is stopped
+    with the programs it runs (ffmpeg, a phonemizer): they share the CPU with captions too."""
+    script = "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'while True: pass']); p.wait()"
+    helper = subprocess.Popen([sys.executable, "-c", script], process_group=0)
+    try:
+        deadline = time.monotonic() + 10
+        while not (kids := children(helper.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (child,) = kids
+        gate = PauseWhileBusy()
+        gate.watch(lambda: helper.pid)
+        with gate.busy():
+            time.sleep(0.2)
+            assert state(helper.pid) == "T" and state(child) == "T"
+            used = cpu_s(child)
+            time.sleep(0.3)
+            assert cpu_s(child) == used
+        time.sleep(0.2)
+        assert state(child) == "R"
+    finally:
+        os.killpg(helper.pid, signal.SIGKILL)
+        helper.wait()
 
 
 def test_the_share_of_time_stopped_is_bounded() -> None:

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.procs import wait_gone
+from tests.procs import children, wait_gone
+from voicestream.dub.stretch import stretch
 from voicestream.errors import ModelError
 from voicestream.helper import HelperProcess
 from voicestream.registry import create_synthesizers
 from voicestream.tts.base import Synthesizer, Voice
-from voicestream.tts.remote import remote_synthesizers
+from voicestream.tts.remote import RemoteStretch, remote_synthesizers
 
 SPANISH = "Hola a todos. Esta voz habla desde otro proceso, que el servidor puede detener."
 
@@ -79,3 +80,20 @@ def test_a_killed_helper_is_replaced(remote: tuple[dict[str, Synthesizer], Helpe
     after = synths["kokoro"].synthesize("Uno, dos, tres.", voice)
     np.testing.assert_array_equal(after.samples, before.samples)
     assert helper.pid not in (None, killed)
+
+
+def test_the_helper_stretches_as_here_and_leads_its_own_process_group(
+    local: list[Synthesizer], remote: tuple[dict[str, Synthesizer], HelperProcess]
+) -> None:
+    """Clips are sped up in the helper too (ffmpeg runs as its child, in its process group, so
+    stopping the helper's group stops it): sample-identical to a stretch here."""
+    synths, helper = remote
+    voice = next(v for v in synths["kokoro"].voices("es"))
+    speech = synths["kokoro"].synthesize(SPANISH, voice)
+    there = RemoteStretch(helper)(speech.samples, speech.sample_rate, 1.3)
+    here = stretch(speech.samples, speech.sample_rate, 1.3)
+    assert there.size == here.size and np.array_equal(there, here)
+    assert abs(there.size - speech.samples.size / 1.3) < 0.02 * there.size
+    assert helper.pid is not None and os.getpgid(helper.pid) == helper.pid
+    phonemizer = children(helper.pid)  # Kokoro's phonemizer helper runs inside the group
+    assert phonemizer and all(os.getpgid(pid) == helper.pid for pid in phonemizer)

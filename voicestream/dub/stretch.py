@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream.errors import FfmpegMissingError, MediaDecodeError
 from voicestream.media import find_tool
+
+Stretch = Callable[[npt.NDArray[np.float32], int, float], npt.NDArray[np.float32]]
+"""A time stretch with :func:`stretch`'s arguments and result (here, or in a helper process)."""
 
 
 def stretch(samples: npt.NDArray[np.float32], sample_rate: int, tempo: float) -> npt.NDArray[np.float32]:

@@ -19,14 +19,20 @@ class ScheduleSettings:
     """Bounds of the live speech schedule.
 
     Attributes:
+        speed_from_s: Delay (s) a sentence's speech would start at, behind the clips already
+            placed, above which the voice is asked to speak faster (its own rate is better
+            than stretching), reaching ``max_speed`` at ``max_delay_s``.
+        max_speed: Fastest speaking rate asked of the voice (1.0 = its own).
         max_delay_s: Delay (s) from the end of a source sentence to the start of its speech
-            above which clips are sped up.
+            above which clips are also stretched faster.
         max_tempo: Fastest pitch-preserving speed-up.
         skip_delay_s: A clip that would start more than this (s) after its source ended is skipped.
         gap_s: Silence (s) between consecutive clips.
         part_gap_s: Silence (s) before a later part of the same sentence (a clause pause).
     """
 
+    speed_from_s: float = 1.5
+    max_speed: float = 1.25
     max_delay_s: float = 3.0
     max_tempo: float = 1.35
     skip_delay_s: float = 8.0
@@ -71,6 +77,16 @@ class SpeechScheduler:
     def __init__(self, settings: ScheduleSettings | None = None) -> None:
         self.settings = settings or ScheduleSettings()
         self.busy_until_s = 0.0
+
+    def speed(self, source_end_s: float, now_s: float) -> float:
+        """Speaking rate to ask of the voice for a sentence whose source ended at
+        ``source_end_s``, when synthesis starts at ``now_s`` (stream s): 1.0 unless its speech
+        would start more than ``speed_from_s`` after the sentence (at the earliest, now or
+        after the clips placed so far), then faster, up to ``max_speed`` from ``max_delay_s``."""
+        s = self.settings
+        start = max(now_s, self.busy_until_s + s.gap_s if self.busy_until_s > 0 else now_s)
+        share = (start - source_end_s - s.speed_from_s) / max(s.max_delay_s - s.speed_from_s, 1e-9)
+        return 1.0 + (s.max_speed - 1.0) * min(max(share, 0.0), 1.0)
 
     def place(self, clip: Clip, ready_s: float) -> Placement:
         """Place ``clip``, synthesized when the stream clock read ``ready_s``."""

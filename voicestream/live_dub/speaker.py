@@ -12,7 +12,7 @@ import numpy.typing as npt
 import soxr
 
 from voicestream.dub.pitch import gender_from_f0, median_f0
-from voicestream.dub.stretch import stretch
+from voicestream.dub.stretch import Stretch, stretch
 from voicestream.live_dub.parts import split_parts
 from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
 from voicestream.streaming.protocol import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
@@ -57,8 +57,10 @@ class LiveSpeaker:
         language: str,
         voice: str | None = None,
         settings: ScheduleSettings | None = None,
+        stretch: Stretch = stretch,
     ) -> None:
-        """Check now that ``language`` can be spoken and load that voice's model.
+        """Check now that ``language`` can be spoken and load that voice's model; ``stretch``
+        speeds clips up (pitch kept) when speech falls behind.
 
         Raises:
             ModelError: no voice speaks ``language``; OptionError: unknown engine in ``voice``.
@@ -76,6 +78,8 @@ class LiveSpeaker:
         self.scheduler = SpeechScheduler(settings)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._stretch = stretch
+        self._speed = (-1, 1.0)  # (segment, the speaking rate asked for its parts)
 
     def voice_for(self, speaker: str | None, gender: Gender = "unknown") -> Voice:
         """``speaker``'s voice, cast on first use (for pitch range ``gender``) and kept for the session."""
@@ -90,10 +94,10 @@ class LiveSpeaker:
         return pitch_range(self.source(event.start_s, event.end_s)) if self.source is not None else "unknown"
 
     def parts(self, event: TranslationEvent) -> list[str]:
-        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (clauses:
-        the first sounds while the rest is synthesized)."""
+        """``event``'s text in the parts :meth:`speak` synthesizes one at a time (a short first
+        part, then longer ones, each synthesized while the one before it plays)."""
         assert event.text is not None
-        return split_parts(event.text)
+        return split_parts(event.text, self.language)
 
     def speak(
         self, event: TranslationEvent, clock: Callable[[], float], part: int = 0, parts: Sequence[str] = ()
@@ -107,14 +111,17 @@ class LiveSpeaker:
             number = next(self._ids)
             known = self.voices.get(event.speaker or FIRST)
             voice = known or self.voice_for(event.speaker, self.judge(event))
-            speech = trim_silence(self._synths[voice.engine].synthesize(parts[part], voice))
+            if part == 0 or self._speed[0] != event.segment:  # one rate for all of a sentence
+                self._speed = (event.segment, self.scheduler.speed(event.end_s, clock()))
+            speed = self._speed[1]
+            speech = trim_silence(self._synths[voice.engine].synthesize(parts[part], voice, speed))
             clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s, part)
             placed = self.scheduler.place(clip, clock())
             if placed.skipped:
                 return SpeechSkippedEvent(number, event.segment, event.text or "", placed.delay_s, "behind")
             audio = soxr.resample(speech.samples, speech.sample_rate, SPEECH_RATE).astype(np.float32)
-            audio = stretch(audio, SPEECH_RATE, placed.tempo)
+            audio = self._stretch(audio, SPEECH_RATE, placed.tempo)
             pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
             return SpeechEvent(number, event.segment, parts[part], self.language, voice.id, placed.start_s,
                                event.start_s, event.end_s, placed.tempo, pcm, speaker=event.speaker, part=part,
-                               parts=len(parts))  # fmt: skip
+                               parts=len(parts), speed=speed)  # fmt: skip

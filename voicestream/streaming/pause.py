@@ -9,13 +9,14 @@ server runs synthesis in a helper process and stops it (SIGSTOP) while any decod
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TypeVar
+
+from voicestream.helper import signal_group
 
 T = TypeVar("T")
 
@@ -24,7 +25,8 @@ PidSource = Callable[[], int | None]
 
 
 class PauseWhileBusy:
-    """Stops the watched processes while any job is :meth:`busy` and resumes them when none is.
+    """Stops the watched processes (with the process group each leads, if any: what they
+    run) while any job is :meth:`busy` and resumes them when none is.
 
     They are never kept stopped for more than ``max_share`` of the last ``window_s`` seconds:
     under a load that leaves the captions no gaps, the watched work still gets the rest
@@ -37,7 +39,7 @@ class PauseWhileBusy:
         max_share: float = 0.8,
         window_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
-        send: Callable[[int, int], None] = os.kill,
+        send: Callable[[int, int], None] = signal_group,
     ) -> None:
         self.max_share = max_share
         self.window_s = window_s

@@ -337,7 +337,8 @@ class SpeechEvent:
     """Translated speech of one sentence, or of its part ``part`` of ``parts`` (clauses, in
     order; ``text`` is the part's): this JSON event, then one binary frame of ``audio``
     (16-bit little-endian PCM, mono, at ``sample_rate``), to play from ``start_s`` on the
-    stream clock at ``tempo`` (already applied to the audio)."""
+    stream clock at ``tempo`` (already applied to the audio); ``speed`` is the speaking rate
+    the voice was asked for (1.0 = its own)."""
 
     id: int
     segment: int
@@ -353,6 +354,7 @@ class SpeechEvent:
     speaker: str | None = None
     part: int = 0
     parts: int = 1
+    speed: float = 1.0
 
     @property
     def duration_s(self) -> float:
@@ -419,9 +421,9 @@ def encode_event(event: ServerEvent) -> str:
         doc = {"type": "speech", "id": event.id, "segment": event.segment, "text": event.text,
                "language": event.language, "voice": event.voice, "start": round(event.start_s, 3),
                "duration": round(event.duration_s, 3), "source_start": round(event.source_start_s, 3),
-               "source_end": round(event.source_end_s, 3), "tempo": round(event.tempo, 3),
-               "sample_rate": event.sample_rate, "encoding": "pcm_s16le", "bytes": len(event.audio),
-               "part": event.part, "parts": event.parts}  # fmt: skip
+               "source_end": round(event.source_end_s, 3), "speed": round(event.speed, 3),
+               "tempo": round(event.tempo, 3), "sample_rate": event.sample_rate, "encoding": "pcm_s16le",
+               "bytes": len(event.audio), "part": event.part, "parts": event.parts}  # fmt: skip
         if event.speaker is not None:
             doc["speaker"] = event.speaker
     elif isinstance(event, SpeechSkippedEvent):

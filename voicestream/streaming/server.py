@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
+from voicestream.dub.stretch import Stretch, stretch
 from voicestream.errors import VoicestreamError
 from voicestream.helper import HelperProcess
 from voicestream.streaming import protocol as p
@@ -140,6 +141,8 @@ class VoicestreamServer:
         self._synthesizers: list[Any] | None = None
         self._speech_helper: HelperProcess | None = None
         self.pause = PauseWhileBusy()  # the speech helper stops while captions decode
+        self.stretch: Stretch = stretch
+        """Pitch-preserving speed-up of speech clips (in the speech helper with ``speech_helper``)."""
         self._speak_to: list[str] = []
         self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
@@ -253,11 +256,12 @@ class VoicestreamServer:
             if not self.config.speech_helper:
                 self._synthesizers = create_synthesizers(threads=1)
             else:
-                from voicestream.tts.remote import remote_synthesizers
+                from voicestream.tts.remote import RemoteStretch, remote_synthesizers
 
                 self._synthesizers, helper = remote_synthesizers(create_synthesizers(), threads=None, nice=10)
                 self.pause.watch(lambda: helper.pid)
                 self._speech_helper = helper
+                self.stretch = RemoteStretch(helper)
         return self._synthesizers
 
     def _speech_targets(self) -> list[str]:
@@ -605,7 +609,8 @@ class _Connection:
 
         assert start.translate_to is not None
         try:
-            return LiveSpeaker(self.server.synthesizers(), start.translate_to, start.speak_voice)
+            synthesizers = self.server.synthesizers()
+            return LiveSpeaker(synthesizers, start.translate_to, start.speak_voice, stretch=self.server.stretch)
         except VoicestreamError as e:
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)[:120]) from None
 

@@ -2,93 +2,14 @@
 
 from __future__ import annotations
 
+from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS
 from voicestream.messages import Word
 from voicestream.sentences import ends_sentence
 
-# Words a new line or cue may start with without splitting a phrase (English).
-_PHRASE_STARTS = frozenset(
-    [
-        "and",
-        "but",
-        "or",
-        "nor",
-        "so",
-        "yet",
-        "because",
-        "although",
-        "though",
-        "while",
-        "whereas",
-        "if",
-        "unless",
-        "until",
-        "when",
-        "whenever",
-        "where",
-        "wherever",
-        "whether",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "that",
-        "than",
-        "as",
-        "after",
-        "before",
-        "since",
-        "once",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "without",
-        "from",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "about",
-        "between",
-        "through",
-        "during",
-        "against",
-        "like",
-    ]
-)
-# Words that must stay with what follows (articles, possessives, auxiliaries).
-_BINDS_FORWARD = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "my",
-        "your",
-        "his",
-        "her",
-        "its",
-        "our",
-        "their",
-        "this",
-        "these",
-        "those",
-        "some",
-        "any",
-        "no",
-        "every",
-        "each",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "very",
-        "not",
-        "to",
-    ]
-)
+_PHRASE_STARTS = OPENERS["en"] | PREPOSITIONS["en"]
+"""Words a new line or cue may start with without splitting a phrase (English)."""
+_BINDS_FORWARD = LEANING["en"] | {"to"}
+"""Words that must stay with what follows (articles, possessives, pronouns, negation)."""
 _CLAUSE_PUNCT = (",", ";", ":", "—", "–", "-", "、", "，", "；", "：")
 
 

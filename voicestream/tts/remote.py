@@ -4,8 +4,9 @@ cores share execution units, any second job slows a decode, whatever its priorit
 
 Run as ``python -m voicestream.tts.remote THREADS NICE`` it is that helper: requests
 ``{"engine", "voice", "text", "speed"}`` (``voice`` a :class:`~voicestream.tts.base.Voice`
-as a JSON object), replies ``{"rate"}`` followed by the samples (float32, native order),
-or ``{"error"}``.
+as a JSON object) or ``{"stretch": TEMPO, "rate"}`` followed by samples, replies ``{"rate"}``
+followed by the samples (float32, native order), or ``{"error"}``. It leads a process group
+of its own, so stopping it also stops what it runs (the phonemizer, ffmpeg's Rubber Band).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from voicestream.errors import ModelError, VoicestreamError
+from voicestream.errors import MediaDecodeError, ModelError, VoicestreamError
 from voicestream.helper import HelperProcess, Reply, serve
 from voicestream.tts.base import Speech, Synthesizer, Voice
 
@@ -52,12 +54,34 @@ class RemoteSynthesizer:
         return Speech(np.frombuffer(payload, np.float32).copy(), int(reply["rate"]))
 
 
+class RemoteStretch:
+    """:func:`~voicestream.dub.stretch.stretch` run by the helper process."""
+
+    def __init__(self, helper: HelperProcess) -> None:
+        self._helper = helper
+
+    def __call__(self, samples: npt.NDArray[np.float32], sample_rate: int, tempo: float) -> npt.NDArray[np.float32]:
+        """``samples`` (float32 ``(n,)`` at ``sample_rate`` Hz) ``tempo`` times faster, pitch kept.
+
+        Raises:
+            MediaDecodeError: ffmpeg failed there; ModelError: the helper failed twice.
+        """
+        if abs(tempo - 1.0) < 1e-3 or samples.size == 0:
+            return samples
+        data = np.ascontiguousarray(samples, np.float32).tobytes()
+        reply, payload = self._helper.ask({"stretch": tempo, "rate": sample_rate}, "stretching", data)
+        if "error" in reply:
+            raise MediaDecodeError(str(reply["error"]))
+        return np.frombuffer(payload, np.float32).copy()
+
+
 def remote_synthesizers(
     local: Sequence[Synthesizer], threads: int | None, nice: int = 0
 ) -> tuple[list[Synthesizer], HelperProcess]:
     """``local``'s engines spoken by one helper process (``threads`` model threads there, all
-    cores when ``None``; CPU priority lowered by ``nice``), and that helper."""
-    helper = HelperProcess(__name__, [str(threads or 0), str(nice)], timeout_s=TIMEOUT_S)
+    cores when ``None``; CPU priority lowered by ``nice``; a process group of its own), and
+    that helper."""
+    helper = HelperProcess(__name__, [str(threads or 0), str(nice)], timeout_s=TIMEOUT_S, own_group=True)
     return [RemoteSynthesizer(s, helper) for s in local], helper
 
 
@@ -68,6 +92,8 @@ def _handler(threads: int) -> Any:
     engines = {s.name: s for s in create_synthesizers(threads or None)}
 
     def handle(request: dict[str, Any]) -> Reply:
+        if "stretch" in request:
+            return _stretch(request)
         try:
             voice = Voice(**request["voice"])
             speech = engines[request["engine"]].synthesize(str(request["text"]), voice, float(request["speed"]))
@@ -80,6 +106,19 @@ def _handler(threads: int) -> Any:
         return {"rate": speech.sample_rate}, np.ascontiguousarray(speech.samples, np.float32).tobytes()
 
     return handle
+
+
+def _stretch(request: dict[str, Any]) -> Reply:
+    from voicestream.dub.stretch import stretch
+
+    try:
+        samples = np.frombuffer(request.get("payload", b""), np.float32)
+        out = stretch(samples, int(request["rate"]), float(request["stretch"]))
+    except (KeyError, TypeError, ValueError) as e:
+        return {"error": f"bad stretch request: {e!r}"}, b""
+    except VoicestreamError as e:
+        return {"error": str(e)}, b""
+    return {"rate": int(request["rate"])}, np.ascontiguousarray(out, np.float32).tobytes()
 
 
 if __name__ == "__main__":
