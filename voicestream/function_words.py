@@ -1,8 +1,15 @@
 """Function words, for breaking text where a reader or listener hears a phrase boundary:
-subtitle lines and cues (English), parts of live speech (the languages it speaks). Data only,
-lower case."""
+subtitle lines and cues (English), parts of live speech (the languages it speaks). The lists
+are lower case; :func:`bare` puts a word of text in that form."""
 
 from __future__ import annotations
+
+_EDGES = "¿¡\"'«»“”‘’()[]—–-,;:.!?，、。；：！？…"
+
+
+def bare(word: str) -> str:
+    """``word`` as the lists hold it: lower case, without quotes, brackets or punctuation around it."""
+    return word.strip().strip(_EDGES).lower()
 
 
 def _sets(**languages: str) -> dict[str, frozenset[str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS
+from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS, bare
 
 MIN_WORDS = 4
 """Shortest part (words; characters / 3 for text without spaces): shorter clauses join the next."""
@@ -19,8 +19,6 @@ GROWTH = 2.0
 """A later part may have this many times the words of the part before it, which plays while it
 is synthesized."""
 _CUT = re.compile(r"(?<=[,;:.!?，、。；：！？])\s+|(?<=[，、。；：！？])")
-_EDGES = "¿¡\"'«»“”‘’()[]—–-"
-_MARKS = ",;:.!?，、。；：！？…"
 
 
 def split_parts(text: str, language: str = "", min_words: int = MIN_WORDS, first_words: int = FIRST_WORDS) -> list[str]:
@@ -69,7 +67,7 @@ class _Words:
         if n <= budget or n < 2 * min_words:
             return None
         lo, last = max(min_words, math.ceil(budget / 2)), n - min_words
-        before = [_bare(w) for w in words]
+        before = [bare(w) for w in words]
         for hi in (int(budget) + 1, int(2 * budget)):
             free = [i for i in range(lo, min(last, hi) + 1) if before[i - 1] not in self.leaning]
             for good in (
@@ -80,10 +78,6 @@ class _Words:
                 if good:
                     return min(good, key=lambda i: abs(i - budget))
         return min(max(int(budget), lo), last) if n > 3 * budget else None
-
-
-def _bare(word: str) -> str:
-    return word.strip(_EDGES + _MARKS).lower()
 
 
 def _clauses(text: str, min_words: int) -> list[str]:

@@ -84,7 +84,7 @@ class SpeechScheduler:
         would start more than ``speed_from_s`` after the sentence (at the earliest, now or
         after the clips placed so far), then faster, up to ``max_speed`` from ``max_delay_s``."""
         s = self.settings
-        start = max(now_s, self.busy_until_s + s.gap_s if self.busy_until_s > 0 else now_s)
+        start = self._earliest(now_s, s.gap_s)
         share = (start - source_end_s - s.speed_from_s) / max(s.max_delay_s - s.speed_from_s, 1e-9)
         return 1.0 + (s.max_speed - 1.0) * min(max(share, 0.0), 1.0)
 
@@ -92,7 +92,7 @@ class SpeechScheduler:
         """Place ``clip``, synthesized when the stream clock read ``ready_s``."""
         s = self.settings
         gap = s.part_gap_s if clip.part else s.gap_s
-        start = max(ready_s, self.busy_until_s + gap if self.busy_until_s > 0 else ready_s, clip.source_start_s)
+        start = max(self._earliest(ready_s, gap), clip.source_start_s)
         delay = start - clip.source_end_s
         if delay > s.skip_delay_s and not clip.part:
             return Placement(clip, start, 1.0, delay, skipped=True)
@@ -104,3 +104,7 @@ class SpeechScheduler:
         placed = Placement(clip, start, tempo, delay)
         self.busy_until_s = placed.end_s
         return placed
+
+    def _earliest(self, now_s: float, gap_s: float) -> float:
+        """The earliest a clip ready at ``now_s`` can start: now, or ``gap_s`` after the last one."""
+        return max(now_s, self.busy_until_s + gap_s) if self.busy_until_s > 0 else now_s

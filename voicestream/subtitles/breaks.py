@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS
+from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS, bare
 from voicestream.messages import Word
 from voicestream.sentences import ends_sentence
 
@@ -11,10 +11,6 @@ _PHRASE_STARTS = OPENERS["en"] | PREPOSITIONS["en"]
 _BINDS_FORWARD = LEANING["en"] | {"to"}
 """Words that must stay with what follows (articles, possessives, pronouns, negation)."""
 _CLAUSE_PUNCT = (",", ";", ":", "—", "–", "-", "、", "，", "；", "：")
-
-
-def _bare(word: Word) -> str:
-    return word.text.strip().lower().strip("\"'“”‘’()[]")
 
 
 def break_cost(before: Word, after: Word, pause_s: float = 0.3) -> float:
@@ -28,9 +24,9 @@ def break_cost(before: Word, after: Word, pause_s: float = 0.3) -> float:
         cost = 0.0
     elif before.text.rstrip().endswith(_CLAUSE_PUNCT):
         cost = 1.0
-    elif _bare(after) in _PHRASE_STARTS:
+    elif bare(after.text) in _PHRASE_STARTS:
         cost = 2.0
-    elif _bare(before) in _BINDS_FORWARD:
+    elif bare(before.text) in _BINDS_FORWARD:
         cost = 6.0
     else:
         cost = 4.0
