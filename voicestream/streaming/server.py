@@ -609,7 +609,7 @@ class _Connection:
 
         assert start.translate_to is not None
         try:
-            synthesizers = self.server.synthesizers()
+            synthesizers = self.server.synthesizers()  # first: with the helper, this sets server.stretch
             return LiveSpeaker(synthesizers, start.translate_to, start.speak_voice, stretch=self.server.stretch)
         except VoicestreamError as e:
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)[:120]) from None
