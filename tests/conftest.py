@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.netguard import netrecord
+from tests.network import NETGUARD
 from voicestream.asr import FasterWhisperEngine
 from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
 from voicestream.registry import create_asr_engine, create_vad
@@ -111,3 +114,40 @@ def audit_ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(subprocess, "run", run)
     monkeypatch.setattr(subprocess, "Popen", Popen)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "network(reason): the test asks for something on the network (a hub model, a URL) on purpose"
+    )
+    config.addinivalue_line(
+        "markers", "slow: minutes of real-engine work over a data set (pytest -m 'not slow' for a fast loop)"
+    )
+
+
+@pytest.fixture(scope="session")
+def _net_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("netlogs")
+
+
+_net_ids = iter(range(1 << 30))
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_network(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _net_logs: Path
+) -> Iterator[None]:
+    """Every test: no outbound network attempt (a name look-up or a connection to anything but
+    this machine) by the test process or any Python process it starts, unless the test is
+    marked ``network``. The recorder is ``tests/netguard`` (test_privacy.py adds a
+    system-call trace for the commands users run)."""
+    log = _net_logs / f"{next(_net_ids)}.jsonl"
+    netrecord.install(log)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv(netrecord.ENV, str(log))
+    yield
+    found = netrecord.attempts(log)
+    if found and request.node.get_closest_marker("network") is None:
+        lines = "\n".join(f"  pid {a['pid']} {a['call']} {a['host']}:{a['port']} from {' < '.join(a['stack'][::-1])}"
+                          for a in found[:10])  # fmt: skip
+        pytest.fail(f"{len(found)} outbound network attempt(s) in a test not marked network:\n{lines}")

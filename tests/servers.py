@@ -14,9 +14,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.network import NetworkAudit
 from voicestream.asr import AsrEngine
 from voicestream.streaming.server import ServerConfig, VoicestreamServer
 from voicestream.streaming.vad_stream import SileroFrameModel
@@ -49,13 +51,16 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def serve_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serve_process(*args: str, audit: NetworkAudit | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``voicestream serve`` with tiny.en on a free port, as a user runs it; yields the
-    process and its URL, and stops it with Ctrl-C (exit 0) afterwards."""
+    process and its URL, and stops it with Ctrl-C (exit 0) afterwards. With ``audit`` the
+    server runs under its network audit (``tests/network.py``)."""
     argv = [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", *args]
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+        audit.argv(argv) if audit else argv,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=audit.env() if audit else None,
+    )  # fmt: skip
     assert proc.stderr is not None
     try:
         url = None
@@ -71,7 +76,8 @@ def serve_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         drain = threading.Thread(target=proc.stderr.read, daemon=True)  # its log must not fill the pipe
         drain.start()
         yield proc, url
-        proc.send_signal(signal.SIGINT)
+        server = psutil.Process(proc.pid).children()[0] if audit else proc  # strace ignores Ctrl-C: ask its child
+        server.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:

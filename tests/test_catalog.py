@@ -68,6 +68,7 @@ def test_unknown_name_lists_choices() -> None:
         catalog.resolve("nonsense")
 
 
+@pytest.mark.network("asks for a hub model offline: one look-up, then a model error")
 def test_hub_model_offline_fails_fast_and_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A hub model that is not cached fails with one line naming the offline alternatives."""
     monkeypatch.setenv("HF_HOME", str(tmp_path))

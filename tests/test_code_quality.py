@@ -19,6 +19,7 @@ from tests.conftest import REPO
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
 )
+@pytest.mark.slow
 def test_tool_is_clean(argv: list[str]) -> None:
     """The tool exits 0 on the repository."""
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)

@@ -34,6 +34,7 @@ RECORDINGS = [
 
 
 @pytest.mark.parametrize(("name", "speakers", "max_der", "max_der_collar"), RECORDINGS)
+@pytest.mark.slow
 def test_embedded_pipeline_der(
     data: Path, diarizer: PyannoteDiarizer, name: str, speakers: int | None, max_der: float, max_der_collar: float
 ) -> None:
@@ -48,6 +49,7 @@ def test_embedded_pipeline_der(
     assert all(a.end_s <= b.start_s + 1e-6 for a, b in itertools.pairwise(exclusive))
 
 
+@pytest.mark.slow
 def test_speaker_counts_are_respected(data: Path, diarizer: PyannoteDiarizer) -> None:
     """Four readers: asking for exactly 3, or at most 2, is obeyed; dev00 with its true count of 2."""
     samples = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")
@@ -59,6 +61,7 @@ def test_speaker_counts_are_respected(data: Path, diarizer: PyannoteDiarizer) ->
     assert len(two.speakers) == 2 and score(reference, two.turns, 30.0).der <= 0.45
 
 
+@pytest.mark.slow
 def test_words_go_to_their_speakers_in_a_four_voice_recording(
     data: Path, base_engine: FasterWhisperEngine, vad: SileroVad, diarizer: PyannoteDiarizer
 ) -> None:
@@ -71,6 +74,7 @@ def test_words_go_to_their_speakers_in_a_four_voice_recording(
     assert all(s.speaker is not None and {w.speaker for w in s.words} == {s.speaker} for s in transcript.segments)
 
 
+@pytest.mark.slow
 def test_cli_diarize_json_labels_every_word(data: Path, tmp_path: Path) -> None:
     """The phone call: two speakers, every word labelled, words right against the reference turns."""
     out = tmp_path / "call.json"
@@ -88,6 +92,7 @@ def test_cli_diarize_json_labels_every_word(data: Path, tmp_path: Path) -> None:
     assert checked > 50 and accuracy >= 0.9, (accuracy, checked)  # measured 0.94
 
 
+@pytest.mark.slow
 def test_cli_rttm_scores_against_the_reference(data: Path, tmp_path: Path) -> None:
     """``--format rttm`` (diarization implied) writes standard RTTM that pyannote reads back."""
     out = tmp_path / "dev00.rttm"
@@ -102,6 +107,7 @@ def test_cli_rttm_scores_against_the_reference(data: Path, tmp_path: Path) -> No
     assert DiarizationErrorRate()(reference, hypothesis) <= 0.45
 
 
+@pytest.mark.network("asks for a hub pipeline offline: one look-up, then a model error")
 def test_cli_hub_pipeline_offline_is_a_model_error(data: Path, tmp_path: Path) -> None:
     """A gated hub pipeline with no network: exit 6 and one line saying what to do, no output file."""
     proc = voicestream(

@@ -66,6 +66,7 @@ def _check_timing(report: dict[str, object], speech_track: Path) -> None:
             assert u["similarity"] >= MIN_SIMILARITY, u
 
 
+@pytest.mark.slow
 def test_cli_dubs_the_video_keeping_its_stream_and_sync(data: Path, tmp_path: Path) -> None:
     video = data / "video_auto_editor" / "example.mp4"
     out = tmp_path / "example.es.mp4"
@@ -104,6 +105,7 @@ def engines(base_engine: FasterWhisperEngine, vad: SileroVad, diarizer: Pyannote
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_speakers_get_distinct_voices_and_keep_their_turns(data: Path, tmp_path: Path, engines: DubEngines) -> None:
     out = tmp_path / "sample.es.m4a"
     result: DubResult = DubJob(engines, DubOptions("es"), tmp_path / "cache").run(

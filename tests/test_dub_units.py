@@ -141,6 +141,7 @@ def test_cache_round_trips_a_transcript(tmp_path: Path) -> None:
     assert key("a", {"x": 1}) == key("a", {"x": 1}) != key("a", {"x": 2})
 
 
+@pytest.mark.network("dubs a URL on a host that does not exist")
 def test_unreachable_url_is_a_clear_input_error(tmp_path: Path) -> None:
     assert is_url("https://www.youtube.com/watch?v=x") and not is_url("clip.mp4")
     with pytest.raises(InputNotFoundError, match=r"cannot fetch .*cannot be reached"):
@@ -165,6 +166,7 @@ def test_dub_cli_option_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.network("one case dubs a URL on a host that does not exist")
 def test_dub_cli_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from voicestream.cli import main
 

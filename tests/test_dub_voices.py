@@ -86,6 +86,7 @@ def test_distinct_voices_sound_different() -> None:
     assert f0[0] is not None and f0[1] is not None and f0[1] > f0[0] * 1.3
 
 
+@pytest.mark.network("asks for Piper voices that must be downloaded, offline")
 def test_engines_without_the_language_or_the_network_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PiperSynthesizer().voices("de") == []  # the embedded Piper voice is English
     assert KokoroSynthesizer().voices("ja") == []  # Kokoro's Japanese front end is not installed

@@ -77,6 +77,7 @@ def _pcts(values: list[float]) -> tuple[float, float]:
     return float(np.percentile(values, 50)), float(np.percentile(values, 95))
 
 
+@pytest.mark.slow
 def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     speak_server: RunningServer, base_engine: FasterWhisperEngine, data: Path
 ) -> None:
@@ -182,6 +183,7 @@ def test_speak_protocol_errors() -> None:
         assert e.value.code == p.CLOSE_BAD_MESSAGE
 
 
+@pytest.mark.slow
 def test_each_speaker_gets_a_voice_of_their_own(
     tiny_engine: FasterWhisperEngine, diarizer: PyannoteDiarizer, data: Path
 ) -> None:

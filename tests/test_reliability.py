@@ -86,6 +86,7 @@ def _reset_at_random_points(url: str, speech: bytes, count: int, seed: int) -> l
     return points
 
 
+@pytest.mark.slow
 def test_tcp_resets_do_not_touch_other_sessions_or_leak(tiny_server: RunningServer, data: Path) -> None:
     """200 clients reset their TCP connection at random points while 3 sessions stream real
     speech: those 3 transcribe as well as alone, and 5 s later tasks, threads, file

@@ -73,6 +73,7 @@ def stream(url: str, samples: np.ndarray, **kwargs: Any) -> list[dict[str, Any]]
         ("jfk_public_domain/jfk.flac", "jfk_public_domain/jfk.txt", 0.08),  # 0-4.6% vs 0%
     ],
 )
+@pytest.mark.slow
 def test_stream_matches_file_transcription(
     base_server: RunningServer,
     base_engine: FasterWhisperEngine,

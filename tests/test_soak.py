@@ -1,6 +1,7 @@
 """Soak: sessions streaming real speech at real time and reconnecting every 60 s show no RSS
-growth trend after warm-up in a ``voicestream serve`` process. CI runs 3 minutes;
-``VOICESTREAM_SOAK_S=1800`` runs 30.
+growth trend after warm-up in a ``voicestream serve`` process. Behind a flag, as load runs
+are: ``VOICESTREAM_SOAK_S=180`` runs 3 minutes (the short check), ``VOICESTREAM_SOAK_S=1800``
+runs 30; without it the test is skipped and says how to run it.
 
 The server runs in a process of its own, as users run it: measured inside pytest's process
 (about 2.9 GB after the other tests' models), one CI run read a +57 MB step there 160 s in
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pytest
 
 from tests.servers import RunningServer, open_ws, send, serve_process, start_msg
 from voicestream import media
@@ -24,7 +26,7 @@ from voicestream.asr import FasterWhisperEngine
 from voicestream.client import stream_samples
 from voicestream.streaming.session import Session
 
-SOAK_S = float(os.environ.get("VOICESTREAM_SOAK_S", "180"))
+SOAK_S = float(os.environ.get("VOICESTREAM_SOAK_S", "0"))
 SESSION_S = 60.0
 WARMUP_S = 60.0 if SOAK_S < 600 else SOAK_S / 3
 """Warm-up left out of the check: the first minute in CI's short run; the first third in a long
@@ -39,6 +41,8 @@ measured in two runs): they check that the last third's peak stays within this o
 peak before it, which catches gross leaks only."""
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(SOAK_S <= 0, reason="soak run: set VOICESTREAM_SOAK_S=180 (3 min) or 1800 (30 min)")
 def test_reconnecting_sessions_do_not_grow_memory(data: Path) -> None:
     speech = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")
     clip = np.tile(speech, 2)[: round(SESSION_S * 16000)]

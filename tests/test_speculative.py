@@ -70,6 +70,7 @@ def perturbed(text: str) -> str:
     return " ".join(words)
 
 
+@pytest.mark.slow
 def test_plain_step_decoding_is_ctranslate2_greedy(plain: FasterWhisperEngine, data: Path, read_speech: list) -> None:
     """The step loop (prefill + one token per pass) picks what ``Whisper.generate`` picks."""
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -89,6 +90,7 @@ def test_plain_step_decoding_is_ctranslate2_greedy(plain: FasterWhisperEngine, d
         assert tokens(segments) == ref[: len(tokens(segments))] and tokens(segments), name
 
 
+@pytest.mark.slow
 def test_drafts_give_the_plain_tokens(
     plain: FasterWhisperEngine,
     with_tiny: FasterWhisperEngine,
@@ -132,6 +134,7 @@ def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: 
     return [join_words(e.words) for e in finals], session
 
 
+@pytest.mark.slow
 def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngine, data: Path) -> None:
     jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
     long = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")[: 25 * SAMPLE_RATE]

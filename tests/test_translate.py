@@ -28,6 +28,7 @@ from voicestream.vad import SileroVad
 EUROPEAN = {"es", "de", "fr", "it", "pt"}
 
 
+@pytest.mark.slow
 def test_whisper_translates_each_sentence_to_english(
     data: Path, base_engine: FasterWhisperEngine, vad: SileroVad
 ) -> None:
@@ -65,6 +66,7 @@ def test_apertium_spanish_speech_to_english(data: Path, base_engine: FasterWhisp
     assert sacrebleu.sentence_chrf(text, [row["translation_en"]]).score >= 45.0, text  # measured 55
 
 
+@pytest.mark.slow
 def test_cli_english_speech_to_spanish_subtitles(data: Path, tmp_path: Path) -> None:
     """JFK to Spanish SRT (Apertium, chosen automatically): rules hold, each cue inside its sentence."""
     out, doc_path = tmp_path / "jfk.es.srt", tmp_path / "jfk.es.json"

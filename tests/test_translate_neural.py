@@ -102,6 +102,7 @@ def test_missing_models_fail_clearly(tmp_path: Path) -> None:
         resolve_model("./no/such/model")
 
 
+@pytest.mark.network("asks for an uncached hub translation model offline")
 def test_an_uncached_hub_model_offline_is_a_model_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))

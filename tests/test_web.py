@@ -159,6 +159,7 @@ def open_page(browser: Any, server: RunningServer, width: int = 1100) -> Any:
     return page
 
 
+@pytest.mark.slow
 def test_microphone_captions_match_the_file_transcription(
     browser: Any,
     page_server: RunningServer,
@@ -274,6 +275,7 @@ def test_page_is_keyboard_accessible(browser: Any, page_server: RunningServer) -
     assert page.get_attribute("#captions", "role") == "log"
 
 
+@pytest.mark.slow
 def test_speaker_labels_on_the_page(
     browser: Any, base_engine: FasterWhisperEngine, diarizer: PyannoteDiarizer, data: Path
 ) -> None:
@@ -316,6 +318,7 @@ def test_translated_captions_on_the_page(browser: Any, page_server: RunningServe
     assert not page.is_visible("#error")
 
 
+@pytest.mark.slow
 def test_the_page_plays_the_translated_speech(browser: Any, page_server: RunningServer) -> None:
     """ "Listen to the translation": the page asks for speech, schedules every clip it gets
     gaplessly in order on its own AudioContext and marks the caption being spoken."""

@@ -1,4 +1,4 @@
-"""``voicestream doctor``: versions, the speculative-decoding API, ffmpeg and models."""
+"""``voicestream doctor``: versions, the speculative-decoding API, ffmpeg, telemetry switches and models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from typing import Any
 
-from voicestream import __version__
+from voicestream import __version__, privacy
 from voicestream.catalog import embedded_names, resolve
 from voicestream.errors import ModelError
 
@@ -71,6 +71,17 @@ def diarization_status() -> tuple[bool, str]:
     return True, f"segmentation-3.0 and CAM++ in {models}"
 
 
+def privacy_lines() -> list[str]:
+    """One line per telemetry switch: variable=value, off or ON, who set it, what it stops."""
+    lines = []
+    for state in privacy.states():
+        setting = f"{state.switch.variable}={state.value if state.value is not None else '(unset)'}"
+        who = "set by you" if state.by_user else "set by voicestream"
+        verdict = "off" if state.off else "ON"
+        lines.append(f"  {setting:<32} {verdict:<3} ({who}; {state.switch.package}: {state.switch.stops})")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 1 when something required is missing."""
     ok = True
@@ -89,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     pairs = ApertiumTranslator().pairs()
     listed = ", ".join(pairs) if pairs else "none (apt-get install apertium apertium-eng-spa)"
     print(f"apertium translation pairs (optional): {listed}")
+    print("telemetry and phone-home switches (voicestream turns each off unless you set it):")
+    for line in privacy_lines():
+        print(line)
     print("models:")
     for name in embedded_names():
         try:
