@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from voicestream.messages import Cue, Word
 from voicestream.subtitles import SubtitleRules, build_cues
+from voicestream.subtitles.breaks import break_cost
 from voicestream.subtitles.lines import wrap
 
 RULES = SubtitleRules()
@@ -100,3 +101,23 @@ def test_unbreakable_word_is_hard_wrapped() -> None:
     cues = build_cues([Word(0.0, 2.0, " " + url, 0.9)], duration_s=5.0)
     assert all(len(line) <= 42 for c in cues for line in c.lines)
     assert "".join(cues[0].lines) == url
+
+
+def test_a_labelled_sentence_that_fits_stays_on_one_line_in_webvtt() -> None:
+    """The WebVTT voice span is not cue text: "This is what a crocodile sounds like." (37
+    characters) stays on one line; in SRT the label takes room, so it breaks at a phrase."""
+    words = words_from("This is what a crocodile sounds like.", speaker="Speaker 1")
+    vtt = build_cues(words, duration_s=5.0, rules=SubtitleRules(label_in_text=False))
+    assert [c.lines for c in vtt] == [("This is what a crocodile sounds like.",)]
+    srt = build_cues(words, duration_s=5.0)
+    assert all(len(line) + (len("Speaker 1: ") if i == 0 else 0) <= 42 for c in srt for i, line in enumerate(c.lines))
+
+
+def test_no_break_inside_a_written_word() -> None:
+    """ "ill" + "-disposed" (Whisper's pieces of one word) cost more to break than any place
+    between words, and never go on different lines."""
+    ill, disposed, the = Word(2.3, 2.5, " ill", 0.9), Word(2.6, 2.9, "-disposed", 0.9), Word(2.0, 2.2, " the", 0.9)
+    assert break_cost(ill, disposed) > break_cost(the, ill) >= 4.0
+    words = [*words_from("and so the old man was quite ill", rate_s=0.1), disposed, *words_from("with us", start=3.0)]
+    lines = wrap(words, 42)
+    assert lines is not None and any("ill-disposed" in line for line in lines), lines

@@ -187,3 +187,26 @@ def test_punctuation_alone_is_never_a_final() -> None:
     assert request is not None and request.final
     policy.apply(request, [*words("for your country.", 6.4), Word(7.6, 7.8, " .", 0.4), Word(7.8, 7.9, "?", 0.4)])
     assert finals(policy.events()) == ["for your country."]
+
+
+def test_a_title_does_not_end_the_caption_line() -> None:
+    """ "Mr." confirmed at the end of an update stays in its segment: the words after it
+    extend the same caption line; "U.S." followed by a capital closes the line it ends."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    hyps = ["I met Mr.", "I met Mr. Quilter in", "I met Mr. Quilter in the U.S.", "I met Mr. Quilter in the U.S. The"]
+    hyps += ["I met Mr. Quilter in the U.S. The end was near"]
+    events: list[PartialEvent | FinalEvent] = []
+    for text in hyps:
+        feed(policy, 1.0, SPEECH)
+        request = policy.next_decode()
+        assert request is not None
+        policy.apply(request, words(text, 0.0, 0.3))
+        events += policy.events()
+    got = [e for e in events if isinstance(e, FinalEvent)]
+    by_segment: dict[int, str] = {}
+    for e in got:
+        by_segment[e.segment] = (by_segment.get(e.segment, "") + "".join(w.text for w in e.words)).strip()
+    lines = list(by_segment.values())
+    assert lines[0] == "I met Mr. Quilter in the U.S.", lines
+    assert all(not line.endswith("Mr.") for line in lines)
+    assert len(lines) == 2 and lines[1].startswith("The"), lines

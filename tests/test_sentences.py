@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from voicestream.messages import Word
-from voicestream.sentences import attach_punctuation, group_sentences
+from voicestream.sentences import attach_punctuation, group_sentences, sentence_end
 
 
 def w(start: float, text: str, speaker: str | None = None) -> Word:
@@ -35,3 +37,30 @@ def test_long_unpunctuated_run_is_split_at_longest_pause() -> None:
     words = [w(i * 0.5, " word") for i in range(20)] + [w(10.9 + i * 0.5, " more") for i in range(20)]
     segs = group_sentences(words, max_duration_s=15.0)
     assert len(segs) == 2 and segs[1].words[0].text == " more"
+
+
+@pytest.mark.parametrize(
+    ("text", "following", "ends"),
+    [
+        ("Mr.", "Smith", False), ("Mrs.", "Brown", False), ("Dr.", None, False), ("St.", "Paul's", False),
+        ("J.", "Smith", False), ("e.g.", "the", False), ("i.e.", "The", False), ("3.", "5", False),
+        ("U.S.", "economy", False), ("U.S.", "The", True), ("U.S.", None, False), ("a.m.", "We", True),
+        ("etc.", "And", True), ("No.", "5", False), ("No.", "I", True), ("done.", "The", True),
+        ("done.", None, True), ("2023.", "Then", True), ("well.", "and", False), ("so…", "and", False),
+        ("what?", "the", True), ('end."', "He", True), ('"Mr.', "Brown", False),
+        # other languages we translate and speak
+        ("Sr.", "García", False), ("Sra.", "López", False), ("z.B.", "die", False), ("Hr.", "Müller", False),
+        ("Mme.", "Curie", False), ("M.", "Dupont", False), ("fin.", "Il", True), ("終わり。", None, True),
+        ("¿verdad?", "Sí", True),
+    ],
+)  # fmt: skip
+def test_sentence_ends_know_abbreviations_initials_and_numbers(text: str, following: str | None, ends: bool) -> None:
+    assert sentence_end(text, following) is ends
+
+
+def test_titles_do_not_split_sentences() -> None:
+    """ "Mr." does not end the segment it opens (the live caption line, translation unit and
+    subtitle cue all come from the same rule)."""
+    words = [w(0, " Mr."), w(0.3, " Quilter"), w(0.6, " is"), w(0.9, " here."), w(1.2, " In"), w(1.5, " the"),
+             w(1.8, " U.S."), w(2.1, " The"), w(2.4, " end.")]  # fmt: skip
+    assert [s.text for s in group_sentences(words)] == ["Mr. Quilter is here.", "In the U.S.", "The end."]

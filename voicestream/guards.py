@@ -108,7 +108,7 @@ def _drop_restart(words: tuple[Word, ...]) -> tuple[Word, ...]:
 
     keys = [_norm(w) for w in words]
     for i in range(len(words) - 1, 0, -1):
-        if ends_sentence(words[i - 1]):
+        if ends_sentence(words[i - 1]):  # not told the next word: a loop restarts in lower case
             start = max((j + 1 for j in range(i - 1) if ends_sentence(words[j])), default=0)
             tail = keys[i:]
             if tail and keys[start : start + len(tail)] == tail:

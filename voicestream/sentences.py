@@ -2,16 +2,76 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from voicestream.messages import Segment, Word
 
 SENTENCE_END = (".", "?", "!", "…", "。", "？", "！", "؟", "।")
+_CLOSERS = "\"'”’)]»"
+_OPENERS = "\"'“‘([«¿¡"
+
+_TITLES_BY_LANGUAGE = {
+    "en": "mr mrs ms messrs dr prof rev hon st mt gen col capt lt sgt gov sen rep pres supt"
+    " vol fig figs ch pp vs cf approx dept e.g i.e viz",
+    "de": "hr fr nr z.b bzw vgl ca ggf evtl u.a d.h s.o",
+    "fr": "mme mlle p.ex env",
+    "es pt it": "sr sra srta sres dra ud uds vd vds av exmo exma sig sigg dott",
+}
+TITLES = frozenset(word for words in _TITLES_BY_LANGUAGE.values() for word in words.split())
+"""Abbreviations (lower case, without the final dot) that go before what they qualify, so a
+sentence never ends on them: titles before names, "Fig. 3", "e.g. the"."""
+AMBIGUOUS = frozenset(
+    ["no", "nos", "etc", "inc", "ltd", "co", "corp", "jr", "bros", "u.s", "u.k", "u.s.a", "a.m", "p.m", "usw", "usf"]
+)
+"""Abbreviations that end a sentence when what follows starts one ("... in the U.S. The",
+"No. I", but "No. 5")."""
 
 
-def ends_sentence(word: Word) -> bool:
-    """Whether ``word`` closes a sentence (ignoring closing quotes/brackets)."""
-    return word.text.rstrip().rstrip("\"'”’)]»").endswith(SENTENCE_END)
+def sentence_end(text: str, following: str | None = None) -> bool:
+    """Whether the word ``text`` ends a sentence, given the word that follows it.
+
+    ``following`` is ``None`` when the next word is not known yet (live) or there is none:
+    the answer is then ``True`` only where it holds whatever follows. "?", "!" and the marks
+    of other scripts always end; a full stop (or "…") does not after a title, an initial
+    ("J."), a number followed by digits, or before a word in lower case; after an ambiguous
+    abbreviation ("etc.", "U.S.", "a.m.") or an acronym with dots it ends only before a
+    capital.
+    """
+    core = text.strip().rstrip(_CLOSERS)
+    if not core.endswith(SENTENCE_END):
+        return False
+    if not core.endswith((".", "…")):
+        return True
+    nxt = following.strip().lstrip(_OPENERS) if following is not None else ""
+    if nxt[:1].islower():
+        return False
+    if core.endswith("…"):
+        return True
+    stem = core.lstrip(_OPENERS)[:-1]
+    key = stem.lower()
+    if key in TITLES or (len(stem) == 1 and stem.isalpha() and stem.isupper() and stem != "I"):
+        return False
+    if stem[-1:].isdigit() and nxt[:1].isdigit():
+        return False
+    if key in AMBIGUOUS or _ACRONYM.fullmatch(key):
+        return nxt[:1].isupper()
+    return True
+
+
+_ACRONYM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
+"""Letters with dots between them ("u.s", "e.v"), as spelled before the final dot."""
+
+
+def ends_sentence(word: Word, following: Word | None = None) -> bool:
+    """:func:`sentence_end` for timed words."""
+    return sentence_end(word.text, None if following is None else following.text)
+
+
+def has_end_mark(text: str) -> bool:
+    """Whether ``text`` ends with a sentence-end mark (ignoring closing quotes and brackets),
+    whether or not it ends a sentence there."""
+    return text.strip().rstrip(_CLOSERS).endswith(SENTENCE_END)
 
 
 def is_mark(text: str) -> bool:
@@ -32,7 +92,7 @@ def attach_punctuation(words: list[Word]) -> list[Word]:
         if is_mark(text):
             if out and not prefix:
                 # Whisper sometimes repeats the mark, or adds a second sentence end
-                if not out[-1].text.endswith(text) and not (ends_sentence(out[-1]) and text.endswith(SENTENCE_END)):
+                if not out[-1].text.endswith(text) and not (has_end_mark(out[-1].text) and text.endswith(SENTENCE_END)):
                     out[-1] = replace(out[-1], text=out[-1].text + text)
             else:
                 prefix += text
@@ -62,7 +122,7 @@ def group_sentences(
         if current and (
             word.start_s - current[-1].end_s > max_gap_s
             or word.speaker != current[-1].speaker
-            or ends_sentence(current[-1])
+            or ends_sentence(current[-1], word)
         ):
             groups.append(current)
             current = []

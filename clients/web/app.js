@@ -65,7 +65,7 @@ ui.listen.addEventListener("change", () => { ui.mixRow.hidden = ui.dubRow.hidden
 
 const state = {
   ws: null, audio: null, source: null, node: null, media: null, lastSource: null,
-  sentAt0: null, sentSamples: 0, exports: {}, finals: [], translations: [], bySegment: new Map(), redraw: false, paragraph: null, segment: null, speaker: null, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
+  sentAt0: null, sentSamples: 0, exports: {}, finals: [], translations: [], bySegment: new Map(), redraw: false, paragraph: null, segment: null, speaker: null, translating: false, pendingDownload: null, autoScroll: true, stopping: false, errorShown: false,
 };
 
 ui.server.value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
@@ -185,13 +185,23 @@ function speakerClass(name) {
   return `spk-${h % 5}`;
 }
 
+// A final's text after the one before it: a space unless its first word is the rest of a
+// written word ("-disposed" after "ill") or the script writes no spaces.
+function continued(event) {
+  const first = event.words && event.words[0] && event.words[0].word;
+  return typeof first === "string" && !/^\s/.test(first) ? event.text : ` ${event.text}`;
+}
+
 function addFinal(event) {
   const atBottom = state.autoScroll;
   const speaker = event.speaker || (event.words && event.words[0] && event.words[0].speaker) || null;
-  // Finals of one segment (a sentence) share a paragraph; a new sentence or speaker starts one.
-  if (state.paragraph && state.segment === event.segment && state.speaker === speaker && !event.translation) {
-    state.paragraph.append(document.createTextNode(` ${event.text}`));
+  // A speaker's turn is one flowing paragraph that finals extend; with live translation each
+  // sentence keeps its own, so that its translation goes under it.
+  const flows = state.segment === event.segment || !state.translating;
+  if (state.paragraph && flows && state.speaker === speaker && !event.translation) {
+    state.paragraph.append(document.createTextNode(continued(event)));
     state.bySegment.set(event.segment, state.paragraph);
+    state.segment = event.segment;
     if (atBottom) ui.captions.scrollTop = ui.captions.scrollHeight;
     return;
   }
@@ -303,7 +313,7 @@ async function begin(makeSource, label) {
   ui.reconnect.hidden = true;
   speech.scheduled = []; speech.spoken = []; speech.pending = null;
   if (speech.ctx) speech.queueEnd = speech.ctx.currentTime;
-  state.exports = {}; state.finals = []; state.translations = []; state.bySegment = new Map(); state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
+  state.translating = !!ui.translateTo.value; state.exports = {}; state.finals = []; state.translations = []; state.bySegment = new Map(); state.sentAt0 = null; state.sentSamples = 0; state.stopping = false;
   ui.captions.replaceChildren(); ui.partial.textContent = ""; state.paragraph = null;
   running(true);
   setStatus("Connecting…");

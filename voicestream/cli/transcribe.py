@@ -175,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
                     hook(samples.size / SAMPLE_RATE * (steps.index(name) + fraction) / 2, samples.size / SAMPLE_RATE)
 
             transcript = label_speakers(transcript, diarizer.diarize(samples, speakers, step))
-    rules = SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps)
+    rules = SubtitleRules(
+        max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps, label_in_text=fmt != "vtt"
+    )
     if target_language is not None:
         translator = translator or choose(transcript.language, target_language, args.translator, engine)
         transcript = translate_transcript(transcript, samples, translator, target_language)

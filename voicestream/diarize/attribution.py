@@ -80,7 +80,7 @@ def snap_to_sentences(words: Sequence[Word], max_words: int = SNAP_WORDS, max_s:
     """
     out = list(words)
     for i in range(1, len(out)):
-        if out[i].speaker == out[i - 1].speaker or ends_sentence(out[i - 1]):
+        if out[i].speaker == out[i - 1].speaker or ends_sentence(out[i - 1], out[i]):
             continue
         target = _nearest_sentence_end(out, i, max_words, max_s)
         if target is None:
@@ -96,7 +96,9 @@ def _nearest_sentence_end(words: list[Word], i: int, max_words: int, max_s: floa
     """Index of the first word after the sentence end nearest to a change before ``words[i]``."""
     for distance in range(1, max_words + 1):
         for target in (i + distance, i - distance):
-            if not 0 < target <= len(words) or not ends_sentence(words[target - 1]):
+            if not 0 < target <= len(words):
+                continue
+            if not ends_sentence(words[target - 1], words[target] if target < len(words) else None):
                 continue
             lo, hi = min(i, target), max(i, target)
             if words[hi - 1].end_s - words[lo].start_s <= max_s and _one_speaker(words, lo, hi):

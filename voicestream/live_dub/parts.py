@@ -9,6 +9,7 @@ import math
 import re
 
 from voicestream.function_words import LEANING, OPENERS, PREPOSITIONS, bare
+from voicestream.sentences import has_end_mark, sentence_end
 
 MIN_WORDS = 4
 """Shortest part (words; characters / 3 for text without spaces): shorter clauses join the next."""
@@ -82,7 +83,14 @@ class _Words:
 
 def _clauses(text: str, min_words: int) -> list[str]:
     """``text`` cut after clause punctuation into parts of at least ``min_words`` words."""
-    pieces = [p.strip() for p in _CUT.split(text.strip()) if p.strip()]
+    pieces: list[str] = []
+    for piece in (p.strip() for p in _CUT.split(text.strip())):
+        if not piece:
+            continue
+        if pieces and has_end_mark(pieces[-1]) and not sentence_end(pieces[-1].split()[-1], piece.split()[0]):
+            pieces[-1] = f"{pieces[-1]} {piece}"  # "Sr." goes with the name after it
+        else:
+            pieces.append(piece)
     space = " " if " " in text.strip() else ""
     parts: list[str] = []
     current = ""

@@ -121,6 +121,7 @@ class StreamingTranscriber:
         self._context: tuple[float, npt.NDArray[np.float32]] | None = None  # (start s, audio) spliced in front
         self._segment = 0
         self._revision = 0
+        self._segment_open = False  # the segment has finals and no sentence end yet
         self._events: list[PartialEvent | FinalEvent] = []
         self.finals = 0
 
@@ -245,10 +246,12 @@ class StreamingTranscriber:
     def _commit(self, words: list[Word]) -> None:
         if not words:
             return
+        if self._segment_open and self._committed and ends_sentence(self._committed[-1], words[0]):
+            self._close_segment()  # the last final ended on "U.S." and a capital came next
         run: list[Word] = []
-        for w in words:
+        for i, w in enumerate(words):
             run.append(w)
-            if ends_sentence(w):
+            if ends_sentence(w, words[i + 1] if i + 1 < len(words) else None):
                 self._emit_final(run)
                 self._close_segment()
                 run = []
@@ -258,6 +261,7 @@ class StreamingTranscriber:
     def _emit_final(self, words: list[Word]) -> None:
         words = monotonic_words(words, self._committed_end_s)
         self._events.append(FinalEvent(self._segment, tuple(words), self.language))
+        self._segment_open = True
         self.finals += 1
         self._committed.extend(words)
         del self._committed[: -self.settings.prompt_words]
@@ -266,12 +270,18 @@ class StreamingTranscriber:
     def _close_segment(self) -> None:
         self._segment += 1
         self._revision = 0
+        self._segment_open = False
 
     def _trim_buffer(self) -> None:
         s = self.settings
         if self.buffer_s <= s.trim_after_s:
             return
-        sentence_ends = [w.end_s for w in self._committed if ends_sentence(w) and w.end_s > self._buffer_start_s]
+        done = self._committed
+        sentence_ends = [
+            w.end_s
+            for i, w in enumerate(done)
+            if w.end_s > self._buffer_start_s and ends_sentence(w, done[i + 1] if i + 1 < len(done) else None)
+        ]
         if sentence_ends:
             self._trim_to(sentence_ends[-1])
         if self.buffer_s > s.max_buffer_s and self._committed_end_s > self._buffer_start_s:

@@ -218,7 +218,7 @@ class Session:
 
         words = list(self.final_words)  # a snapshot: the worker may append meanwhile
         end = max(self.policy.stream_end_s, words[-1].end_s if words else 0.0)
-        cues = build_cues(tuple(words), end, SubtitleRules())
+        cues = build_cues(tuple(words), end, SubtitleRules(label_in_text=fmt != "vtt"))
         return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:

@@ -65,7 +65,7 @@ def _cue_cost(run: list[Word], i: int, j: int, chars: int, rules: SubtitleRules)
     for m in range(i + 1, j):
         if run[m].start_s - run[m - 1].end_s >= rules.pause_split_s:
             cost += _PAUSE_INSIDE_COST
-        if ends_sentence(run[m - 1]):
+        if ends_sentence(run[m - 1], run[m]):
             cost += _SENTENCE_INSIDE_COST
     duration = run[j - 1].end_s - run[i].start_s
     if duration < rules.min_duration_s:
@@ -78,7 +78,7 @@ def _cue_cost(run: list[Word], i: int, j: int, chars: int, rules: SubtitleRules)
 
 def _segment(run: list[Word], rules: SubtitleRules) -> list[_Span]:
     """Optimal cut of one speaker's run into cues (the first one with room for the label)."""
-    label = len(speaker_prefix(run[0].speaker))
+    label = len(speaker_prefix(run[0].speaker)) if rules.label_in_text else 0
     n = len(run)
     best = [math.inf] * (n + 1)
     back = [0] * (n + 1)

@@ -17,6 +17,9 @@ class SubtitleRules:
         max_duration_s: Longest time a cue stays on screen.
         max_linger_s: How long a cue may stay after its last word when nothing follows.
         pause_split_s: A pause at least this long between words should end a cue.
+        label_in_text: Whether a new speaker's label is written in the cue's first line
+            (SRT: ``Speaker 1: ...``), so it takes room there; WebVTT puts it in a voice span
+            (``<v Speaker 1>``) that players show apart from the text, if at all.
     """
 
     max_lines: int = 2
@@ -26,6 +29,7 @@ class SubtitleRules:
     max_duration_s: float = 7.0
     max_linger_s: float = 1.0
     pause_split_s: float = 1.0
+    label_in_text: bool = True
 
     @property
     def max_cue_chars(self) -> int:

@@ -54,7 +54,9 @@ class SentenceCollector:
         done: list[FinishedSentence] = []
         for word in words:
             if self._words and (
-                word.start_s - self._words[-1].end_s > self.max_gap_s or word.speaker != self._words[-1].speaker
+                word.start_s - self._words[-1].end_s > self.max_gap_s
+                or word.speaker != self._words[-1].speaker
+                or ends_sentence(self._words[-1], word)  # "U.S." ended it: the next word is a capital
             ):
                 done += self.flush()
             self._segment = segment
