@@ -185,6 +185,7 @@ def test_microphone_captions_match_the_file_transcription(
     file_wer = jiwer.wer(_norm(reference), _norm(file_text))
     print(f"browser captions WER {page_wer:.2%}, file WER {file_wer:.2%}\n{captions}")
     assert page_wer <= file_wer + 0.10  # 41 words: streaming may differ from the file job by a few
+    assert page.locator("#captions p").count() == 1  # one speaker: one paragraph that its finals extend
 
     with page.expect_download() as info:
         page.click("#srt")
