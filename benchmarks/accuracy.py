@@ -46,6 +46,7 @@ from voicestream.vad import SileroVad
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "v2_dev"
 _normalise = EnglishTextNormalizer()
+SEED = 1
 
 
 def rows(data: Path, name: str) -> list[dict[str, str]]:
@@ -63,16 +64,32 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs])) if pairs else float("nan")
 
 
+def seed() -> None:
+    """The same sampling seed before every decode of an item: temperature fallbacks sample,
+    and both sides of a comparison must draw alike from run to run."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SEED)
+
+
 def bare_text(engine: FasterWhisperEngine, samples: np.ndarray, language: str | None, task: str) -> tuple[str, str]:
-    """faster-whisper on its own: text and the language it used."""
-    segments, info = engine.whisper.transcribe(samples, language=language, task=task, beam_size=5, vad_filter=True)
-    return "".join(s.text for s in segments).strip(), str(info.language)
+    """faster-whisper on its own, as it ships (every window padded to 30 s, where
+    voicestream fits the encoder window to the audio): text and the language it used."""
+    seed()
+    whisper = engine.whisper
+    fitted, whisper.margin_frames = whisper.margin_frames, None
+    try:
+        segments, info = whisper.transcribe(samples, language=language, task=task, beam_size=5, vad_filter=True)
+        return "".join(s.text for s in segments).strip(), str(info.language)
+    finally:
+        whisper.margin_frames = fitted
 
 
 def ours_transcript(engine: FasterWhisperEngine, vad: SileroVad, samples: np.ndarray, language: str | None) -> Any:
     """voicestream's file job (as ``transcribe`` runs it); ``None`` when it hears no speech."""
     from voicestream.errors import NoSpeechError
 
+    seed()
     try:
         return transcribe_samples(samples, engine, vad, TranscribeSettings(decode=DecodeOptions(language=language)))
     except NoSpeechError:
@@ -102,8 +119,10 @@ def file_asr(data: Path, engine: FasterWhisperEngine, vad: SileroVad, stream: bo
         if stream:
             from voicestream.streaming.replay import replay
 
-            _, session = replay(engine, samples)
+            seed()
+            first, session = replay(engine, samples)
             hyps["voicestream-live/auto"].append(join_words(list(session.final_words)))
+            hyps["voicestream-live-unrevised/auto"].append(join_words([w for f in first for w in f.words]))
         print(f"  {r['file']}", flush=True)
     out["wer"] = {name: wer(refs, h) for name, h in hyps.items()}
     corpora = sorted({r["corpus"] for r in items})
@@ -114,6 +133,7 @@ def file_asr(data: Path, engine: FasterWhisperEngine, vad: SileroVad, stream: bo
             **{name: wer([refs[i] for i in idx], [h[i] for i in idx]) for name, h in hyps.items()},
         }
     out["language_right"] = dict(right)
+    out["hypotheses"] = {"files": [r["file"] for r in items], "references": refs, **hyps}
     out["language_differences"] = wrong
     return out
 
@@ -134,12 +154,14 @@ def translation(data: Path, engine: FasterWhisperEngine, vad: SileroVad) -> dict
         else:
             translator = choose(t.language, "en", None, engine)
             translator_name = translator.name
+            seed()
             done = translate_transcript(t, samples, translator, "en")
             hyps["voicestream"].append(" ".join((s.translation or "").strip() for s in done.segments).strip())
         hyps["faster-whisper"].append(bare_text(engine, samples, None, "translate")[0])
         print(f"  {r['file']}", flush=True)
     refs = [r["translation_en"] for r in items]
     out: dict[str, Any] = {"items": len(items), "translator": translator_name, "chrf": {}, "per_language": {}}
+    out["hypotheses"] = {"files": [r["file"] for r in items], "references": refs, **hyps}
     for name, h in hyps.items():
         out["chrf"][name] = float(sacrebleu.corpus_chrf(h, [refs]).score)
     for lang in sorted({r["lang"] for r in items}):

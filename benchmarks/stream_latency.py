@@ -56,9 +56,9 @@ def latencies(events: list[dict[str, Any]]) -> tuple[list[tuple[float, float]], 
     return finals, partials
 
 
-def run_sessions(url: str, clips: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+def run_sessions(url: str, clips: list[np.ndarray], revise: bool = True) -> list[list[dict[str, Any]]]:
     async def all_sessions() -> list[list[dict[str, Any]]]:
-        return list(await asyncio.gather(*(stream_samples(url, c, speed=1.0) for c in clips)))
+        return list(await asyncio.gather(*(stream_samples(url, c, speed=1.0, revise=revise) for c in clips)))
 
     return asyncio.run(all_sessions())
 
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
         "--workers", type=int, default=default_cpu_threads(), help="inference threads (default: one per core, as serve)"
+    )
+    parser.add_argument(
+        "--revise", default="on,off", help="revisions on, off or both (off: the baseline without them, same run)"
     )
     parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
     args = parser.parse_args()
@@ -92,7 +95,8 @@ def main() -> None:
     )
     print(f"baseline: file transcription of the same audio costs {file_cpu / args.seconds:.3f} CPU s per audio s")
 
-    for count in [int(c) for c in args.sessions.split(",")]:
+    runs = [(int(c), r == "on") for c in args.sessions.split(",") for r in args.revise.split(",")]
+    for count, revise in runs:
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
@@ -100,7 +104,7 @@ def main() -> None:
         server = VoicestreamServer(engine, SileroFrameModel(), config)
         port = asyncio.run_coroutine_threadsafe(server.start(), loop).result()
         rss0, cpu0, wall0 = rss_mb(), time.process_time(), time.monotonic()
-        results = run_sessions(f"ws://127.0.0.1:{port}", [clip(i * 17.0) for i in range(count)])
+        results = run_sessions(f"ws://127.0.0.1:{port}", [clip(i * 17.0) for i in range(count)], revise)
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
         rss = rss_mb() - rss0
@@ -118,7 +122,8 @@ def main() -> None:
         late = [x for t, x in finals if t >= 2 * third]
         rtf = cpu / (args.seconds * count)
         print(
-            f"{count} session(s): final p50 {pct(lat, 50):.2f} s p95 {pct(lat, 95):.2f} s max {max(lat):.2f} s | "
+            f"{count} session(s), revisions {'on' if revise else 'off'}: "
+            f"final p50 {pct(lat, 50):.2f} s p95 {pct(lat, 95):.2f} s max {max(lat):.2f} s | "
             f"partial p50 {pct(partials, 50):.2f} s p95 {pct(partials, 95):.2f} s | "
             f"final p95 first third {pct(early, 95):.2f} s, last third {pct(late, 95):.2f} s | "
             f"CPU {rtf:.3f} s per audio s ({rtf / (file_cpu / args.seconds):.1f}x the file job) | "

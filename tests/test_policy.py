@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from voicestream.messages import Word
-from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
+from voicestream.streaming.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
 from voicestream.streaming.protocol import FinalEvent, PartialEvent
 
 SR = 16000
@@ -24,7 +24,7 @@ def words(text: str, start: float, step: float = 0.4) -> list[Word]:
     return [Word(start + i * step, start + i * step + 0.3, " " + t, 0.9) for i, t in enumerate(text.split())]
 
 
-def finals(events: list[PartialEvent | FinalEvent]) -> list[str]:
+def finals(events: list[PartialEvent | FinalEvent | Revision]) -> list[str]:
     return ["".join(w.text for w in e.words).strip() for e in events if isinstance(e, FinalEvent)]
 
 
@@ -109,8 +109,13 @@ def test_finish_flushes_once_and_stops() -> None:
     request = policy.next_decode()
     assert request is not None and request.final
     policy.apply(request, words("last words", 0.5))
+    revision = policy.next_revision()
+    assert revision is not None and revision.revision, "the utterance is decoded once more as a whole"
+    policy.apply(revision, words("last words", 0.5))
     assert policy.next_decode() is None
-    assert finals(policy.events()) == ["last words"]
+    events = policy.events()
+    assert finals(events) == ["last words"]
+    assert [e.finals for e in events if isinstance(e, Revision)] == [None], "the same text is not sent again"
 
 
 def test_buffer_stays_bounded_in_a_long_monologue() -> None:
@@ -142,6 +147,9 @@ def _after_a_pause(context_s: float) -> DecodeRequest:
     assert first is not None and first.prompt is None
     policy.apply(first, words("good morning.", 0.1))
     feed(policy, 3.0, SILENCE)  # a long pause: the silence is cut out of the buffer
+    revision = policy.next_revision()
+    assert revision is not None and revision.revision
+    policy.apply(revision, words("good morning.", 0.1))
     feed(policy, 1.0, SPEECH)
     request = policy.next_decode()
     assert request is not None
@@ -210,3 +218,131 @@ def test_a_title_does_not_end_the_caption_line() -> None:
     assert lines[0] == "I met Mr. Quilter in the U.S.", lines
     assert all(not line.endswith("Mr.") for line in lines)
     assert len(lines) == 2 and lines[1].startswith("The"), lines
+
+
+def _confirm(policy: StreamingTranscriber, text: str, seconds: float) -> None:
+    """Speech for ``seconds`` whose interim decodes all read ``text`` (spread over it)."""
+    for _ in range(int(seconds)):
+        feed(policy, 1.0, SPEECH)
+        request = policy.next_decode()
+        assert request is not None and not request.revision
+        policy.apply(request, words(text, 0.0, 0.3))
+
+
+def test_an_utterance_is_decoded_again_after_a_pause_and_replaces_its_finals() -> None:
+    """Words confirmed from short windows ("the cat sad") are replaced, once a pause ends the
+    utterance, by one decode of all of it; commas' pauses do not end it."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _confirm(policy, "the cat sad on", 3.0)
+    assert finals(policy.events()) == ["the cat sad on"]
+    feed(policy, 0.8, SILENCE)  # a short pause: the final decode, the utterance goes on
+    final = policy.next_decode()
+    assert final is not None and final.final
+    policy.apply(final, words("the cat sad on", 0.0, 0.3))
+    assert finals(policy.events()) == []
+    assert policy.next_decode() is None, "0.8 s is not the end of the utterance"
+    feed(policy, 1.0, SILENCE)
+    revision = policy.next_revision()
+    assert revision is not None and revision.revision and not revision.final
+    assert revision.window.start_s == 0.0 and revision.window.end_s <= 1.4, "the utterance's audio, padded"
+    policy.apply(revision, words("the cat sat on. A mat", 0.0, 0.3)[:4])
+    events = policy.events()
+    revised = [e for e in events if isinstance(e, Revision)]
+    assert len(revised) == 1 and revised[0].finals is not None
+    assert finals(list(revised[0].finals)) == ["the cat sat on."]
+    assert policy.next_decode() is None
+    feed(policy, 1.0, SPEECH)
+    later = policy.next_decode()
+    assert later is not None and later.prompt is None, "the revised words are in the decoded window"
+
+
+def test_a_revision_that_drops_or_loops_is_not_used() -> None:
+    """A revision much shorter (a dropped stretch) or longer (a loop) than the text it would
+    replace is refused: the first text stands."""
+    for revised in ("the", "the cat sat on a mat a mat a mat a mat a mat"):
+        policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+        _confirm(policy, "the cat sad on", 3.0)
+        feed(policy, 0.8, SILENCE)
+        final = policy.next_decode()
+        assert final is not None
+        policy.apply(final, words("the cat sad on", 0.0, 0.3))
+        feed(policy, 1.0, SILENCE)
+        revision = policy.next_revision()
+        assert revision is not None and revision.revision
+        policy.apply(revision, words(revised, 0.0, 0.08))
+        assert [e.finals for e in policy.events() if isinstance(e, Revision)] == [None], revised
+
+
+def test_long_speech_without_pauses_is_revised_at_a_sentence_end() -> None:
+    """Unbroken speech is revised once ``revise_after_s`` of it is confirmed and a sentence ends."""
+    settings = StreamSettings(update_interval_s=1.0, revise_after_s=4.0)
+    policy = StreamingTranscriber(settings)
+    revisions = 0
+    for t in range(1, 12):
+        feed(policy, 1.0, SPEECH)
+        revision = policy.next_revision()
+        if revision is not None:
+            revisions += 1
+            assert revision.revision and revision.window.duration_s <= 4.0 + settings.update_interval_s + 6.0
+            assert policy.next_revision() is None, "one revision at a time"
+            policy.apply(revision, [])
+        request = policy.next_decode()
+        assert request is not None and not request.revision
+        hyp = [w for s in range(int(request.window.start_s), t) for w in words(f"word{s} a b.", s, 0.3)]
+        policy.apply(request, hyp)
+        policy.events()
+    assert revisions >= 1
+
+
+def test_nothing_is_confirmed_from_the_first_second_of_speech() -> None:
+    """Two agreeing decodes of a window shorter than ``min_confirm_s`` confirm nothing."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, min_confirm_s=2.0))
+    for _ in range(3):
+        feed(policy, 0.5, SPEECH)
+        request = policy.next_decode()
+        assert request is not None
+        policy.apply(request, words("desire and", 0.0, 0.3))
+    assert finals(policy.events()) == [], "1.5 s of audio"
+    feed(policy, 0.5, SPEECH)
+    request = policy.next_decode()
+    assert request is not None
+    policy.apply(request, words("desire and", 0.0, 0.3))
+    assert finals(policy.events()) == ["desire and"]
+
+
+def test_a_full_stop_at_the_end_of_the_audio_waits() -> None:
+    """An agreed word with a full stop, less than ``mark_settle_s`` before the audio ends and
+    with no agreed word after it, is not confirmed yet: the window may just stop mid-sentence."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, min_confirm_s=0.0, mark_settle_s=1.0))
+    feed(policy, 2.0, SPEECH)
+    for _ in range(2):
+        request = policy.next_decode()
+        assert request is not None
+        policy.apply(request, words("in all our blood.", 0.5, 0.3))  # "blood." ends at 1.7 s
+        feed(policy, 0.5, SPEECH)
+    assert finals(policy.events()) == ["in all our"], "0.8 s after 'blood.' at the second decode"
+    request = policy.next_decode()
+    assert request is not None
+    policy.apply(request, words("in all our blood.", 0.5, 0.3))
+    assert finals(policy.events()) == ["blood."], "1.3 s after it"
+
+
+def test_a_revision_never_asks_for_more_than_whisper_decodes_at_once() -> None:
+    """Unbroken speech with no sentence end, and revisions applied late (a busy worker):
+    every revision window stays within 30 s."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    out: list[tuple[int, DecodeRequest]] = []
+    windows: list[float] = []
+    for t in range(1, 120):
+        feed(policy, 1.0, SPEECH)
+        if (revision := policy.next_revision()) is not None:
+            windows.append(revision.window.duration_s)
+            out.append((t, revision))
+        if out and t - out[0][0] >= 12:  # applied 12 s after it was handed out
+            policy.apply(out.pop(0)[1], [])
+        request = policy.next_decode()
+        assert request is not None
+        hyp = [w for s in range(int(request.window.start_s), t) for w in words(f"w{s} a b", s, 0.3)]
+        policy.apply(request, hyp)
+        policy.events()
+    assert windows and max(windows) <= 30.0, windows

@@ -28,7 +28,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from tests.servers import RunningServer, close_code, send, start_msg
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
-from voicestream.client import stream_samples
+from voicestream.client import current_finals, stream_samples
 from voicestream.errors import StreamClosedError
 from voicestream.streaming import protocol as p
 from voicestream.streaming.redact import redact
@@ -53,7 +53,7 @@ def metrics(server: RunningServer, token: str | None = None) -> dict[str, Any]:
 
 
 def finals_text(events: list[dict[str, Any]]) -> str:
-    return " ".join(e["text"] for e in events if e["type"] == "final")
+    return " ".join(e["text"] for e in current_finals(events))
 
 
 def _reset_at_random_points(url: str, speech: bytes, count: int, seed: int) -> list[str]:
@@ -134,10 +134,10 @@ def test_graceful_stop_flushes_finals_before_done(
     spoken = _norm((data / "jfk_public_domain" / "jfk.txt").read_text()).split()[: len(streamed)]
     assert jiwer.wer(" ".join(spoken), " ".join(streamed)) <= 0.3, (spoken, streamed)
     speech_end = max(r.end_s for r in vad.regions(audio))
-    last_word = max(w["end"] for e in events if e["type"] == "final" for w in e["words"])
+    last_word = max(w["end"] for e in current_finals(events) for w in e["words"])
     assert last_word >= speech_end - 0.6, (last_word, speech_end)  # the words at the cut are there too
     last_partial = max((i for i, k in enumerate(kinds) if k == "partial"), default=-1)
-    last_final = max(i for i, k in enumerate(kinds) if k == "final")
+    last_final = max(i for i, k in enumerate(kinds) if k in ("final", "revision"))
     assert last_final > last_partial  # nothing left provisional at the end
 
 

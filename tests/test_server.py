@@ -22,7 +22,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from tests.servers import RunningServer, close_code, open_ws, send, start_msg
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
-from voicestream.client import stream_samples
+from voicestream.client import current_finals, stream_samples
 from voicestream.errors import ConnectError, StreamClosedError
 from voicestream.pipeline import transcribe_samples
 from voicestream.streaming import protocol as p
@@ -51,11 +51,11 @@ def strict_server(tiny_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
 
 
 def finals_text(events: list[dict[str, Any]]) -> str:
-    return " ".join(e["text"] for e in events if e["type"] == "final")
+    return " ".join(e["text"] for e in current_finals(events))
 
 
 def final_words(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [w for e in events if e["type"] == "final" for w in e["words"]]
+    return [w for e in current_finals(events) for w in e["words"]]
 
 
 def stream(url: str, samples: np.ndarray, **kwargs: Any) -> list[dict[str, Any]]:
@@ -109,7 +109,7 @@ def test_real_time_stream_sends_partials_then_finals(base_server: RunningServer,
     first_final = kinds.index("final")
     assert kinds.index("partial") < first_final
     assert "country can do for you" in _norm(finals_text(events))
-    segments = [e["segment"] for e in events if e["type"] == "final"]
+    segments = [e["segment"] for e in current_finals(events)]
     assert segments == sorted(segments)
     assert all(e["recv_s"] >= 0 for e in events)
     spec = events[-1]["speculative"]  # each update verified the previous hypothesis

@@ -143,7 +143,10 @@ def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngin
         on, session = replay(plain, audio, drafts=True)
         assert on == off and len(on) > 1
         spec = session.stats.speculative
-        assert spec.hypothesis_drafted > 0 and spec.hypothesis_accepted > 0.7 * spec.hypothesis_drafted
+        # a word ending in a full stop waits for audio after it (StreamSettings.mark_settle_s),
+        # so drafts are longer and their tail changes more often: on jfk 204 of 304 drafted
+        # tokens are accepted (114 of 142 without the wait), on the long excerpt 453 of 512
+        assert spec.hypothesis_drafted > 0 and spec.hypothesis_accepted > 0.6 * spec.hypothesis_drafted
 
 
 def test_auto_policy_follows_the_measured_costs(plain: FasterWhisperEngine) -> None:

@@ -104,3 +104,44 @@ def test_text_and_json_keep_source_and_translation() -> None:
     assert doc["segments"][0]["text"] == "Hello there." and doc["segments"][0]["translation"] == "Hola."
     plain = json.loads(to_json(Transcript("en", 2.0, "base", (s,))))
     assert "translation" not in plain and "translation" not in plain["segments"][0]
+
+
+def test_sentences_are_translated_in_passages_of_at_most_28_s() -> None:
+    from voicestream.translate.whisper import passages
+
+    assert passages([5.0, 6.0, 10.0, 8.0, 3.0]) == [[0, 1, 2], [3, 4]]
+    assert passages([40.0, 2.0]) == [[0], [1]], "a sentence longer than a passage is one of its own"
+    assert passages([]) == []
+
+
+def _timed(text: str, start: float, step: float = 0.5) -> list[Word]:
+    return [Word(start + k * step, start + k * step + 0.4, " " + t, 0.9) for k, t in enumerate(text.split())]
+
+
+def test_a_passages_english_is_shared_out_by_sentence_not_by_word() -> None:
+    """Sentence audio ends at 3 s and 6 s: each English sentence goes whole to the source
+    sentence holding most of it, even when its last words' times spill over."""
+    from voicestream.translate.whisper import share_out
+
+    words = _timed("He came home late. She was asleep already.", 0.2)  # "late." ends 1.9 s
+    words[3:4] = [Word(3.05, 3.2, " late.", 0.9)]  # a rough time past the boundary
+    shares = share_out(words, [3.0, 6.0])
+    assert [" ".join(w.text.strip() for w in s) for s in shares] == ["He came home late.", "She was asleep already."]
+
+
+def test_one_english_sentence_over_two_sources_is_split_rather_than_leaving_one_empty() -> None:
+    from voicestream.translate.whisper import share_out
+
+    words = _timed("the train left and we walked home in the rain", 0.0)  # 0.0 .. 4.9 s, no end mark
+    shares = share_out(words, [2.5, 5.0])
+    assert all(shares), "each source sentence gets its words"
+    assert [w for s in shares for w in s] == words, "nothing lost or reordered"
+    assert shares[1][0].text == " walked"
+
+
+def test_a_source_sentence_whisper_said_nothing_for_stays_empty_here() -> None:
+    """(The translator decodes such a sentence on its own.)"""
+    from voicestream.translate.whisper import share_out
+
+    shares = share_out(_timed("Good morning.", 0.1), [2.0, 4.0, 6.0])
+    assert [len(s) for s in shares] == [2, 0, 0]

@@ -44,6 +44,7 @@ async def stream_samples(
     translate_to: str | None = None,
     speak: str | None = None,
     voice: str | None = None,
+    revise: bool = True,
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -61,6 +62,8 @@ async def stream_samples(
         speak: Ask for translated speech in this language: ``speech`` events, each with the
             ``audio`` (bytes, 16-bit PCM at its ``sample_rate``) of the binary frame after it.
         voice: The voice for ``speak`` (``engine`` or ``engine:name``; default: the server's best).
+        revise: Whether the server may send ``revision`` events (utterances decoded again
+            once they end; :func:`current_finals` applies them).
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -81,8 +84,9 @@ async def stream_samples(
     async with ws:
         start = {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le", "channels": 1,
                  "language": language or "auto", "task": task}  # fmt: skip
-        if diarize:
-            start["options"] = {"diarize": True}
+        options: dict[str, Any] = ({"diarize": True} if diarize else {}) | ({} if revise else {"revise": False})
+        if options:
+            start["options"] = options
         if translate_to:
             start["translate_to"] = translate_to
         if speak:
@@ -146,3 +150,18 @@ def _raise_for_close(ws: ClientConnection, events: list[dict[str, Any]]) -> None
 async def stream_file(url: str, path: str | Path, **kwargs: Any) -> list[dict[str, Any]]:
     """Decode any media file (ffmpeg) and :func:`stream_samples` it."""
     return await stream_samples(url, media.decode(path), **kwargs)
+
+
+def current_finals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finals a session ends with, in order: ``final`` events with each ``revision``
+    applied (its ``finals`` take the place of the ids it ``replaces``)."""
+    finals: list[dict[str, Any]] = []
+    for event in events:
+        if event.get("type") == "final":
+            finals.append(event)
+        elif event.get("type") == "revision":
+            gone = set(event["replaces"])
+            at = next((k for k, f in enumerate(finals) if f["id"] in gone), len(finals))
+            kept = [f for f in finals if f["id"] not in gone]
+            finals = kept[:at] + list(event["finals"]) + kept[at:]
+    return finals

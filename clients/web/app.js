@@ -142,6 +142,7 @@ function onEvent(event) {
     case "ready": setStatus(`Live: model ${event.model}`); break;
     case "partial": ui.partial.textContent = event.text; showLatency(event.words); break;
     case "final": state.finals.push(event); addFinal(event); ui.partial.textContent = ""; showLatency(event.words); break;
+    case "revision": reviseFinals(event); break;
     case "speaker_update": correctSpeaker(event); break;
     case "translation": addTranslation(event); break;
     case "subtitles":
@@ -246,12 +247,26 @@ function drawTranslation(event) {
   if (state.autoScroll) ui.captions.scrollTop = ui.captions.scrollHeight;
 }
 
+// An utterance decoded again once it ended: its finals give way to the new ones.
+function reviseFinals(event) {
+  const gone = new Set(event.replaces);
+  let at = state.finals.findIndex((f) => gone.has(f.id));
+  if (at < 0) at = state.finals.length;
+  const kept = state.finals.filter((f) => !gone.has(f.id));
+  state.finals = [...kept.slice(0, at), ...event.finals, ...kept.slice(at)];
+  redrawSoon();
+}
+
 // The server's end-of-stream second pass relabels earlier finals: redraw the captions once.
 function correctSpeaker(event) {
   const final = state.finals.find((f) => f.id === event.final);
   if (!final) return;
   final.speaker = event.speaker;
   (final.words || []).forEach((w, i) => { w.speaker = event.speakers[i] || w.speaker; });
+  redrawSoon();
+}
+
+function redrawSoon() {
   if (state.redraw) return;
   state.redraw = true;
   requestAnimationFrame(() => {

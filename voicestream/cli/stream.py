@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
 
 
 class _Printer:
-    """Finals as lines; the current partial on a rewritten status line when on a terminal."""
+    """Finals as lines (a revision prints its replacements); the current partial on a
+    rewritten status line when on a terminal."""
 
     def __init__(self) -> None:
         self.tty = sys.stdout.isatty()
@@ -43,8 +44,13 @@ class _Printer:
         kind = event.get("type")
         if kind == "final":
             self._clear()
-            who = f"{event['speaker']}: " if event.get("speaker") else ""
-            print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {who}{event['text']}", flush=True)
+            self._final(event)
+        elif kind == "revision":
+            self._clear()
+            ids = event["replaces"]
+            print(f"(finals {ids[0]}-{ids[-1]} revised:)" if len(ids) > 1 else f"(final {ids[0]} revised:)")
+            for final in event["finals"]:
+                self._final(final)
         elif kind in ("speech", "speech_skipped"):
             self._clear()
             what = f"at {event['start']:7.2f}" if kind == "speech" else f"skipped, {event['reason']}"
@@ -57,6 +63,11 @@ class _Printer:
             sys.stdout.write(f"  ... {event['text'][-100:]}")
             sys.stdout.flush()
             self.partial = True
+
+    @staticmethod
+    def _final(event: dict[str, Any]) -> None:
+        who = f"{event['speaker']}: " if event.get("speaker") else ""
+        print(f"[{event['start']:7.2f} -> {event['end']:7.2f}] {who}{event['text']}", flush=True)
 
     def _clear(self) -> None:
         if self.partial:

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.messages import SpeechRegion, Word, join_words, monotonic_words
-from voicestream.sentences import attach_punctuation, ends_sentence, is_mark
+from voicestream.sentences import attach_punctuation, ends_sentence, has_end_mark, is_mark
 from voicestream.streaming.agreement import agreed_prefix, drop_overlap
 from voicestream.streaming.protocol import FinalEvent, PartialEvent
 from voicestream.timebase import SAMPLE_RATE, samples_to_seconds, seconds_to_samples
@@ -37,6 +37,20 @@ VAD_FRAME_S = 512 / SAMPLE_RATE
 """Seconds covered by one VAD probability (512 samples)."""
 TRAILING_TOLERANCE_S = 0.2
 """Words may start this long (s) after the VAD's end of speech (its timing lags a little)."""
+REVISE_MAX_S = 28.0
+"""An utterance whose finals span this long (s) is revised at its last confirmed word
+(Whisper decodes at most 30 s at once)."""
+WHISPER_WINDOW_S = 30.0
+"""The most audio (s) Whisper decodes at once."""
+REVISE_PAD_S = (0.3, 0.15)
+"""Audio (s) decoded before the utterance's first word and after its last."""
+REVISE_CONTEXT_S = 5.0
+"""Audio (s) before the utterance decoded with it as acoustic context (its words are dropped)."""
+REVISE_CONTEXT_GAP_S = 2.0
+"""Context is added only when the words before end at most this long (s) before the utterance."""
+REVISE_LENGTH = (0.6, 1.5)
+"""A revision is used only when its text is between these shares of the replaced text's
+length (characters): shorter is a dropped stretch, longer a decoder loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +71,19 @@ class StreamSettings:
         vad_neg_threshold: Frame probability below which silence is counted.
         prompt_words: Confirmed words given to the decoder as context.
         settle_s: An agreed last word is confirmed only when this much audio (s) follows it.
+        mark_settle_s: An agreed word ending in a sentence mark ("blood.") is confirmed only
+            when this much audio (s) follows it or the next word is agreed too: Whisper
+            ends every window that stops mid-sentence with a full stop.
+        min_confirm_s: No word is confirmed from a window shorter than this (s): decodes of
+            the first second of speech are guesses, and two agreeing guesses are still wrong.
         partials: Whether partial events are produced.
+        revise: Whether each utterance's finals are decoded again as a whole once it ends
+            (a pause, or a sentence end past ``revise_after_s``) and replaced when the
+            result differs: words confirmed from short windows become the file job's text.
+        revise_pause_s: A pause this long (s) ends the utterance to revise; shorter pauses
+            (commas, breaths) keep it going, so that it is decoded with its context.
+        revise_after_s: Confirmed speech (s) after which the next confirmed sentence end
+            closes the utterance even without a pause.
     """
 
     update_interval_s: float = 0.5
@@ -72,7 +98,12 @@ class StreamSettings:
     vad_neg_threshold: float = 0.35
     prompt_words: int = 40
     settle_s: float = 0.4
+    mark_settle_s: float = 1.0
+    min_confirm_s: float = 2.0
     partials: bool = True
+    revise: bool = True
+    revise_pause_s: float = 1.5
+    revise_after_s: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +117,8 @@ class DecodeRequest:
         final: Confirm every word of the result (silence, stop, or a too-long buffer).
         speech_end_s: Where the VAD last heard speech (s); words starting well after it
             are invented in the trailing silence.
+        revision: A whole utterance decoded again (:attr:`StreamSettings.revise`); decode
+            it like the file job does (beam search, no draft).
     """
 
     audio: npt.NDArray[np.float32]
@@ -93,11 +126,20 @@ class DecodeRequest:
     prompt: str | None
     final: bool
     speech_end_s: float
+    revision: bool = False
 
     @property
     def end_s(self) -> float:
         """Stream time (s) at the end of the audio."""
         return self.window.end_s
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """The finals confirmed since the previous revision were decoded again as one utterance:
+    ``finals`` replace them all, or ``None`` when the first text stands."""
+
+    finals: tuple[FinalEvent, ...] | None
 
 
 class StreamingTranscriber:
@@ -122,8 +164,14 @@ class StreamingTranscriber:
         self._segment = 0
         self._revision = 0
         self._segment_open = False  # the segment has finals and no sentence end yet
-        self._events: list[PartialEvent | FinalEvent] = []
+        self._events: list[PartialEvent | FinalEvent | Revision] = []
         self.finals = 0
+        self._tape = np.zeros(0, dtype=np.float32)  # audio kept for revising the utterance
+        self._tape_start = 0  # stream sample index of _tape[0]
+        self._utterance: list[Word] = []  # words confirmed since the last revision
+        self._before: list[Word] = []  # confirmed words before the utterance (its prompt)
+        self._revise_due = False
+        self._revising: tuple[list[Word], list[Word]] | None = None  # (utterance, words before) out
 
     @property
     def _buffer_start_s(self) -> float:
@@ -143,6 +191,8 @@ class StreamingTranscriber:
         """Append audio (float32 ``(n,)``, 16 kHz) and the VAD probabilities of the frames it completed."""
         s = self.settings
         self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        if s.revise:
+            self._tape = np.concatenate([self._tape, samples.astype(np.float32, copy=False)])
         for p in speech_probs:
             if p >= s.vad_threshold:
                 self._speaking = True
@@ -153,6 +203,8 @@ class StreamingTranscriber:
                 if self._speaking and self._silence_s >= s.end_silence_s:
                     self._speaking = False
                     self._finalise = True
+        if s.revise and self._utterance and not self._speaking and self._silence_s >= s.revise_pause_s:
+            self._revise_due = True
         if not self._pending and self._silence_s >= s.keep_silence_s:
             # A long pause: keep the end of the confirmed speech as context to splice in
             # front of the next words (a lone word decoded alone is often misheard),
@@ -161,6 +213,7 @@ class StreamingTranscriber:
                 ctx_start = max(self._buffer_start_s, self._committed_end_s - s.context_s)
                 self._context = (ctx_start, self._slice(ctx_start, self._committed_end_s + s.pre_roll_s))
             self._trim_to(self.stream_end_s - s.pre_roll_s)
+        self._trim_tape()
 
     def finish(self) -> None:
         """No more audio: the next decode (if any speech is pending) is final."""
@@ -195,8 +248,12 @@ class StreamingTranscriber:
         speech_end = self.stream_end_s - (0.0 if self._speaking else self._silence_s)
         return DecodeRequest(audio, Window(tuple(pieces)), prompt, final, speech_end)
 
-    def apply(self, request: DecodeRequest, words: list[Word]) -> None:
-        """Take the words (stream seconds) decoded for ``request``."""
+    def apply(self, request: DecodeRequest, words: list[Word], confirm: bool = True) -> None:
+        """Take the words (stream seconds) decoded for ``request``; with ``confirm`` false an
+        interim update only shows them (the session's language is not settled yet)."""
+        if request.revision:
+            self._revise(request, words)
+            return
         self._last_decode_end_s = request.end_s
         fresh = [
             w
@@ -216,6 +273,7 @@ class StreamingTranscriber:
                 fresh = [w for w in self._shown if w.start_s >= self._committed_end_s - 0.05]
             self._shown = []
             self._commit(fresh)
+            self._revise_due = self.settings.revise and bool(self._utterance) and self._finished
             self._hypothesis = []
             self._close_segment()
             self._finalise = False
@@ -227,8 +285,10 @@ class StreamingTranscriber:
             return
         # A word at the very end of the audio is the least stable (its end, its
         # punctuation): it waits for a later word or for audio after it.
-        n = agreed_prefix(self._hypothesis, fresh)
-        if n and n == len(fresh) and fresh[-1].end_s > request.end_s - self.settings.settle_s:
+        n = agreed_prefix(self._hypothesis, fresh) if confirm else 0
+        if request.window.duration_s < self.settings.min_confirm_s:
+            n = 0
+        if n and self._waits(fresh[n - 1], n == len(fresh), request.end_s):
             n -= 1
         self._commit(fresh[:n])
         self._hypothesis = fresh[n:]
@@ -238,7 +298,95 @@ class StreamingTranscriber:
             self._shown = list(self._hypothesis)
         self._trim_buffer()
 
-    def events(self) -> list[PartialEvent | FinalEvent]:
+    def _waits(self, word: Word, last: bool, end_s: float) -> bool:
+        """Whether the last agreed ``word`` waits for a later update (``last``: no unconfirmed
+        word follows it in this decode; ``end_s``: stream time at the end of the audio)."""
+        s = self.settings
+        if last and word.end_s > end_s - s.settle_s:
+            return True
+        return has_end_mark(word.text) and word.end_s > end_s - s.mark_settle_s
+
+    def next_revision(self) -> DecodeRequest | None:
+        """The ended utterance to decode again, or ``None``; one at a time: none while the
+        last one's words have not been applied. A new utterance starts now."""
+        if not self._revise_due or self._revising is not None or not self._utterance:
+            return None
+        if self._pending and (self._finalise or self._finished):
+            return None  # the final decode due may still add words to it
+        request = self._revision_request()
+        self._revising = (self._utterance, self._before)
+        self._before = (self._before + self._utterance)[-self.settings.prompt_words :]
+        self._utterance = []
+        self._revise_due = False
+        return request
+
+    def _revision_request(self) -> DecodeRequest:
+        """The utterance's audio, padded, with the words before it as prompt."""
+        first, last = self._utterance[0], self._utterance[-1]
+        start = first.start_s - REVISE_PAD_S[0]
+        if self._before and first.start_s - self._before[-1].end_s <= REVISE_CONTEXT_GAP_S:
+            start -= REVISE_CONTEXT_S  # speech right before: context (a pause would be silence)
+        start = max(self._tape_start / SAMPLE_RATE, start)
+        end = min(self.stream_end_s, last.end_s + REVISE_PAD_S[1])
+        if end - start > WHISPER_WINDOW_S:  # context first, then the revision itself gives way
+            start = max(start, first.start_s - REVISE_PAD_S[0])
+            if end - start > WHISPER_WINDOW_S:
+                start = end  # no audio: the utterance (decoded late, behind) keeps its first text
+        a = seconds_to_samples(start) - self._tape_start
+        b = max(a, seconds_to_samples(end) - self._tape_start)
+        prompt = join_words(self._before[-self.settings.prompt_words :]) or None
+        window = Window((SpeechRegion(start, end),))
+        return DecodeRequest(self._tape[a:b].copy(), window, prompt, False, end, revision=True)
+
+    def _revise(self, request: DecodeRequest, words: list[Word]) -> None:
+        """Replace the revised utterance's finals by ``words`` (stream seconds) where they
+        differ and look whole."""
+        assert self._revising is not None, "apply() of a revision that next_revision() did not hand out"
+        old, before = self._revising
+        self._revising = None
+        # a word belongs to the utterance if it starts before the utterance's end and its
+        # middle lies after the gap that separates it from the words before
+        lo = (before[-1].end_s + old[0].start_s) / 2 if before else old[0].start_s - REVISE_PAD_S[0]
+        new = [w for w in words if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1]
+        new = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), new)))
+        new = monotonic_words(new, before[-1].end_s if before else 0.0)
+        share = len(join_words(new)) / max(1, len(join_words(old)))
+        finals: tuple[FinalEvent, ...] | None = None
+        if REVISE_LENGTH[0] <= share <= REVISE_LENGTH[1] and join_words(new) != join_words(old):
+            out: list[FinalEvent] = []
+            run: list[Word] = []
+            for i, w in enumerate(new):
+                run.append(w)
+                if i == len(new) - 1 or ends_sentence(w, new[i + 1]):
+                    out.append(FinalEvent(self._segment, tuple(run), self.language))
+                    self._close_segment()
+                    run = []
+            self.finals += len(out)
+            finals = tuple(out)
+        self._events.append(Revision(finals))
+        if finals is not None:
+            n = self.settings.prompt_words
+            later = [w for w in self._committed if w.start_s > old[-1].start_s]  # confirmed meanwhile
+            self._before = (before + new)[-n:]
+            self._committed = (before + new + later)[-n:]
+            self._committed_end_s = max(self._committed_end_s, new[-1].end_s)
+        self._trim_tape()
+
+    def _trim_tape(self) -> None:
+        """Keep the audio a revision may need: from the utterance (or the buffer) on."""
+        if not self.settings.revise:
+            return
+        starts = [self._buffer_start_s] + ([self._context[0]] if self._context is not None else [])
+        for words in (self._utterance, self._revising[0] if self._revising else []):
+            if words:
+                starts.append(words[0].start_s)
+        cut = seconds_to_samples(min(starts) - REVISE_PAD_S[0] - REVISE_CONTEXT_S) - self._tape_start
+        cut = min(cut, self._tape.size)
+        if cut > 0:
+            self._tape = self._tape[cut:]
+            self._tape_start += cut
+
+    def events(self) -> list[PartialEvent | FinalEvent | Revision]:
         """Events produced since the last call."""
         out, self._events = self._events, []
         return out
@@ -266,6 +414,11 @@ class StreamingTranscriber:
         self._committed.extend(words)
         del self._committed[: -self.settings.prompt_words]
         self._committed_end_s = max(self._committed_end_s, words[-1].end_s)
+        if self.settings.revise:
+            self._utterance.extend(words)
+            span = self._utterance[-1].end_s - self._utterance[0].start_s
+            if span >= REVISE_MAX_S or (span >= self.settings.revise_after_s and ends_sentence(words[-1])):
+                self._revise_due = True
 
     def _close_segment(self) -> None:
         self._segment += 1

@@ -42,7 +42,7 @@ _START_KEYS = {
 _SPEAK_KEYS = {"to", "voice"}
 SPEECH_RATE = 24_000
 """Sample rate (Hz) of the translated speech the server sends (16-bit PCM, mono)."""
-_OPTION_KEYS = {"partials", "diarize", "num_speakers", "max_speakers"}
+_OPTION_KEYS = {"partials", "revise", "diarize", "num_speakers", "max_speakers"}
 MAX_SPEAKERS = 16
 
 
@@ -83,6 +83,7 @@ class StartMessage:
     language: str | None = None
     task: str = "transcribe"
     partials: bool = True
+    revise: bool = True
     diarize: bool = False
     num_speakers: int | None = None
     max_speakers: int | None = None
@@ -172,6 +173,8 @@ def parse_client_message(text: str) -> ClientMessage:
     _require(not unknown, f"unknown option {unknown[:1]}"[:80])
     partials = options.get("partials", True)
     _require(isinstance(partials, bool), "options.partials must be true or false")
+    revise = options.get("revise", True)
+    _require(isinstance(revise, bool), "options.revise must be true or false")
     diarize = options.get("diarize", False)
     _require(isinstance(diarize, bool), "options.diarize must be true or false")
     counts = {}
@@ -204,6 +207,7 @@ def parse_client_message(text: str) -> ClientMessage:
         language=None if language == "auto" else language,
         task=task,
         partials=partials,
+        revise=revise,
         diarize=diarize,
         num_speakers=counts["num_speakers"],
         max_speakers=counts["max_speakers"],
@@ -246,6 +250,17 @@ def _words(words: tuple[Word, ...] | list[Word]) -> list[dict[str, Any]]:
     return out
 
 
+def _final(event: FinalEvent) -> dict[str, Any]:
+    doc = {"type": "final", "id": event.id, "segment": event.segment,
+           "text": "".join(w.text for w in event.words).strip(),
+           "start": round(event.words[0].start_s, 3) if event.words else None,
+           "end": round(event.words[-1].end_s, 3) if event.words else None,
+           "words": _words(event.words), "language": event.language}  # fmt: skip
+    if event.speaker is not None:
+        doc["speaker"] = event.speaker
+    return doc
+
+
 @dataclass(frozen=True, slots=True)
 class ReadyEvent:
     """Sent once after a valid ``start``."""
@@ -267,8 +282,9 @@ class PartialEvent:
 
 @dataclass(frozen=True, slots=True)
 class FinalEvent:
-    """Confirmed words of a segment; never retracted (only their speakers may be corrected,
-    by a :class:`SpeakerUpdateEvent` naming ``id``). With diarization, one speaker per final."""
+    """Confirmed words of a segment. Only a :class:`RevisionEvent` replaces them (once, when
+    their utterance ends) and a :class:`SpeakerUpdateEvent` naming ``id`` relabels them.
+    With diarization, one speaker per final."""
 
     segment: int
     words: tuple[Word, ...]
@@ -279,6 +295,15 @@ class FinalEvent:
     def speaker(self) -> str | None:
         """The final's speaker (``None`` without diarization)."""
         return self.words[0].speaker if self.words else None
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionEvent:
+    """An utterance ended and was decoded again as a whole: the finals ``replaces`` (ids,
+    in order) are withdrawn and ``finals`` (new ids) take their place."""
+
+    replaces: tuple[int, ...]
+    finals: tuple[FinalEvent, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +403,7 @@ ServerEvent = (
     ReadyEvent
     | PartialEvent
     | FinalEvent
+    | RevisionEvent
     | DoneEvent
     | ErrorEvent
     | SubtitlesEvent
@@ -399,13 +425,9 @@ def encode_event(event: ServerEvent) -> str:
                "text": "".join(w.text for w in event.words).strip(), "words": _words(event.words),
                "language": event.language}  # fmt: skip
     elif isinstance(event, FinalEvent):
-        doc = {"type": "final", "id": event.id, "segment": event.segment,
-               "text": "".join(w.text for w in event.words).strip(),
-               "start": round(event.words[0].start_s, 3) if event.words else None,
-               "end": round(event.words[-1].end_s, 3) if event.words else None,
-               "words": _words(event.words), "language": event.language}  # fmt: skip
-        if event.speaker is not None:
-            doc["speaker"] = event.speaker
+        doc = _final(event)
+    elif isinstance(event, RevisionEvent):
+        doc = {"type": "revision", "replaces": list(event.replaces), "finals": [_final(f) for f in event.finals]}
     elif isinstance(event, SpeakerUpdateEvent):
         speaker = max(set(event.speakers), key=event.speakers.count) if event.speakers else None
         doc = {"type": "speaker_update", "final": event.final, "speaker": speaker, "speakers": list(event.speakers)}

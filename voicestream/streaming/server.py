@@ -36,7 +36,7 @@ from voicestream.helper import HelperProcess
 from voicestream.streaming import protocol as p
 from voicestream.streaming.metrics import Counters, LoopLag, process_stats
 from voicestream.streaming.pause import PauseWhileBusy
-from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.policy import DecodeRequest, StreamSettings
 from voicestream.streaming.redact import server_logger
 from voicestream.streaming.runner import InferenceRunner
 from voicestream.streaming.session import Session
@@ -373,6 +373,7 @@ class _Connection:
         self.outbox: asyncio.Queue[p.ServerEvent | None] = asyncio.Queue(self.config.outbox_size)
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
+        self.revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
         self.stopping = False
         self.export: tuple[str, ...] = ()
         self.start: p.StartMessage | None = None
@@ -440,7 +441,9 @@ class _Connection:
         if start.diarize and self.server.speakers is None:
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, "this server has no speaker labels (start it with --diarize)")
         decode = replace(STREAM_DECODE, language=start.language, task=start.task)
-        settings = replace(self.config.stream, partials=start.partials)
+        # a translated or spoken sentence was already sent from the first text: it stays
+        revise = self.config.stream.revise and start.revise and start.translate_to is None
+        settings = replace(self.config.stream, partials=start.partials, revise=revise)
         translation, choose_translator = self._translation(start)
         speakers = None
         if start.diarize and self.server.speakers is not None:
@@ -452,7 +455,7 @@ class _Connection:
             speakers = LiveDiarizer(self.server.speakers, online, self.config.max_speaker_audio_s)
         session = Session(
             sid, start.audio, self.server.engine, self.server.vad, decode, settings, self.config.hypothesis_drafts,
-            speakers, translation, choose_translator,
+            speakers, translation, choose_translator, inline_revisions=False,
         )  # fmt: skip
         self.server.sessions[sid] = session
         return session
@@ -527,6 +530,13 @@ class _Connection:
             await self.ws.recv()
 
     async def _pump(self, session: Session) -> None:
+        try:
+            await self._process_loop(session)
+        finally:
+            if self.revision is not None:
+                self.revision.cancel()
+
+    async def _process_loop(self, session: Session) -> None:
         runner = self.server._runner
         assert runner is not None
         while True:
@@ -534,6 +544,8 @@ class _Connection:
             self.wake.clear()
             finishing = self.stopping
             if finishing:
+                if self.revision is not None:
+                    await self.revision  # its words are applied by the last process() below
                 session.add_audio(np.zeros(0, np.float32), last=True)
             try:
                 step = functools.partial(session.process, finish=finishing)
@@ -553,6 +565,7 @@ class _Connection:
                 extra = {
                     "session": session.id,
                     "decodes": session.stats.decodes,
+                    "revisions": session.stats.revisions,
                     "speculative": session.stats.speculative.as_dict(),
                 }
                 if session.speakers is not None:
@@ -561,8 +574,20 @@ class _Connection:
                 await self.outbox.put(p.DoneEvent(session.policy.stream_end_s, session.policy.finals, extra))
                 await self.outbox.put(None)
                 return
+            if self.revision is None or self.revision.done():
+                request = session.take_revision()
+                if request is not None:
+                    self.revision = asyncio.create_task(self._revise(session, request))
             if session.inbox_s > 0:
                 self.wake.set()
+
+    async def _revise(self, session: Session, request: DecodeRequest) -> None:
+        """Decode an ended utterance again on a free worker while the session goes on; the
+        next process() applies it."""
+        runner = self.server._runner
+        assert runner is not None
+        await runner.run(functools.partial(session.decode_revision, request))
+        self.wake.set()
 
     async def _second_pass(self, session: Session) -> int | None:
         """Re-diarize the whole session and send the corrections; how many finals changed
@@ -590,7 +615,7 @@ class _Connection:
         assert runner is not None
         return p.SubtitlesEvent(fmt, await runner.run(functools.partial(session.subtitles, fmt)))
 
-    async def _queue(self, events: list[p.PartialEvent | p.FinalEvent | p.TranslationEvent]) -> None:
+    async def _queue(self, events: list[p.PartialEvent | p.FinalEvent | p.RevisionEvent | p.TranslationEvent]) -> None:
         last_partial = max((i for i, e in enumerate(events) if isinstance(e, p.PartialEvent)), default=-1)
         for i, event in enumerate(events):
             backed_up = self.outbox.qsize() > self.config.outbox_size // 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -14,8 +15,15 @@ from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.guards import GuardSettings, apply_guards
 from voicestream.messages import SpeakerTurn, Word, join_words
 from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.policy import DecodeRequest, StreamingTranscriber, StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent, PartialEvent, SpeakerUpdateEvent, TranslationEvent
+from voicestream.streaming.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
+from voicestream.streaming.protocol import (
+    AudioFormat,
+    FinalEvent,
+    PartialEvent,
+    RevisionEvent,
+    SpeakerUpdateEvent,
+    TranslationEvent,
+)
 from voicestream.streaming.vad_stream import SileroFrameModel, VadState
 from voicestream.timebase import SAMPLE_RATE
 
@@ -27,10 +35,28 @@ if TYPE_CHECKING:
     from voicestream.translate.base import Translator
     from voicestream.translate.live import FinishedSentence, LiveTranslator
 
+log = logging.getLogger("voicestream.session")
+
 LANGUAGE_CONFIDENT = 0.7
 """Detection probability at which a multilingual stream's language is fixed."""
+LANGUAGE_MIN_S = 3.0
+"""A detection on less audio (s) never fixes the language, however confident: on v2_dev's
+English, base put 0.77 on Japanese and 0.72 on Estonian for a first second of speech."""
+REVISION_BEAM = 5
+"""Beam width of a revision decode (the file job's)."""
 LANGUAGE_FIX_S = 10.0
-"""Decoded audio (s) after which the language is fixed to the best-voted one anyway."""
+"""Detected audio (s, summed over updates) after which the best-voted language is fixed anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Revised:
+    """A decoded revision waiting to be applied: its words (stream s) and the language they
+    were decoded in, detected on ``evidence_s`` of audio (0: the session's language)."""
+
+    request: DecodeRequest
+    words: list[Word]
+    language: str | None
+    evidence_s: float
 
 
 @dataclass
@@ -41,6 +67,7 @@ class SessionStats:
     decodes: int = 0
     decoded_audio_s: float = 0.0
     speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
+    revisions: int = 0
 
 
 class Session:
@@ -63,6 +90,7 @@ class Session:
         speakers: LiveDiarizer | None = None,
         translation: LiveTranslator | None = None,
         choose_translator: Callable[[str], Translator] | None = None,
+        inline_revisions: bool = True,
     ) -> None:
         self.id = session_id
         self.audio = audio
@@ -80,13 +108,18 @@ class Session:
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._language_votes: dict[str, float] = {}
-        self.finals: list[FinalEvent] = []  # every final sent, by id (speakers corrected at the end)
+        self.finals: list[FinalEvent] = []  # every final sent, by id (withdrawn ones emptied)
+        self._utterance_ids: list[int] = []  # finals of the utterance not handed out for revision
+        self._revising_ids: list[tuple[int, ...]] = []  # finals of each revision handed out
+        self._revised: list[_Revised] = []  # decoded, not applied yet
+        self.inline_revisions = inline_revisions
         self.speakers = speakers
         self.translation = translation
         self._choose_translator = choose_translator
         self._translation_failed = False
         self.speaker_turns: tuple[SpeakerTurn, ...] = ()  # the second pass's turns
         self._voted_s = 0.0
+        self._language_evidence_s = 0.0  # longest audio (s) the language was detected on
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
         self._lock = threading.Lock()
@@ -110,13 +143,17 @@ class Session:
             chunks, self._inbox, self._inbox_samples = self._inbox, [], 0
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
-    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent | TranslationEvent]:
+    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
         """Run VAD and ASR on the queued audio (worker thread); ``finish`` flushes everything.
 
         Audio is fed to the policy in steps of its update interval, so pauses and full
         buffers are finalised at the right stream time however much audio was queued;
         when behind, only the newest step gets an interim (partial) update.
         """
+        with self._lock:
+            revised, self._revised = self._revised, []
+        for done in revised:
+            self._apply_revised(done)
         samples = self._take_inbox()
         step = max(1, round(self.policy.settings.update_interval_s * SAMPLE_RATE))
         chunks = [samples[i : i + step] for i in range(0, samples.size, step)] or [samples]
@@ -131,12 +168,68 @@ class Session:
             if newest and finish:
                 self.policy.finish()
             while (request := self.policy.next_decode(partial=newest)) is not None:
-                self.policy.apply(request, self._decode_words(request))
+                words = self._decode_words(request)
+                # nothing is confirmed in a language that may still change
+                self.policy.apply(request, words, confirm=self.policy.language is not None)
                 if not request.final:
                     break  # one interim update per call keeps every stream's latency fair
-        events = self._number_finals(self._label_speakers(self.policy.events()))
-        self.finals.extend(e for e in events if isinstance(e, FinalEvent))
-        return events + self._translate(events, finish)
+        events = self._drain()
+        if self.inline_revisions or finish:
+            while (revision := self.take_revision()) is not None:
+                self._apply_revised(self._revision_words(revision))
+                events += self._drain()
+        plain = [e for e in events if not isinstance(e, RevisionEvent)]
+        return events + self._translate(plain, finish)
+
+    def _drain(self) -> list[PartialEvent | FinalEvent | RevisionEvent]:
+        """The policy's new events, finals labelled and numbered, revisions applied."""
+        events: list[PartialEvent | FinalEvent | RevisionEvent] = []
+        for group in _split_at_revisions(self.policy.events()):
+            if isinstance(group, Revision):
+                events += self._apply_revision(group)
+                continue
+            fresh = self._number_finals(self._label_speakers(group))
+            self.finals.extend(e for e in fresh if isinstance(e, FinalEvent))
+            self._utterance_ids += [e.id for e in fresh if isinstance(e, FinalEvent)]
+            events += fresh
+        return events
+
+    def take_revision(self) -> DecodeRequest | None:
+        """The next ended utterance to decode again (:meth:`decode_revision`), or ``None``.
+        Called between :meth:`process` calls (or by one, after its events are drained)."""
+        request = self.policy.next_revision()
+        if request is not None:
+            self._revising_ids.append(tuple(self._utterance_ids))
+            self._utterance_ids = []
+        return request
+
+    def decode_revision(self, request: DecodeRequest) -> None:
+        """Decode a revision (worker thread, alongside :meth:`process`); the next
+        :meth:`process` applies it. A failed decode leaves the first text."""
+        try:
+            done = self._revision_words(request)
+        except Exception:
+            log.warning("revision decode failed in session %s", self.id, exc_info=True)
+            done = _Revised(request, [], self.policy.language, 0.0)
+        with self._lock:
+            self._revised.append(done)
+
+    def _apply_revised(self, done: _Revised) -> None:
+        if done.language is not None and done.evidence_s > self._language_evidence_s:
+            self.policy.language, self._language_evidence_s = done.language, done.evidence_s
+        self.policy.apply(done.request, done.words)
+
+    def _apply_revision(self, revision: Revision) -> list[RevisionEvent]:
+        """Withdraw the finals of the revised utterance and number their replacements."""
+        replaced = self._revising_ids.pop(0)
+        if revision.finals is None or not replaced:
+            return []
+        for k in replaced:
+            self.finals[k] = replace(self.finals[k], words=())
+        labelled = self._label_speakers(list(revision.finals))
+        fresh = [e for e in self._number_finals(labelled) if isinstance(e, FinalEvent)]
+        self.finals.extend(fresh)
+        return [RevisionEvent(replaced, tuple(fresh))]
 
     def _translate(self, events: list[PartialEvent | FinalEvent], finish: bool) -> list[TranslationEvent]:
         """Translations of the sentences these finals finish (worker thread)."""
@@ -169,10 +262,17 @@ class Session:
             for t in live.translate(sentences)
         ]  # fmt: skip
 
+    def _in_order(self) -> list[int]:
+        """Indices of the current finals in stream order (a revision's come after the finals
+        confirmed while it was decoded, but replace earlier ones)."""
+        finals = list(self.finals)
+        return sorted((k for k, f in enumerate(finals) if f.words), key=lambda k: finals[k].words[0].start_s)
+
     @property
     def final_words(self) -> list[Word]:
-        """Every confirmed word so far, in order."""
-        return [w for f in list(self.finals) for w in f.words]
+        """Every current confirmed word, in stream order."""
+        finals = list(self.finals)
+        return [w for k in self._in_order() for w in finals[k].words]
 
     def _label_speakers(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
         """Finals with live speaker labels, split where the speaker changes."""
@@ -204,7 +304,8 @@ class Session:
         self.speaker_turns = result.turns
         fixed = iter(result.words)
         updates: list[SpeakerUpdateEvent] = []
-        for k, final in enumerate(self.finals):
+        for k in self._in_order():
+            final = self.finals[k]
             words = tuple(next(fixed) for _ in final.words)
             if [w.speaker for w in words] != [w.speaker for w in final.words]:
                 self.finals[k] = replace(final, words=words)
@@ -222,7 +323,7 @@ class Session:
         return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:
-        language = self.policy.language or self._detect_language(request.audio)
+        language = self.policy.language or self._detect_language(request.audio, request.final)
         # Interim updates decode greedily only: LocalAgreement confirms only words two updates
         # agree on, so a greedy decode that trips a fallback check costs at most a word that
         # waits. Sampled fallback (best of 5 per temperature) on interim windows, often cut
@@ -240,23 +341,51 @@ class Session:
         ]
         return list(self._last_words)
 
-    def _detect_language(self, audio: npt.NDArray[np.float32]) -> str:
+    def _revision_words(self, request: DecodeRequest) -> _Revised:
+        """A whole utterance decoded as the file job does (beam search, full fallback). In a
+        stream whose language was detected, the utterance is detected again when it is more
+        audio than the language was settled on; a confident answer is used (and kept)."""
+        language, evidence = self.policy.language, 0.0
+        if request.audio.size == 0:
+            return _Revised(request, [], language, evidence)
+        seconds = request.audio.size / SAMPLE_RATE
+        if self._decode.language is None and self._engine.multilingual and seconds > self._language_evidence_s:
+            detected, probability = self._engine.detect_language(request.audio)
+            if probability >= LANGUAGE_CONFIDENT:
+                language, evidence = detected, seconds
+        options = replace(self._decode, language=language, initial_prompt=request.prompt, beam_size=REVISION_BEAM)
+        segments = self._engine.transcribe(request.audio, 0.0, options)
+        with self._lock:
+            self.stats.decodes += 1
+            self.stats.revisions += 1
+            self.stats.decoded_audio_s += request.audio.size / SAMPLE_RATE
+        words = [w for seg in apply_guards(segments, GuardSettings()) for w in seg.words]
+        placed = [
+            replace(w, start_s=a, end_s=b) for w in words for a, b in [request.window.to_source(w.start_s, w.end_s)]
+        ]
+        return _Revised(request, placed, language, evidence)
+
+    def _detect_language(self, audio: npt.NDArray[np.float32], final: bool = False) -> str:
         """Language of a multilingual stream whose client did not name one.
 
         A second or two of speech is often misjudged ("Hello? Hello?" on a phone line
         scored Norwegian or Korean at 0.4 here), so every update votes, weighted by its
-        probability and length, and the language is fixed once a detection is confident
-        or enough audio has voted; until then each update uses the leading vote.
+        probability and length. The language is fixed by a confident detection on at
+        least :data:`LANGUAGE_MIN_S` of audio, by the best vote once enough audio has
+        voted, or at a final decode (its words are confirmed, so their language must be
+        settled); until then each update uses the leading vote and confirms nothing.
         """
         detected, probability = self._engine.detect_language(audio)
         seconds = audio.size / SAMPLE_RATE
         self._language_votes[detected] = self._language_votes.get(detected, 0.0) + probability * seconds
         self._voted_s += seconds
         best = max(self._language_votes, key=lambda k: self._language_votes[k])
-        if probability >= LANGUAGE_CONFIDENT or self._voted_s >= LANGUAGE_FIX_S:
-            self.policy.language = detected if probability >= LANGUAGE_CONFIDENT else best
-            return self.policy.language
-        return best
+        self._language_evidence_s = max(self._language_evidence_s, seconds)
+        if probability >= LANGUAGE_CONFIDENT and seconds >= LANGUAGE_MIN_S:
+            self.policy.language = detected
+        elif final or self._voted_s >= LANGUAGE_FIX_S:
+            self.policy.language = best
+        return self.policy.language or best
 
     def _hypothesis(self, request: DecodeRequest) -> str | None:
         """What the previous decode heard in the audio this request still holds: the draft
@@ -265,3 +394,18 @@ class Session:
             return None
         start = request.window.pieces[0].start_s
         return join_words([w for w in self._last_words if w.start_s >= start - 0.05]) or None
+
+
+def _split_at_revisions(
+    events: list[PartialEvent | FinalEvent | Revision],
+) -> list[list[PartialEvent | FinalEvent] | Revision]:
+    """The policy's events as runs of partials and finals, with each revision on its own."""
+    out: list[list[PartialEvent | FinalEvent] | Revision] = [[]]
+    for e in events:
+        if isinstance(e, Revision):
+            out += [e, []]
+        else:
+            run = out[-1]
+            assert isinstance(run, list)
+            run.append(e)
+    return [g for g in out if not (isinstance(g, list) and not g)]

@@ -1,0 +1,130 @@
+"""A session's revisions: ids of withdrawn finals, their replacements, exports (scripted
+engine behind the AsrEngine protocol; real speech for the VAD)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voicestream import media
+from voicestream.asr import AsrSegment, DecodeOptions
+from voicestream.client import current_finals
+from voicestream.messages import Word
+from voicestream.streaming.policy import StreamSettings
+from voicestream.streaming.protocol import AudioFormat, FinalEvent, RevisionEvent, encode_event
+from voicestream.streaming.session import Session
+from voicestream.streaming.vad_stream import SileroFrameModel
+
+GREEDY = "and so my fellow american ask not"
+BEAM = "And so, my fellow Americans, ask not."
+
+
+class ScriptedEngine:
+    """Greedy decodes read ``GREEDY``, beam-search decodes ``BEAM``, placed 0.4 s apart
+    from 0.3 s into the window."""
+
+    name = "scripted"
+    multilingual = False
+    speculative = False
+
+    def __init__(self) -> None:
+        self.beams: list[int] = []
+
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        return "en", 1.0
+
+    def transcribe(
+        self, samples: np.ndarray, offset_s: float, options: Any, hypothesis: Any = None, stats: Any = None
+    ) -> list[AsrSegment]:
+        self.beams.append(options.beam_size)
+        text = BEAM if options.beam_size > 1 else GREEDY
+        duration = samples.size / 16000
+        words = [
+            Word(0.3 + 0.4 * i, 0.6 + 0.4 * i, " " + t, 0.9)
+            for i, t in enumerate(text.split())
+            if 0.6 + 0.4 * i <= duration
+        ]
+        if not words:
+            return []
+        return [AsrSegment(words[0].start_s, words[-1].end_s, text, tuple(words), -0.2, float("nan"), 1.2, ())]
+
+
+@pytest.fixture(scope="module")
+def speech(data: Path) -> np.ndarray:
+    return media.decode(data / "jfk_public_domain" / "jfk.flac")[: 16000 * 4]
+
+
+def run(engine: ScriptedEngine, audio: np.ndarray, settings: StreamSettings) -> tuple[Session, list[Any]]:
+    session = Session("t", AudioFormat(16000, "f32le", 1), engine, SileroFrameModel(), DecodeOptions(beam_size=1),
+                      settings)  # fmt: skip
+    events: list[Any] = []
+    for i in range(0, audio.size, 8000):
+        session.add_audio(audio[i : i + 8000])
+        events += session.process()
+    return session, events + session.process(finish=True)
+
+
+def test_a_revision_withdraws_the_utterances_finals_and_the_exports_follow(speech: np.ndarray) -> None:
+    engine = ScriptedEngine()
+    audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
+    session, events = run(engine, audio, StreamSettings())
+    first = [e for e in events if isinstance(e, FinalEvent)]
+    revisions = [e for e in events if isinstance(e, RevisionEvent)]
+    assert first and " ".join(w.text.strip() for f in first for w in f.words).startswith("and so my")
+    assert len(revisions) == 1, "one utterance, revised once after the pause"
+    revision = revisions[0]
+    assert revision.replaces == tuple(f.id for f in first)
+    assert [f.id for f in revision.finals] == list(range(len(first), len(first) + len(revision.finals)))
+    assert 5 in engine.beams, "the revision decodes with beam search"
+    assert [w.text.strip() for w in session.final_words][:3] == ["And", "so,", "my"]
+    assert all(not session.finals[i].words for i in revision.replaces)
+    assert "And so, my fellow" in session.subtitles("srt")
+    # the wire form, applied the way a client does
+
+    wire = [json.loads(encode_event(e)) for e in events]
+    assert " ".join(f["text"] for f in current_finals(wire)).startswith("And so, my fellow")
+
+
+def test_without_revise_the_first_finals_stand(speech: np.ndarray) -> None:
+    engine = ScriptedEngine()
+    audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
+    session, events = run(engine, audio, StreamSettings(revise=False))
+    assert not any(isinstance(e, RevisionEvent) for e in events)
+    assert 5 not in engine.beams
+    assert [w.text.strip() for w in session.final_words][:3] == ["and", "so", "my"]
+
+
+def test_a_revision_decoded_alongside_replaces_only_its_utterance(speech: np.ndarray) -> None:
+    """As ``serve`` runs it: the revision is taken between process() calls and decoded while
+    the next utterance is confirmed; it replaces its own finals only, and the words stay in
+    stream order."""
+    engine = ScriptedEngine()
+    session = Session("t", AudioFormat(16000, "f32le", 1), engine, SileroFrameModel(), DecodeOptions(beam_size=1),
+                      StreamSettings(context_s=0.0), inline_revisions=False)  # fmt: skip
+    pause = np.zeros(16000 * 4, np.float32)  # the next utterance is decoded on its own
+    events: list[Any] = []
+    request = None
+    for i in range(0, speech.size + pause.size, 8000):
+        session.add_audio(np.concatenate([speech, pause])[i : i + 8000])
+        events += session.process()
+        request = request or session.take_revision()
+    assert request is not None and request.revision
+    first_ids = [e.id for e in events if isinstance(e, FinalEvent)]
+    for i in range(0, speech.size, 8000):  # the next utterance, confirmed while the revision decodes
+        session.add_audio(speech[i : i + 8000])
+        events += session.process()
+    second_ids = [e.id for e in events if isinstance(e, FinalEvent) and e.id not in first_ids]
+    assert second_ids, "finals of the second utterance"
+    session.decode_revision(request)
+    events += session.process()
+    revision = next(e for e in events if isinstance(e, RevisionEvent))
+    assert list(revision.replaces) == first_ids
+    words = session.final_words
+    assert all(a.start_s <= b.start_s for a, b in itertools.pairwise(words))
+    assert [w.text.strip() for w in words][:3] == ["And", "so,", "my"]
+    assert [w.text.strip() for w in words][-7:-4] == ["and", "so", "my"], "the second utterance, not revised yet"
