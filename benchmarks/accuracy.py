@@ -117,7 +117,7 @@ def file_asr(data: Path, engine: FasterWhisperEngine, vad: SileroVad, stream: bo
                 if "en" not in (ours_lang, detected) or ours_lang != detected:
                     wrong.append({"file": r["file"], "voicestream": ours_lang, "faster-whisper": detected})
         if stream:
-            from voicestream.streaming.replay import replay
+            from voicestream.live.replay import replay
 
             seed()
             first, session = replay(engine, samples)
@@ -207,7 +207,7 @@ def diarization(data: Path, engine: FasterWhisperEngine, live: bool) -> dict[str
             totals[system][1] += s.reference_s
         if live:
             from voicestream.diarize.live import LiveDiarizer, SpeakerModels
-            from voicestream.streaming.replay import replay
+            from voicestream.live.replay import replay
 
             speakers = LiveDiarizer(SpeakerModels(ours))
             _, session = replay(engine, samples, speakers=speakers)

@@ -29,8 +29,8 @@ from voicestream.diarize.embedded import PYANNOTE_31_THRESHOLD, embedded_pipelin
 from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
 from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference, score, word_accuracy
+from voicestream.live.replay import replay
 from voicestream.registry import create_asr_engine
-from voicestream.streaming.replay import replay
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RECORDINGS = [

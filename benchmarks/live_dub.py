@@ -34,9 +34,10 @@ import numpy as np
 from voicestream import media
 from voicestream.asr import AsrEngine
 from voicestream.client import stream_samples
+from voicestream.live.state import STREAM_DECODE
+from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.registry import create_asr_engine, create_synthesizers
-from voicestream.streaming.server import STREAM_DECODE, ServerConfig, VoicestreamServer
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.server.websocket import ServerConfig, VoicestreamServer
 from voicestream.tts.cast import catalog
 from voicestream.tts.remote import remote_synthesizers
 
@@ -121,7 +122,7 @@ def run(asr: TimedEngine, audio: np.ndarray, config: ServerConfig, **options: An
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
-    return Run(events, list(asr.times), server.pause.stopped_total_s)
+    return Run(events, list(asr.times), server.live.pause.stopped_total_s)
 
 
 def report(name: str, base: list[float], result: Run) -> None:

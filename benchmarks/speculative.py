@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicestream import media, whisper_decode
-from voicestream.asr import DecodeOptions, FasterWhisperEngine
+from voicestream import media
+from voicestream.asr import DecodeOptions, FasterWhisperEngine, step_decoder
+from voicestream.asr.speculative import SpeculativeStats
 from voicestream.catalog import resolve
+from voicestream.live.replay import replay as replay_session
+from voicestream.live.state import SessionState
 from voicestream.messages import join_words
-from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.replay import replay as replay_session
-from voicestream.streaming.session import Session
 from voicestream.timebase import SAMPLE_RATE
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -74,7 +74,7 @@ def generate_speculative(engine: FasterWhisperEngine, audio: npt.NDArray[np.floa
     """CTranslate2's own speculative loop (no stats, no first-token blank suppression)."""
     from faster_whisper.transcribe import get_suppressed_tokens
 
-    g = engine._greedy
+    g = engine.greedy
     tok = g.tokenizer(g.whisper, GREEDY)
     main_out, _ = g._encode(g.whisper, audio)
     draft_out, _ = g._encode(g.draft, audio)
@@ -124,7 +124,7 @@ def bench_files(plain: FasterWhisperEngine, drafted: FasterWhisperEngine, count:
     )
 
 
-def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], Session]:
+def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], SessionState]:
     """Stream ``audio`` through a session in 0.5 s steps (faster than real time); final texts."""
     finals, session = replay_session(engine, audio, hypothesis_drafts=drafts)
     return [join_words(e.words) for e in finals], session
@@ -132,17 +132,17 @@ def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: 
 
 def bench_streaming(plain: FasterWhisperEngine, seconds: float) -> None:
     audio = media.decode(DATA / "long_form" / "librispeech_concat_4spk.wav")[: int(seconds * SAMPLE_RATE)]
-    original = whisper_decode.greedy_decode
+    original = step_decoder.greedy_decode
     results = {}
     for drafts in (False, True):
         decoder, update = Stopwatch(), Stopwatch()
-        whisper_decode.greedy_decode = decoder.wrap(original)  # type: ignore[assignment]
+        step_decoder.greedy_decode = decoder.wrap(original)  # type: ignore[assignment]
         transcribe = plain.transcribe
         plain.transcribe = update.wrap(transcribe)  # type: ignore[method-assign]
         try:
             finals, session = replay(plain, audio, drafts)
         finally:
-            whisper_decode.greedy_decode = original
+            step_decoder.greedy_decode = original
             del plain.transcribe
         results[drafts] = (finals, session.stats.speculative, decoder, update)
     off, on = results[False], results[True]
@@ -190,13 +190,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--skip-files", action="store_true")
     args = ap.parse_args()
-    plain = FasterWhisperEngine(resolve("base"), compute_type=args.compute_type)
+    plain = FasterWhisperEngine.load(resolve("base"), compute_type=args.compute_type)
     print(f"base, {args.compute_type}, {plain.cpu_threads} CPU threads")
     if not args.skip_files:
-        drafted = FasterWhisperEngine(
+        drafted = FasterWhisperEngine.load(
             resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"), draft_policy="always"
         )
-        auto = FasterWhisperEngine(resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"))
+        auto = FasterWhisperEngine.load(resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"))
         print(f"--draft-policy auto: {auto.draft_note}")
         bench_files(plain, drafted, args.windows)
     bench_streaming(plain, args.seconds)

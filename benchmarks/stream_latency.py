@@ -30,10 +30,10 @@ import numpy as np
 from voicestream import media
 from voicestream.asr import default_cpu_threads
 from voicestream.client import stream_samples
+from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.pipeline import transcribe_samples
 from voicestream.registry import create_asr_engine, create_vad
-from voicestream.streaming.server import ServerConfig, VoicestreamServer
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

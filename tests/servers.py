@@ -20,18 +20,19 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.network import NetworkAudit
 from voicestream.asr import AsrEngine
-from voicestream.streaming.server import ServerConfig, VoicestreamServer
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.diarize.live import SpeakerModels
+from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
 
 class RunningServer:
     """A server on its own event loop thread, on a free loopback port."""
 
-    def __init__(self, engine: AsrEngine, **config: Any) -> None:
+    def __init__(self, engine: AsrEngine, speakers: SpeakerModels | None = None, **config: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config))
+        self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config), speakers)
         self.port = self.call(self.server.start())
         self.url = f"ws://127.0.0.1:{self.port}"
 

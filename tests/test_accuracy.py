@@ -14,9 +14,9 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
+from voicestream.live.replay import replay
 from voicestream.messages import join_words
 from voicestream.pipeline import TranscribeSettings, detect_file_language, transcribe_samples
-from voicestream.streaming.replay import replay
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.vad import SileroVad, plan_windows
 

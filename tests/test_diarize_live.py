@@ -23,7 +23,7 @@ from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference, score, word_accuracy
 from voicestream.errors import StreamClosedError
-from voicestream.streaming.replay import replay
+from voicestream.live.replay import replay
 
 # recording, speakers, live DER limits (no collar, collar), live word accuracy floor. The
 # call's live word accuracy was 0.88+ where it was fitted and is 0.855 on an AMD EPYC host
@@ -88,8 +88,7 @@ def test_live_labels_then_second_pass(
 
 @pytest.fixture(scope="module")
 def diarizing_server(base_engine: FasterWhisperEngine, speaker_models: SpeakerModels) -> Iterator[RunningServer]:
-    server = RunningServer(base_engine, max_rate=0, max_sessions=2)
-    server.server.speakers = speaker_models
+    server = RunningServer(base_engine, speaker_models, max_rate=0, max_sessions=2)
     yield server
     server.close()
 

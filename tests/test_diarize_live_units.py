@@ -9,12 +9,13 @@ import threading
 import numpy as np
 import pytest
 
+from voicestream.audio.store import SessionAudio
 from voicestream.diarize.live import match_names
 from voicestream.diarize.online import OnlineClustering, OnlineSettings
 from voicestream.diarize.scoring import word_turns
+from voicestream.live import events as ev
 from voicestream.messages import Word
-from voicestream.streaming import protocol as p
-from voicestream.streaming.audio_store import SessionAudio
+from voicestream.server import protocol as p
 
 
 def voices(seed: int = 0, n: int = 3, dim: int = 16) -> np.ndarray:
@@ -152,7 +153,8 @@ def start(options: dict[str, object]) -> str:
 
 def test_start_options_for_speakers() -> None:
     msg = p.parse_client_message(start({"diarize": True, "max_speakers": 4}))
-    assert isinstance(msg, p.StartMessage) and msg.diarize and msg.max_speakers == 4 and msg.num_speakers is None
+    assert isinstance(msg, p.StartMessage) and msg.options.diarize and msg.options.max_speakers == 4
+    assert msg.options.num_speakers is None
     for bad in ({"diarize": "yes"}, {"diarize": True, "num_speakers": 0}, {"diarize": True, "max_speakers": 99},
                 {"num_speakers": 2}, {"diarize": True, "max_speakers": True}):  # fmt: skip
         with pytest.raises(p.ProtocolError) as e:
@@ -161,11 +163,11 @@ def test_start_options_for_speakers() -> None:
 
 
 def test_final_and_speaker_update_events_carry_speakers() -> None:
-    final = p.FinalEvent(3, (Word(1.0, 1.4, " Hello", 0.9, "Speaker 2"),), "en", id=7)
+    final = ev.FinalEvent(3, (Word(1.0, 1.4, " Hello", 0.9, "Speaker 2"),), "en", id=7)
     doc = json.loads(p.encode_event(final))
     assert doc["id"] == 7 and doc["speaker"] == "Speaker 2" and doc["words"][0]["speaker"] == "Speaker 2"
-    plain = json.loads(p.encode_event(p.FinalEvent(3, (Word(1.0, 1.4, " Hi", 0.9),), "en")))
+    plain = json.loads(p.encode_event(ev.FinalEvent(3, (Word(1.0, 1.4, " Hi", 0.9),), "en")))
     assert "speaker" not in plain and "speaker" not in plain["words"][0]
-    update = json.loads(p.encode_event(p.SpeakerUpdateEvent(7, ("Speaker 1", "Speaker 1", "Speaker 3"))))
+    update = json.loads(p.encode_event(ev.SpeakerUpdateEvent(7, ("Speaker 1", "Speaker 1", "Speaker 3"))))
     assert update == {"type": "speaker_update", "final": 7, "speaker": "Speaker 1",
                       "speakers": ["Speaker 1", "Speaker 1", "Speaker 3"]}  # fmt: skip

@@ -13,11 +13,11 @@ import soundfile as sf
 
 from voicestream import media, registry
 from voicestream.asr import FasterWhisperEngine
+from voicestream.audio.mix import MIX_RATE
 from voicestream.cli import main
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.dub.job import DubEngines, DubJob, DubOptions, DubResult
 from voicestream.dub.loudness import integrated_loudness
-from voicestream.dub.mix import MIX_RATE
 from voicestream.translate.choose import choose
 from voicestream.vad import SileroVad
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voicestream.audio.mix import MIX_RATE, duck_gain, mix, place
 from voicestream.dub.cache import JobCache, key, transcript_from_json, transcript_to_json
 from voicestream.dub.fetch import fetch, is_url
-from voicestream.dub.mix import MIX_RATE, duck_gain, mix, place
 from voicestream.dub.mux import MuxJob, check_output, iso639_2, mux_argv
 from voicestream.dub.selfcheck import normalize, similarity
 from voicestream.dub.timing import FitSettings, Slot, needs_faster_voice, plan_fit, plan_slots

@@ -10,15 +10,15 @@ import pytest
 import soxr
 
 from voicestream.asr import FasterWhisperEngine
-from voicestream.dub.pitch import median_f0
+from voicestream.audio.stretch import stretch
 from voicestream.dub.selfcheck import ClipChecker
-from voicestream.dub.stretch import stretch
 from voicestream.errors import ModelError
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.tts.base import Speech, Synthesizer
 from voicestream.tts.espeak import EspeakSynthesizer
 from voicestream.tts.kokoro import KokoroSynthesizer
 from voicestream.tts.piper import PiperSynthesizer
+from voicestream.tts.pitch import median_f0
 from voicestream.tts.xtts import XttsSynthesizer
 
 SENTENCES = {

@@ -27,7 +27,7 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.cli import main
 from voicestream.errors import VoicestreamError
-from voicestream.streaming import protocol as p
+from voicestream.server import protocol as p
 
 FULL = os.environ.get("VOICESTREAM_FUZZ_FULL") == "1"
 CASES = {"control": 4000 if FULL else 400, "audio": 4000 if FULL else 400, "live": 2000 if FULL else 60,

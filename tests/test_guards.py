@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voicestream.asr import AsrSegment
-from voicestream.guards import apply_guards, collapse_repeats, drop_collapsed_runs, drop_trailing_echo
+from voicestream.asr.guards import apply_guards, collapse_repeats, drop_collapsed_runs, drop_trailing_echo
 from voicestream.messages import Word, join_words
 
 

@@ -26,9 +26,9 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from voicestream import media
 from voicestream.asr import DecodeOptions, FasterWhisperEngine
 from voicestream.errors import NoSpeechError
+from voicestream.live.replay import replay
 from voicestream.messages import SpeakerTurn, join_words
 from voicestream.pipeline import TranscribeSettings, transcribe_samples, translate_transcript
-from voicestream.streaming.replay import replay
 from voicestream.vad import SileroVad
 
 pytestmark = [

@@ -22,20 +22,20 @@ from voicestream.client import stream_samples
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.diarize.live import LiveDiarizer, SpeakerModels
 from voicestream.diarize.scoring import load_reference
-from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.selfcheck import ClipChecker
-from voicestream.live_dub.schedule import ScheduleSettings
-from voicestream.live_dub.speaker import LiveSpeaker
+from voicestream.live import events as ev
+from voicestream.live.policy import StreamSettings
+from voicestream.live.speech.schedule import ScheduleSettings
+from voicestream.live.speech.speaker import LiveSpeaker
+from voicestream.live.state import STREAM_DECODE, SessionState
+from voicestream.live.translation import LiveTranslator
+from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.registry import create_synthesizers
-from voicestream.streaming import protocol as p
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.server import STREAM_DECODE
-from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.server import protocol as p
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.translate.choose import choose
-from voicestream.translate.live import LiveTranslator
 from voicestream.tts.base import Speech
+from voicestream.tts.pitch import gender_from_f0, median_f0
 
 MIN_SIMILARITY = 0.6
 MAX_DELAY_P50_S = 4.0
@@ -65,7 +65,7 @@ def test_serve_starts_the_speech_helper_before_the_first_session(tiny_engine: Fa
     cold helper held the first session's captions back about 5 s (p95 1.26 s warm, 2.45 s cold)."""
     server = RunningServer(tiny_engine, warm_speech=True)
     try:
-        helper = server.server._speech_helper
+        helper = server.server.live.speech_helper
         assert helper is not None and helper.pid is not None
         assert "es" in server.server.info()["speak_to"]
     finally:
@@ -85,7 +85,7 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     audio = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")
     events = asyncio.run(stream_samples(speak_server.url, audio, speed=1.0, speak="es"))
     assert events[-1]["type"] == "done"
-    gate = speak_server.server.pause  # synthesis ran in the helper, stopped while captions decoded
+    gate = speak_server.server.live.pause  # synthesis ran in the helper, stopped while captions decoded
     print(f"speech helper stopped {gate.stops} times, {gate.stopped_total_s:.1f} s in all")
     assert gate.stops >= 20 and gate.stopped_total_s > 5.0
     translations = [e for e in events if e["type"] == "translation" and e.get("text")]
@@ -96,8 +96,8 @@ def test_every_sentence_is_spoken_in_order_with_a_bounded_delay(
     print("skipped", [(e["segment"], e["delay"]) for e in skipped])
     assert len(skipped) <= MAX_SKIPPED * len(translations), skipped
     for e in speech:
-        assert len(e["audio"]) == e["bytes"] and e["sample_rate"] == p.SPEECH_RATE
-        assert e["duration"] == pytest.approx(len(e["audio"]) / 2 / p.SPEECH_RATE, abs=1e-3)
+        assert len(e["audio"]) == e["bytes"] and e["sample_rate"] == ev.SPEECH_RATE
+        assert e["duration"] == pytest.approx(len(e["audio"]) / 2 / ev.SPEECH_RATE, abs=1e-3)
     for a, b in itertools.pairwise(speech):
         assert a["start"] + a["duration"] <= b["start"] + 1e-3, (a["text"], b["text"])  # never overlapping
     assert all(0 <= e["part"] < e["parts"] for e in speech)
@@ -157,7 +157,7 @@ def test_stream_cli_saves_what_was_spoken(speak_server: RunningServer, data: Pat
     speech = [e for e in events if e["type"] == "speech"]
     assert speech and all(e["voice"].startswith("espeak:") for e in speech)
     track, rate = sf.read(wav, dtype="float32")
-    assert rate == p.SPEECH_RATE and track.size >= 11.0 * rate
+    assert rate == ev.SPEECH_RATE and track.size >= 11.0 * rate
     for e in speech:
         span = track[int(e["start"] * rate) : int((e["start"] + e["duration"]) * rate)]
         assert np.abs(span).max() > 0.05  # the clip is where the event says
@@ -172,7 +172,8 @@ def test_speak_needs_a_voice_for_the_language(speak_server: RunningServer) -> No
 
 def test_speak_protocol_errors() -> None:
     ok = p.parse_client_message(json.dumps({"type": "start", "sample_rate": 16000, "speak": {"to": "es"}}))
-    assert isinstance(ok, p.StartMessage) and ok.speak and ok.translate_to == "es" and ok.speak_voice is None
+    assert isinstance(ok, p.StartMessage) and ok.options.speak and ok.options.translate_to == "es"
+    assert ok.options.speak_voice is None
     bad: list[dict[str, Any]] = [
         {"speak": "es"}, {"speak": {"to": 3}}, {"speak": {"to": "es", "x": 1}}, {"speak": {"to": "es", "voice": 7}},
         {"speak": {"to": "es"}, "translate_to": "fr"},
@@ -198,16 +199,16 @@ def test_each_speaker_gets_a_voice_of_their_own(
     live = LiveTranslator("es")
     speaker = LiveSpeaker(create_synthesizers(threads=1), "es")
     speaker.source = live.audio_between  # as the server sets it
-    session = Session("voices", p.AudioFormat(SAMPLE_RATE, "f32le", 1), tiny_engine, SileroFrameModel(), STREAM_DECODE,
+    session = SessionState("voices", SAMPLE_RATE, tiny_engine, SileroFrameModel(), STREAM_DECODE,
                       StreamSettings(), speakers=LiveDiarizer(SpeakerModels(diarizer)), translation=live,
                       choose_translator=lambda source: choose(source, "es", None, None))  # fmt: skip
-    events: list[p.TranslationEvent] = []
+    events: list[ev.TranslationEvent] = []
     judged_live: dict[str | None, str] = {}
     step = SAMPLE_RATE // 2
     for i in range(0, samples.size + step, step):
         if i < samples.size:
             session.add_audio(samples[i : i + step])
-        new = [e for e in session.process(finish=i >= samples.size) if isinstance(e, p.TranslationEvent)]
+        new = [e for e in session.process(finish=i >= samples.size) if isinstance(e, ev.TranslationEvent)]
         for e in new:  # judged as the speech worker does, while the session still keeps the audio
             judged_live.setdefault(e.speaker, speaker.judge(e))
         events += new
@@ -236,7 +237,7 @@ def test_each_speaker_gets_a_voice_of_their_own(
     first = {e.speaker: e for e in reversed(events)}
     for e in sorted(first.values(), key=lambda e: e.start_s):
         spoken = speaker.speak(e, functools.partial(float, e.end_s + 0.5))  # in time: nothing skipped
-        assert isinstance(spoken, p.SpeechEvent) and spoken.voice == voices[e.speaker] and spoken.speaker == e.speaker
+        assert isinstance(spoken, ev.SpeechEvent) and spoken.voice == voices[e.speaker] and spoken.speaker == e.speaker
         assert spoken.duration_s > 0.3
 
 
@@ -245,16 +246,16 @@ def test_a_sentence_behind_is_spoken_faster_at_one_rate() -> None:
     one faster rate, and its speech is shorter for it."""
     speaker = LiveSpeaker(create_synthesizers(), "es", "espeak")
     text = "Cuando llegamos a la casa la puerta estaba abierta y no había nadie dentro, así que entramos despacio."
-    event = p.TranslationEvent(1, 10.0, 14.0, "When we arrived", text, "es", "en")
+    event = ev.TranslationEvent(1, 10.0, 14.0, "When we arrived", text, "es", "en")
     parts = speaker.parts(event)
     alone = [speaker.speak(event, functools.partial(float, 14.5), k, parts) for k in range(len(parts))]
     speaker.scheduler.busy_until_s = 40.0  # a long clip still playing: 26 s behind
-    behind = p.TranslationEvent(2, 30.0, 34.0, "When we arrived", text, "es", "en")
+    behind = ev.TranslationEvent(2, 30.0, 34.0, "When we arrived", text, "es", "en")
     late = [speaker.speak(behind, functools.partial(float, 34.5), k, parts) for k in range(len(parts))]
-    assert len(parts) >= 2 and all(isinstance(e, p.SpeechEvent) for e in alone + late)
-    assert {e.speed for e in alone if isinstance(e, p.SpeechEvent)} == {1.0}
-    rates = {e.speed for e in late if isinstance(e, p.SpeechEvent)}
+    assert len(parts) >= 2 and all(isinstance(e, ev.SpeechEvent) for e in alone + late)
+    assert {e.speed for e in alone if isinstance(e, ev.SpeechEvent)} == {1.0}
+    rates = {e.speed for e in late if isinstance(e, ev.SpeechEvent)}
     assert rates == {ScheduleSettings().max_speed}, rates
-    natural = sum(e.duration_s * e.tempo for e in alone if isinstance(e, p.SpeechEvent))
-    faster = sum(e.duration_s * e.tempo for e in late if isinstance(e, p.SpeechEvent))
+    natural = sum(e.duration_s * e.tempo for e in alone if isinstance(e, ev.SpeechEvent))
+    faster = sum(e.duration_s * e.tempo for e in late if isinstance(e, ev.SpeechEvent))
     assert faster < 0.9 * natural, (faster, natural)

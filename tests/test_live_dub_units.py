@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from voicestream.function_words import LEANING, PREPOSITIONS
-from voicestream.live_dub.parts import FIRST_WORDS, GROWTH, MIN_WORDS, split_parts
-from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
+from voicestream.live.speech.parts import FIRST_WORDS, GROWTH, MIN_WORDS, split_parts
+from voicestream.live.speech.schedule import Clip, ScheduleSettings, SpeechScheduler
 
 
 def test_clips_play_in_order_without_overlap() -> None:

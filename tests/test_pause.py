@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.procs import children, cpu_s, state, wait_gone
-from voicestream.streaming.pause import PauseWhileBusy
+from voicestream.live.pause import PauseWhileBusy
 
 
 @pytest.fixture

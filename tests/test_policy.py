@@ -6,9 +6,9 @@ import itertools
 
 import numpy as np
 
+from voicestream.live.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
 from voicestream.messages import Word
-from voicestream.streaming.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
-from voicestream.streaming.protocol import FinalEvent, PartialEvent
+from voicestream.server.protocol import FinalEvent, PartialEvent
 
 SR = 16000
 SPEECH, SILENCE = 0.9, 0.05

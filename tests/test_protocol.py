@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from voicestream.live import events as ev
+from voicestream.live.options import SessionOptions
 from voicestream.messages import Word
-from voicestream.streaming import protocol as p
+from voicestream.server import protocol as p
 
 
 def start(**fields: object) -> str:
@@ -18,7 +20,7 @@ def start(**fields: object) -> str:
 def test_start_defaults() -> None:
     """A minimal start gives mono PCM16, auto language, transcription, partials on."""
     msg = p.parse_client_message(start())
-    assert msg == p.StartMessage(p.AudioFormat(16000, "pcm_s16le", 1), None, "transcribe", True)
+    assert msg == p.StartMessage(p.AudioFormat(16000, "pcm_s16le", 1), SessionOptions(None, "transcribe", True))
 
 
 def test_start_full() -> None:
@@ -26,7 +28,7 @@ def test_start_full() -> None:
     msg = p.parse_client_message(
         start(encoding="f32le", channels=2, language="de", task="translate", options={"partials": False}, protocol=1)
     )
-    assert msg == p.StartMessage(p.AudioFormat(16000, "f32le", 2), "de", "translate", False)
+    assert msg == p.StartMessage(p.AudioFormat(16000, "f32le", 2), SessionOptions("de", "translate", False))
 
 
 def test_keepalive_and_stop() -> None:
@@ -99,11 +101,11 @@ def test_bad_frames_rejected(fmt: p.AudioFormat, data: bytes) -> None:
 def test_events_encode_words_and_times() -> None:
     """Final events carry text, start/end and words with absolute seconds."""
     words = (Word(1.0, 1.4, " Hello", 0.91), Word(1.5, 1.9, " there.", 0.8))
-    doc = json.loads(p.encode_event(p.FinalEvent(3, words, "en", id=5)))
+    doc = json.loads(p.encode_event(ev.FinalEvent(3, words, "en", id=5)))
     assert doc == {
         "type": "final", "id": 5, "segment": 3, "text": "Hello there.", "start": 1.0, "end": 1.9, "language": "en",
         "words": [{"word": " Hello", "start": 1.0, "end": 1.4, "probability": 0.91},
                   {"word": " there.", "start": 1.5, "end": 1.9, "probability": 0.8}],
     }  # fmt: skip
-    partial = json.loads(p.encode_event(p.PartialEvent(3, 2, words[:1], None)))
+    partial = json.loads(p.encode_event(ev.PartialEvent(3, 2, words[:1], None)))
     assert partial["type"] == "partial" and partial["revision"] == 2 and partial["text"] == "Hello"

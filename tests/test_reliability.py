@@ -30,8 +30,8 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.errors import StreamClosedError
-from voicestream.streaming import protocol as p
-from voicestream.streaming.redact import redact
+from voicestream.server import protocol as p
+from voicestream.server.redact import redact
 from voicestream.vad import SileroVad
 
 _norm = EnglishTextNormalizer()
@@ -193,7 +193,7 @@ def token_server(tiny_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
 
 
 def _web_root() -> Path:
-    from voicestream.streaming.web import default_web_root
+    from voicestream.server.web import default_web_root
 
     return default_web_root()
 

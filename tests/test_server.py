@@ -25,7 +25,7 @@ from voicestream.asr import FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.errors import ConnectError, StreamClosedError
 from voicestream.pipeline import transcribe_samples
-from voicestream.streaming import protocol as p
+from voicestream.server import protocol as p
 from voicestream.vad import SileroVad
 
 _norm = EnglishTextNormalizer()
@@ -341,8 +341,8 @@ def test_interim_updates_decode_greedily_and_final_decodes_keep_the_fallback(
 ) -> None:
     """Agreement confirms nothing a single interim decode says, so interim updates skip the
     sampled fallback (half of tiny.en's streaming time before); final decodes keep it."""
-    from voicestream.streaming.replay import replay
-    from voicestream.streaming.server import STREAM_DECODE
+    from voicestream.live.replay import replay
+    from voicestream.live.state import STREAM_DECODE
 
     engine = _RecordingEngine(tiny_engine)
     finals, session = replay(engine, media.decode(data / "jfk_public_domain" / "jfk.flac"))  # type: ignore[arg-type]

@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 
 from voicestream.asr import DecodeOptions
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.protocol import AudioFormat
-from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.live.policy import StreamSettings
+from voicestream.live.state import SessionState
+from voicestream.live.vad_stream import SileroFrameModel
 
 
 class ScriptedDetector:
@@ -32,10 +31,10 @@ class ScriptedDetector:
         return []
 
 
-def session(answers: list[tuple[str, float]]) -> Session:
-    return Session(
+def session(answers: list[tuple[str, float]]) -> SessionState:
+    return SessionState(
         "t",
-        AudioFormat(16000, "f32le", 1),
+        16000,
         ScriptedDetector(answers),
         SileroFrameModel(),
         DecodeOptions(),

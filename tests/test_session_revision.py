@@ -14,11 +14,11 @@ import pytest
 from voicestream import media
 from voicestream.asr import AsrSegment, DecodeOptions
 from voicestream.client import current_finals
+from voicestream.live.policy import StreamSettings
+from voicestream.live.state import SessionState
+from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.messages import Word
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent, RevisionEvent, encode_event
-from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.server.protocol import FinalEvent, RevisionEvent, encode_event
 
 GREEDY = "and so my fellow american ask not"
 BEAM = "And so, my fellow Americans, ask not."
@@ -59,8 +59,8 @@ def speech(data: Path) -> np.ndarray:
     return media.decode(data / "jfk_public_domain" / "jfk.flac")[: 16000 * 4]
 
 
-def run(engine: ScriptedEngine, audio: np.ndarray, settings: StreamSettings) -> tuple[Session, list[Any]]:
-    session = Session("t", AudioFormat(16000, "f32le", 1), engine, SileroFrameModel(), DecodeOptions(beam_size=1),
+def run(engine: ScriptedEngine, audio: np.ndarray, settings: StreamSettings) -> tuple[SessionState, list[Any]]:
+    session = SessionState("t", 16000, engine, SileroFrameModel(), DecodeOptions(beam_size=1),
                       settings)  # fmt: skip
     events: list[Any] = []
     for i in range(0, audio.size, 8000):
@@ -104,7 +104,7 @@ def test_a_revision_decoded_alongside_replaces_only_its_utterance(speech: np.nda
     the next utterance is confirmed; it replaces its own finals only, and the words stay in
     stream order."""
     engine = ScriptedEngine()
-    session = Session("t", AudioFormat(16000, "f32le", 1), engine, SileroFrameModel(), DecodeOptions(beam_size=1),
+    session = SessionState("t", 16000, engine, SileroFrameModel(), DecodeOptions(beam_size=1),
                       StreamSettings(context_s=0.0), inline_revisions=False)  # fmt: skip
     pause = np.zeros(16000 * 4, np.float32)  # the next utterance is decoded on its own
     events: list[Any] = []

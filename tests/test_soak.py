@@ -24,7 +24,7 @@ from tests.servers import RunningServer, open_ws, send, serve_process, start_msg
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import stream_samples
-from voicestream.streaming.session import Session
+from voicestream.live.state import SessionState
 
 SOAK_S = float(os.environ.get("VOICESTREAM_SOAK_S", "0"))
 SESSION_S = 60.0
@@ -88,7 +88,7 @@ def test_reconnecting_sessions_do_not_grow_memory(data: Path) -> None:
 
 
 def test_finished_sessions_leave_no_state_behind(tiny_engine: FasterWhisperEngine, data: Path) -> None:
-    """Every session's state lives in one :class:`Session` object; none outlives its
+    """Every session's state lives in one :class:`SessionState` object; none outlives its
     connection, whether it ended with ``stop`` or by the client going away. This catches the
     per-session leaks that CI's 3-minute RSS check above is too short to resolve."""
     speech = media.decode(data / "jfk_public_domain" / "jfk.flac")
@@ -110,4 +110,4 @@ def test_finished_sessions_leave_no_state_behind(tiny_engine: FasterWhisperEngin
 
 def _live_sessions() -> int:
     gc.collect()
-    return sum(type(o) is Session for o in gc.get_objects())
+    return sum(type(o) is SessionState for o in gc.get_objects())

@@ -16,14 +16,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicestream import media, whisper_decode
-from voicestream.asr import AsrSegment, DecodeOptions, FasterWhisperEngine
+from voicestream import media
+from voicestream.asr import AsrSegment, DecodeOptions, FasterWhisperEngine, step_decoder
+from voicestream.asr.speculative import SpeculativeStats
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
+from voicestream.live.replay import replay as replay_session
+from voicestream.live.state import SessionState
 from voicestream.messages import join_words
-from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.replay import replay as replay_session
-from voicestream.streaming.session import Session
 from voicestream.timebase import SAMPLE_RATE
 
 GREEDY = DecodeOptions(beam_size=1)
@@ -31,17 +31,21 @@ GREEDY = DecodeOptions(beam_size=1)
 
 @pytest.fixture(scope="module")
 def plain() -> FasterWhisperEngine:
-    return FasterWhisperEngine(resolve("base"), compute_type="float32")
+    return FasterWhisperEngine.load(resolve("base"), compute_type="float32")
 
 
 @pytest.fixture(scope="module")
 def with_tiny() -> FasterWhisperEngine:
-    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"), draft_policy="always")
+    return FasterWhisperEngine.load(
+        resolve("base"), compute_type="float32", draft=resolve("tiny.en"), draft_policy="always"
+    )
 
 
 @pytest.fixture(scope="module")
 def with_self() -> FasterWhisperEngine:
-    return FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("base"), draft_policy="always")
+    return FasterWhisperEngine.load(
+        resolve("base"), compute_type="float32", draft=resolve("base"), draft_policy="always"
+    )
 
 
 def windows(
@@ -75,7 +79,7 @@ def test_plain_step_decoding_is_ctranslate2_greedy(plain: FasterWhisperEngine, d
     """The step loop (prefill + one token per pass) picks what ``Whisper.generate`` picks."""
     from faster_whisper.transcribe import get_suppressed_tokens
 
-    g = plain._greedy
+    g = plain.greedy
     for name, audio, prompt in windows(data, read_speech):
         language = plain.detect_language(audio)[0]
         options = replace(GREEDY, language=language, initial_prompt=prompt)
@@ -128,7 +132,7 @@ def test_drafts_give_the_plain_tokens(
     assert hyp_stats.verify_passes <= 4 * count
 
 
-def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], Session]:
+def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: bool) -> tuple[list[str], SessionState]:
     """Stream ``audio`` through a session in 0.5 s steps (faster than real time); final texts."""
     finals, session = replay_session(engine, audio, hypothesis_drafts=drafts)
     return [join_words(e.words) for e in finals], session
@@ -151,18 +155,18 @@ def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngin
 
 def test_auto_policy_follows_the_measured_costs(plain: FasterWhisperEngine) -> None:
     """``auto`` drafts exactly when the decoder costs timed at load predict a gain."""
-    auto = FasterWhisperEngine(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
+    auto = FasterWhisperEngine.load(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
     cost = auto.draft_cost
     assert cost is not None and cost.main_step_s > 0 and cost.draft_step_s > 0 and cost.verify_s > 0
-    assert (auto._greedy.draft is not None) == (cost.speedup >= 1.0)
+    assert (auto.greedy.draft is not None) == (cost.speedup >= 1.0)
     assert ("on:" in auto.draft_note) == (cost.speedup >= 1.0) and "expected" in auto.draft_note
 
 
 def test_draft_model_needs_the_step_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(whisper_decode, "STEP_API", False)
+    monkeypatch.setattr(step_decoder, "STEP_API", False)
     with pytest.raises(ModelError, match="ctranslate2-crisperwhisper"):
-        FasterWhisperEngine(resolve("tiny.en"), draft=resolve("tiny.en"), draft_policy="always")
-    engine = FasterWhisperEngine(resolve("tiny.en"))  # without a draft model: the faster-whisper path
+        FasterWhisperEngine.load(resolve("tiny.en"), draft=resolve("tiny.en"), draft_policy="always")
+    engine = FasterWhisperEngine.load(resolve("tiny.en"))  # without a draft model: the faster-whisper path
     assert not engine.speculative
     audio = media.decode(Path(__file__).resolve().parents[1] / "examples" / "jfk.flac")
     segments = engine.transcribe(audio, 0.0, GREEDY)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicestream.speculative import (
+from voicestream.asr.speculative import (
     DraftSettings,
     GreedyResult,
     HypothesisDrafter,

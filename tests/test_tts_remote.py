@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.procs import children, wait_gone
-from voicestream.dub.stretch import stretch
+from voicestream.audio.stretch import stretch
 from voicestream.errors import ModelError
 from voicestream.helper import HelperProcess
 from voicestream.registry import create_synthesizers

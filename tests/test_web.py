@@ -31,7 +31,7 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.pipeline import transcribe_samples
-from voicestream.streaming.web import default_web_root
+from voicestream.server.web import default_web_root
 from voicestream.vad import SileroVad
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,8 +284,7 @@ def test_speaker_labels_on_the_page(
     redraws the captions with the second pass's corrections after stop."""
     from voicestream.diarize.live import SpeakerModels
 
-    server = RunningServer(base_engine, web_root=WEB, max_sessions=1, max_rate=0)
-    server.server.speakers = SpeakerModels(diarizer)
+    server = RunningServer(base_engine, SpeakerModels(diarizer), web_root=WEB, max_sessions=1, max_rate=0)
     try:
         page = open_page(browser, server)
         page.wait_for_selector("#diarize-row:not([hidden])", state="attached", timeout=10_000)

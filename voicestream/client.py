@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 
 from voicestream import media
 from voicestream.errors import ConnectError, StreamClosedError
-from voicestream.streaming.protocol import SUBPROTOCOL
+from voicestream.server.protocol import SUBPROTOCOL
 from voicestream.timebase import SAMPLE_RATE
 
 EventHook = Callable[[dict[str, Any]], None]

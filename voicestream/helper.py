@@ -5,7 +5,7 @@ The protocol: one JSON request line in, then the raw bytes its ``"payload"`` fie
 hangs past its timeout or answers garbage is replaced, and the request tried once more in
 a fresh one; a helper is also replaced every ``max_requests`` requests (leaks in the
 libraries it hosts stay bounded). A helper dies with the process that started it, even
-while it is stopped (SIGSTOP: see :mod:`voicestream.streaming.pause`). A helper started
+while it is stopped (SIGSTOP: see :mod:`voicestream.live.pause`). A helper started
 with ``own_group`` leads a process group of its own, which holds the programs it runs
 (ffmpeg, a nested helper): :func:`signal_group` stops or resumes them all.
 """

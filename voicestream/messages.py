@@ -94,7 +94,7 @@ class Transcript:
     """A whole file's transcription.
 
     ``speculative`` holds the drafting counts of greedy step decoding (see
-    :meth:`voicestream.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
+    :meth:`voicestream.asr.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
     ``turns`` holds the speaker turns when the file was diarized (empty otherwise);
     ``translation_language`` and ``translator`` are set when segments carry translations.
     """

@@ -10,11 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
+from voicestream.asr.guards import GuardSettings, apply_guards
+from voicestream.asr.speculative import SpeculativeStats
 from voicestream.errors import NoSpeechError, OptionError
-from voicestream.guards import GuardSettings, apply_guards
 from voicestream.messages import Diarization, Segment, Transcript, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, group_sentences
-from voicestream.speculative import SpeculativeStats
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
 

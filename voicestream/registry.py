@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from voicestream.asr import FasterWhisperEngine, default_cpu_threads
+from voicestream.asr import DraftPolicy, FasterWhisperEngine, default_cpu_threads
+from voicestream.asr.speculative import DraftSettings
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
-from voicestream.speculative import DraftSettings
 from voicestream.vad import SileroVad, VadSettings
 
 if TYPE_CHECKING:
-    from voicestream.dub.separate import Separator
+    from voicestream.separation import Separator
     from voicestream.tts.base import Synthesizer
 
 
@@ -22,7 +22,7 @@ def create_asr_engine(
     workers: int = 1,
     draft_model: str | None = None,
     draft: DraftSettings | None = None,
-    draft_policy: str = "auto",
+    draft_policy: DraftPolicy = "auto",
 ) -> FasterWhisperEngine:
     """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`), and the
     draft model of speculative decoding when ``draft_model`` names one."""
@@ -31,7 +31,7 @@ def create_asr_engine(
     except ImportError as e:
         raise ModelError("faster-whisper is not installed; install voicestream with its dependencies") from e
     threads = max(1, default_cpu_threads() // workers)
-    return FasterWhisperEngine(
+    return FasterWhisperEngine.load(
         resolve(model),
         device=device,
         compute_type=compute_type,
@@ -55,11 +55,9 @@ def create_vad(settings: VadSettings | None = None) -> SileroVad:
 def create_synthesizers(threads: int | None = None) -> list[Synthesizer]:
     """The offline speech synthesizers, best first: Piper, Kokoro, espeak-ng. Engines whose
     packages are missing offer no voices."""
-    from voicestream.tts.espeak import EspeakSynthesizer
-    from voicestream.tts.kokoro import KokoroSynthesizer
-    from voicestream.tts.piper import PiperSynthesizer
+    from voicestream.tts.offline import offline_synthesizers
 
-    return [PiperSynthesizer(), KokoroSynthesizer(threads), EspeakSynthesizer()]
+    return offline_synthesizers(threads)
 
 
 def create_cloning_synthesizer(device: str = "cpu") -> Synthesizer:
@@ -71,7 +69,7 @@ def create_cloning_synthesizer(device: str = "cpu") -> Synthesizer:
 
 def create_separator(name: str = "spleeter", threads: int | None = None) -> Separator:
     """The vocals/accompaniment separator (``spleeter``: the embedded 2-stem model)."""
-    from voicestream.dub.separate import SpleeterSeparator
+    from voicestream.separation import SpleeterSeparator
 
     if name != "spleeter":
         raise ModelError(f"unknown separator '{name}'; available: spleeter")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from voicestream.asr.speculative import DraftSettings
 from voicestream.errors import OptionError
-from voicestream.speculative import DraftSettings
 
 
 def add_arguments(p: Any) -> None:

@@ -15,9 +15,9 @@ from voicestream.asr import default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
 from voicestream.errors import OptionError
-from voicestream.streaming.server import ServerConfig, VoicestreamServer
-from voicestream.streaming.vad_stream import SileroFrameModel
-from voicestream.streaming.web import default_web_root
+from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.server.web import default_web_root
+from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
 
 def add_parser(sub: Any) -> None:

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if audio_target is not None:
         import soundfile as sf
 
-        from voicestream.live_dub.timeline import speech_track
+        from voicestream.live.speech.timeline import speech_track
 
         rate = 24_000
         sf.write(audio_target, speech_track(events, rate, samples.size / 16_000), rate, subtype="PCM_16")

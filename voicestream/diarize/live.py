@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.audio.store import SessionAudio
 from voicestream.diarize.attribution import attribute_words, snap_to_sentences
 from voicestream.diarize.base import SpeakerCount
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.diarize.online import OnlineClustering, OnlineSettings
 from voicestream.messages import SpeakerTurn, Word
-from voicestream.streaming.audio_store import SessionAudio
 from voicestream.timebase import SAMPLE_RATE
 
 WINDOW_S = 10.0

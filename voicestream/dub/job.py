@@ -16,24 +16,24 @@ import soxr
 
 from voicestream import media
 from voicestream.asr import AsrEngine, DecodeOptions
+from voicestream.audio.mix import MIX_RATE, fit_length, mix, place
 from voicestream.diarize.base import Diarizer, SpeakerCount
 from voicestream.dub.cache import JobCache, file_hash, key, transcript_from_json, transcript_to_json
 from voicestream.dub.loudness import LoudnessTarget, loudnorm_filter
-from voicestream.dub.mix import MIX_RATE, fit_length, mix, place
 from voicestream.dub.mux import MuxJob, check_output, mux
-from voicestream.dub.pitch import gender_from_f0, median_f0
 from voicestream.dub.progress import Quiet, StageProgress
 from voicestream.dub.selfcheck import Check, ClipChecker
-from voicestream.dub.separate import SEPARATION_RATE, Separator
 from voicestream.dub.timing import FitSettings, Slot, plan_slots
 from voicestream.dub.voicing import LEAD_S, Clip, make_clip, placed_at
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Transcript
 from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
+from voicestream.separation import SEPARATION_RATE, Separator
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 from voicestream.translate.base import Translator
 from voicestream.tts.base import Synthesizer, Voice
 from voicestream.tts.cast import VoiceRequest, cast
+from voicestream.tts.pitch import gender_from_f0, median_f0
 from voicestream.vad import VoiceActivityDetector
 
 BACKGROUNDS = ("separate", "duck", "none")

@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from voicestream.dub.mix import MIX_RATE
+from voicestream.audio.mix import MIX_RATE
+from voicestream.audio.stretch import cut_with_fade, stretch
 from voicestream.dub.selfcheck import Check, ClipChecker
-from voicestream.dub.stretch import cut_with_fade, stretch
 from voicestream.dub.timing import FitSettings, Slot, needs_faster_voice, plan_fit
 from voicestream.tts.base import Speech, Synthesizer, Voice, trim_silence
 
@@ -32,7 +32,7 @@ class Clip:
     """A fitted clip and how it was made.
 
     Attributes:
-        samples: float32 ``(n,)`` mono at :data:`~voicestream.dub.mix.MIX_RATE`.
+        samples: float32 ``(n,)`` mono at :data:`~voicestream.audio.mix.MIX_RATE`.
         speed: Synthesis rate asked of the voice (1.0 = its own).
         tempo: Pitch-preserving stretch applied after synthesis (> 1 faster).
         natural_s: Length (s) as synthesized, before stretching.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import replace
 from typing import Any
 
 import srt
@@ -60,10 +59,12 @@ def to_vtt(cues: list[Cue]) -> str:
 def to_rttm(turns: tuple[SpeakerTurn, ...], uri: str) -> str:
     """NIST RTTM: one ``SPEAKER`` line per turn (``pyannote.core`` writes it); spaces in
     labels and the file id become underscores, as the format needs."""
-    from voicestream.diarize.scoring import annotation
+    from pyannote.core import Annotation, Segment  # the diarize extra
 
-    named = [replace(t, speaker="_".join(t.speaker.split())) for t in turns]
-    return str(annotation(named, "_".join(uri.split()) or "audio").to_rttm())
+    doc = Annotation(uri="_".join(uri.split()) or "audio")
+    for k, t in enumerate(turns):
+        doc[Segment(t.start_s, t.end_s), k] = "_".join(t.speaker.split())
+    return str(doc.to_rttm())
 
 
 def to_json(transcript: Transcript) -> str:

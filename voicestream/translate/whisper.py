@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine, DecodeOptions
+from voicestream.asr.guards import GuardSettings, apply_guards
 from voicestream.errors import ModelError
-from voicestream.guards import GuardSettings, apply_guards
 from voicestream.messages import Word, join_words
 from voicestream.sentences import ends_sentence
 from voicestream.timebase import SAMPLE_RATE

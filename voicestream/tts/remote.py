@@ -1,5 +1,5 @@
 """Speech synthesis in a helper process (:mod:`voicestream.helper`), so a live server can
-pause it while captions decode (:mod:`voicestream.streaming.pause`): on a machine whose
+pause it while captions decode (:mod:`voicestream.live.pause`): on a machine whose
 cores share execution units, any second job slows a decode, whatever its priority.
 
 Run as ``python -m voicestream.tts.remote THREADS NICE`` it is that helper: requests
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.audio.stretch import stretch
 from voicestream.errors import MediaDecodeError, ModelError, VoicestreamError
 from voicestream.helper import HelperProcess, Reply, serve
 from voicestream.tts.base import Speech, Synthesizer, Voice
@@ -55,7 +56,7 @@ class RemoteSynthesizer:
 
 
 class RemoteStretch:
-    """:func:`~voicestream.dub.stretch.stretch` run by the helper process."""
+    """:func:`~voicestream.audio.stretch.stretch` run by the helper process."""
 
     def __init__(self, helper: HelperProcess) -> None:
         self._helper = helper
@@ -87,9 +88,9 @@ def remote_synthesizers(
 
 def _handler(threads: int) -> Any:
     """The helper's request handler around the offline synthesizers."""
-    from voicestream.registry import create_synthesizers
+    from voicestream.tts.offline import offline_synthesizers
 
-    engines = {s.name: s for s in create_synthesizers(threads or None)}
+    engines = {s.name: s for s in offline_synthesizers(threads or None)}
 
     def handle(request: dict[str, Any]) -> Reply:
         if "stretch" in request:
@@ -109,8 +110,6 @@ def _handler(threads: int) -> Any:
 
 
 def _stretch(request: dict[str, Any]) -> Reply:
-    from voicestream.dub.stretch import stretch
-
     try:
         samples = np.frombuffer(request.get("payload", b""), np.float32)
         out = stretch(samples, int(request["rate"]), float(request["stretch"]))

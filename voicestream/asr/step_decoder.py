@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicestream.asr import FULL_WINDOW_FRAMES, AsrSegment, DecodeOptions, clamp, fitted_frames
-from voicestream.messages import Word
-from voicestream.speculative import (
+from voicestream.asr.base import AsrSegment, DecodeOptions, timed_words
+from voicestream.asr.frames import FULL_WINDOW_FRAMES
+from voicestream.asr.speculative import (
     Drafter,
     DraftSettings,
     HypothesisDrafter,
     SpeculativeStats,
     TokenMaps,
     build_token_maps,
-    expected_speedup,
     greedy_decode,
     log_softmax,
 )
+from voicestream.messages import Word
 from voicestream.timebase import SAMPLE_RATE
 
 
@@ -55,7 +55,7 @@ STEP_API_MISSING = (
 
 
 class Ct2Decoder:
-    """The main model's decoder state for one window (a :class:`~voicestream.speculative.StepDecoder`).
+    """The main model's decoder state for one window (a :class:`~voicestream.asr.speculative.StepDecoder`).
 
     The whole prompt is prefilled in one pass, as CTranslate2's ``generate`` does. The
     no-speech probability (read at the start-of-transcript position) costs a second
@@ -192,68 +192,6 @@ class ModelDrafter:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class DraftCost:
-    """Decoder costs measured on this device, and what they predict.
-
-    Attributes:
-        main_step_s: One single-token pass of the main decoder (s).
-        draft_step_s: One single-token pass of the draft decoder (s).
-        verify_s: One batched main pass of ``k + 1`` tokens (s).
-        k: Draft tokens per round assumed.
-        acceptance: Per-token acceptance assumed.
-        speedup: :func:`~voicestream.speculative.expected_speedup` of these.
-    """
-
-    main_step_s: float
-    draft_step_s: float
-    verify_s: float
-    k: int
-    acceptance: float
-    speedup: float
-
-    def describe(self) -> str:
-        return (
-            f"expected {self.speedup:.2f}x (main step {1000 * self.main_step_s:.1f} ms, draft step "
-            f"{1000 * self.draft_step_s:.1f} ms, verifying {self.k + 1} tokens {1000 * self.verify_s:.1f} ms, "
-            f"{100 * self.acceptance:.0f}% acceptance)"
-        )
-
-
-ASSUMED_ACCEPTANCE = 0.8
-"""tiny.en drafting for base accepted 82% of its tokens on English speech here."""
-
-
-def _step_costs(model: Any, k: int, repeats: int = 8) -> tuple[float, float]:
-    """Best single-step and ``k + 1``-token batch times (s) of a faster-whisper model."""
-    import time
-
-    features = np.zeros((int(model.model.n_mels), 200), dtype=np.float32)
-    encoded = model.encode(features)
-    sot = int(model.hf_tokenizer.token_to_id("<|startoftranscript|>"))
-    state, _ = model.model.prefill(encoded, [sot])
-    token = int(model.hf_tokenizer.encode(" the", add_special_tokens=False).ids[0])
-    step = batch = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.model.forward_step(state, token)
-        t1 = time.perf_counter()
-        model.model.forward_batch(state, [token] * (k + 1))
-        t2 = time.perf_counter()
-        state.truncate_to_step(1)
-        step, batch = min(step, t1 - t0), min(batch, t2 - t1)
-    return step, batch
-
-
-def measure_draft_cost(main: Any, draft: Any, k: int, acceptance: float = ASSUMED_ACCEPTANCE) -> DraftCost:
-    """Time the two decoders here (a few ms of work) and predict the speed-up of drafting."""
-    main_step, verify = _step_costs(main, k)
-    draft_step, _ = _step_costs(draft, k)
-    return DraftCost(
-        main_step, draft_step, verify, k, acceptance, expected_speedup(main_step, draft_step, verify, k, acceptance)
-    )
-
-
 _MAPS: dict[tuple[str, str], TokenMaps] = {}
 
 
@@ -296,10 +234,11 @@ class GreedyWhisper:
         return list(model.get_prompt(tokenizer, ids, without_timestamps=True))
 
     def _encode(self, model: Any, samples: npt.NDArray[np.float32]) -> tuple[Any, int]:
+        """The encoder output of ``samples`` and how many frames hold audio (the model fits
+        the window to them, :mod:`voicestream.asr.frames`)."""
         features = model.feature_extractor(samples)
         content = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
-        frames = fitted_frames(content) if getattr(model, "margin_frames", 1) is not None else FULL_WINDOW_FRAMES
-        window = np.zeros((features.shape[0], frames), dtype=np.float32)
+        window = np.zeros((features.shape[0], FULL_WINDOW_FRAMES), dtype=np.float32)
         window[:, :content] = features[:, :content]
         return model.encode(window), content
 
@@ -409,17 +348,8 @@ class GreedyWhisper:
         end = content / wm.frames_per_second
         segments = [[{"seek": 0, "start": 0.0, "end": end, "tokens": tokens}]]
         wm.add_word_timestamps(segments, tok, encoder_output, content, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、", 0.0)
-        window_end = offset_s + duration_s
-        return [
-            Word(
-                start_s=clamp(offset_s + w["start"], offset_s, window_end),
-                end_s=clamp(offset_s + w["end"], offset_s, window_end),
-                text=w["word"],
-                probability=float(w["probability"]),
-            )
-            for w in segments[0][0].get("words", [])
-            if w["word"].strip()
-        ]
+        raw = ((w["start"], w["end"], w["word"], w["probability"]) for w in segments[0][0].get("words", []))
+        return timed_words(raw, offset_s, duration_s)
 
 
 @cache

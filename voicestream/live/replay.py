@@ -13,11 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine
-from voicestream.streaming.policy import StreamSettings
-from voicestream.streaming.protocol import AudioFormat, FinalEvent
-from voicestream.streaming.server import STREAM_DECODE
-from voicestream.streaming.session import Session
-from voicestream.streaming.vad_stream import SileroFrameModel
+from voicestream.live.events import FinalEvent
+from voicestream.live.policy import StreamSettings
+from voicestream.live.state import STREAM_DECODE, SessionState
+from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 
 if TYPE_CHECKING:
@@ -31,12 +30,12 @@ def replay(
     step_s: float = 0.5,
     settings: StreamSettings | None = None,
     speakers: LiveDiarizer | None = None,
-) -> tuple[list[FinalEvent], Session]:
+) -> tuple[list[FinalEvent], SessionState]:
     """Stream ``samples`` (float32 ``(n,)``, 16 kHz) through a new session (labelling speakers
     live when ``speakers`` is given); its finals and the session."""
-    session = Session(
+    session = SessionState(
         "replay",
-        AudioFormat(SAMPLE_RATE, "f32le", 1),
+        SAMPLE_RATE,
         engine,
         SileroFrameModel(),
         STREAM_DECODE,

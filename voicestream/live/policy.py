@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.live.agreement import agreed_prefix, drop_overlap
+from voicestream.live.events import FinalEvent, PartialEvent
 from voicestream.messages import SpeechRegion, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, ends_sentence, has_end_mark, is_mark
-from voicestream.streaming.agreement import agreed_prefix, drop_overlap
-from voicestream.streaming.protocol import FinalEvent, PartialEvent
 from voicestream.timebase import SAMPLE_RATE, samples_to_seconds, seconds_to_samples
 from voicestream.vad import Window
 

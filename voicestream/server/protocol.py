@@ -13,6 +13,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.live.events import (
+    DoneEvent,
+    FinalEvent,
+    LiveEvent,
+    PartialEvent,
+    RevisionEvent,
+    SpeakerUpdateEvent,
+    SpeechEvent,
+    SpeechSkippedEvent,
+    SubtitlesEvent,
+    TranslationEvent,
+)
+from voicestream.live.options import EXPORT_FORMATS, ExportFormat, SessionOptions
 from voicestream.messages import Word
 
 PROTOCOL_VERSION = 1
@@ -40,8 +53,6 @@ _START_KEYS = {
     "type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to", "speak",
 }  # fmt: skip
 _SPEAK_KEYS = {"to", "voice"}
-SPEECH_RATE = 24_000
-"""Sample rate (Hz) of the translated speech the server sends (16-bit PCM, mono)."""
 _OPTION_KEYS = {"partials", "revise", "diarize", "num_speakers", "max_speakers"}
 MAX_SPEAKERS = 16
 
@@ -77,19 +88,11 @@ class AudioFormat:
 
 @dataclass(frozen=True, slots=True)
 class StartMessage:
-    """``{"type": "start", ...}``: opens a session."""
+    """``{"type": "start", ...}``: opens a session: the client's audio frame format and
+    what it asks of the session."""
 
     audio: AudioFormat
-    language: str | None = None
-    task: str = "transcribe"
-    partials: bool = True
-    revise: bool = True
-    diarize: bool = False
-    num_speakers: int | None = None
-    max_speakers: int | None = None
-    translate_to: str | None = None
-    speak: bool = False
-    speak_voice: str | None = None
+    options: SessionOptions = field(default_factory=SessionOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,23 +105,27 @@ class StopMessage:
     """``{"type": "stop", "export": ["srt", "vtt"]}``: flush everything, send the
     subtitles asked for (``export`` is optional), then ``done``, and close."""
 
-    export: tuple[str, ...] = ()
+    export: tuple[ExportFormat, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ExportMessage:
     """``{"type": "export", "format": "srt"}``: the session's finals so far as subtitles."""
 
-    format: str
+    format: ExportFormat
 
 
 ClientMessage = StartMessage | KeepaliveMessage | StopMessage | ExportMessage
-EXPORT_FORMATS = ("srt", "vtt")
 
 
 def _require(condition: bool, reason: str) -> None:
     if not condition:
         raise ProtocolError(CLOSE_BAD_MESSAGE, reason)
+
+
+def _export_format(name: object) -> ExportFormat:
+    """A checked export format name as its typed value."""
+    return next(f for f in EXPORT_FORMATS if f == name)
 
 
 def parse_client_message(text: str) -> ClientMessage:
@@ -145,11 +152,11 @@ def parse_client_message(text: str) -> ClientMessage:
             and all(f in EXPORT_FORMATS for f in export),
             "stop.export must be a list of srt, vtt",
         )
-        return StopMessage(tuple(dict.fromkeys(export)))
+        return StopMessage(tuple(dict.fromkeys(_export_format(f) for f in export)))
     if kind == "export":
         _require(set(doc) <= {"type", "format"}, "export takes only format")
         _require(doc.get("format") in EXPORT_FORMATS, "export.format must be srt or vtt")
-        return ExportMessage(str(doc["format"]))
+        return ExportMessage(_export_format(doc["format"]))
     _require(kind == "start", f"unknown message type {str(kind)[:40]!r}")
     unknown = sorted(set(doc) - _START_KEYS)
     _require(not unknown, f"unknown field {unknown[:1]} in start"[:80])
@@ -167,19 +174,19 @@ def parse_client_message(text: str) -> ClientMessage:
     _require(isinstance(language, str) and 0 < len(language) <= 8, "language must be a code or auto")
     task = doc.get("task", "transcribe")
     _require(task in ("transcribe", "translate"), "task must be transcribe or translate")
-    options = doc.get("options", {})
-    _require(isinstance(options, dict), "options must be an object")
-    unknown = sorted(set(options) - _OPTION_KEYS)
+    asked = doc.get("options", {})
+    _require(isinstance(asked, dict), "options must be an object")
+    unknown = sorted(set(asked) - _OPTION_KEYS)
     _require(not unknown, f"unknown option {unknown[:1]}"[:80])
-    partials = options.get("partials", True)
+    partials = asked.get("partials", True)
     _require(isinstance(partials, bool), "options.partials must be true or false")
-    revise = options.get("revise", True)
+    revise = asked.get("revise", True)
     _require(isinstance(revise, bool), "options.revise must be true or false")
-    diarize = options.get("diarize", False)
+    diarize = asked.get("diarize", False)
     _require(isinstance(diarize, bool), "options.diarize must be true or false")
     counts = {}
     for key in ("num_speakers", "max_speakers"):
-        value = options.get(key)
+        value = asked.get(key)
         _require(
             value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SPEAKERS),
             f"options.{key} must be an integer from 1 to {MAX_SPEAKERS}",
@@ -202,8 +209,7 @@ def parse_client_message(text: str) -> ClientMessage:
         translate_to = to
         voice = speak.get("voice")
         _require(voice is None or (isinstance(voice, str) and 0 < len(voice) <= 80), "speak.voice must be a voice id")
-    return StartMessage(
-        audio=AudioFormat(rate, encoding, channels),
+    options = SessionOptions(
         language=None if language == "auto" else language,
         task=task,
         partials=partials,
@@ -215,6 +221,7 @@ def parse_client_message(text: str) -> ClientMessage:
         speak=speak is not None,
         speak_voice=voice,
     )
+    return StartMessage(AudioFormat(rate, encoding, channels), options)
 
 
 def decode_audio_frame(data: bytes, fmt: AudioFormat) -> npt.NDArray[np.float32]:
@@ -271,60 +278,6 @@ class ReadyEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class PartialEvent:
-    """Unconfirmed text of the current segment; a later revision replaces it."""
-
-    segment: int
-    revision: int
-    words: tuple[Word, ...]
-    language: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FinalEvent:
-    """Confirmed words of a segment. Only a :class:`RevisionEvent` replaces them (once, when
-    their utterance ends) and a :class:`SpeakerUpdateEvent` naming ``id`` relabels them.
-    With diarization, one speaker per final."""
-
-    segment: int
-    words: tuple[Word, ...]
-    language: str | None
-    id: int = 0
-
-    @property
-    def speaker(self) -> str | None:
-        """The final's speaker (``None`` without diarization)."""
-        return self.words[0].speaker if self.words else None
-
-
-@dataclass(frozen=True, slots=True)
-class RevisionEvent:
-    """An utterance ended and was decoded again as a whole: the finals ``replaces`` (ids,
-    in order) are withdrawn and ``finals`` (new ids) take their place."""
-
-    replaces: tuple[int, ...]
-    finals: tuple[FinalEvent, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SpeakerUpdateEvent:
-    """The end-of-stream second pass relabelled final ``final``: ``speakers`` holds the new
-    label of each of its words (usually all the same)."""
-
-    final: int
-    speakers: tuple[str | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DoneEvent:
-    """Everything is flushed; the server closes next."""
-
-    duration_s: float
-    finals: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Why the server is about to close the session."""
 
@@ -332,86 +285,8 @@ class ErrorEvent:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class SubtitlesEvent:
-    """The session's finals as an SRT or WebVTT file, cut by the CLI's subtitle rules."""
-
-    format: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TranslationEvent:
-    """The translation of one finished sentence of segment ``segment`` (``text``), or why
-    the stream cannot be translated (``error``, sent once). ``speaker``: the sentence's
-    speaker with diarization."""
-
-    segment: int
-    start_s: float
-    end_s: float
-    source_text: str
-    text: str | None
-    language: str
-    source_language: str | None
-    error: str | None = None
-    speaker: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechEvent:
-    """Translated speech of one sentence, or of its part ``part`` of ``parts`` (clauses, in
-    order; ``text`` is the part's): this JSON event, then one binary frame of ``audio``
-    (16-bit little-endian PCM, mono, at ``sample_rate``), to play from ``start_s`` on the
-    stream clock at ``tempo`` (already applied to the audio); ``speed`` is the speaking rate
-    the voice was asked for (1.0 = its own)."""
-
-    id: int
-    segment: int
-    text: str
-    language: str
-    voice: str
-    start_s: float
-    source_start_s: float
-    source_end_s: float
-    tempo: float
-    audio: bytes
-    sample_rate: int = SPEECH_RATE
-    speaker: str | None = None
-    part: int = 0
-    parts: int = 1
-    speed: float = 1.0
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the audio (s)."""
-        return len(self.audio) / 2 / self.sample_rate
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechSkippedEvent:
-    """A sentence whose speech was not sent: it would have started ``delay_s`` after its
-    source ended, past the bound (or its synthesis failed: ``reason``)."""
-
-    id: int
-    segment: int
-    text: str
-    delay_s: float
-    reason: str
-
-
-ServerEvent = (
-    ReadyEvent
-    | PartialEvent
-    | FinalEvent
-    | RevisionEvent
-    | DoneEvent
-    | ErrorEvent
-    | SubtitlesEvent
-    | SpeakerUpdateEvent
-    | TranslationEvent
-    | SpeechEvent
-    | SpeechSkippedEvent
-)
+ServerEvent = ReadyEvent | ErrorEvent | LiveEvent
+"""Everything the server sends as JSON."""
 
 
 def encode_event(event: ServerEvent) -> str:
@@ -454,7 +329,11 @@ def encode_event(event: ServerEvent) -> str:
     elif isinstance(event, SubtitlesEvent):
         doc = {"type": "subtitles", "format": event.format, "text": event.text}
     elif isinstance(event, DoneEvent):
-        doc = {"type": "done", "duration": round(event.duration_s, 3), "finals": event.finals, **event.extra}
+        doc = {"type": "done", "duration": round(event.duration_s, 3), "finals": event.finals,
+               "session": event.session, "decodes": event.decodes, "revisions": event.revisions,
+               "speculative": event.speculative.as_dict()}  # fmt: skip
+        if event.speakers is not None:
+            doc |= {"speakers": list(event.speakers), "speaker_updates": event.speaker_updates}
     else:
         doc = {"type": "error", "code": event.code, "reason": event.reason}
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)

@@ -9,7 +9,7 @@ plain greedy decoding picks, so the text does not change; only the number of
 sequential decoder passes does.
 
 Everything here is model-free: the decoder and drafters are small protocols, so the
-policy is unit-tested with fakes and run for real through ``voicestream.whisper_decode``.
+policy is unit-tested with fakes and run for real through ``voicestream.asr.step_decoder``.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.audio.store import SessionAudio
+from voicestream.live.events import TranslationEvent
 from voicestream.messages import Word, join_words
 from voicestream.sentences import ends_sentence
-from voicestream.streaming.audio_store import SessionAudio
 from voicestream.timebase import seconds_to_samples
 from voicestream.translate.base import Sentence, Translator
 
@@ -72,18 +73,6 @@ class SentenceCollector:
         return done
 
 
-@dataclass(frozen=True, slots=True)
-class LiveTranslation:
-    """One translated sentence of a live stream."""
-
-    segment: int
-    start_s: float
-    end_s: float
-    source_text: str
-    text: str
-    speaker: str | None = None
-
-
 class LiveTranslator:
     """A session's translation into ``target``; :meth:`bind` names the translator and the
     source language once the stream's language is known (audio is kept from the start).
@@ -109,7 +98,7 @@ class LiveTranslator:
         (any thread)."""
         return self.audio.slice_samples(seconds_to_samples(start_s), seconds_to_samples(end_s))
 
-    def translate(self, sentences: list[FinishedSentence]) -> list[LiveTranslation]:
+    def translate(self, sentences: list[FinishedSentence]) -> list[TranslationEvent]:
         """Translations of finished ``sentences`` (worker thread)."""
         if not sentences or self.translator is None or self.source is None:
             return []
@@ -118,6 +107,7 @@ class LiveTranslator:
         ]
         texts = self.translator.translate(inputs, self.source, self.target)
         return [
-            LiveTranslation(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t, s.words[0].speaker)
+            TranslationEvent(s.segment, s.words[0].start_s, s.words[-1].end_s, i.text, t, self.target, self.source,
+                             speaker=s.words[0].speaker)
             for s, i, t in zip(sentences, inputs, texts, strict=True)
-        ]
+        ]  # fmt: skip

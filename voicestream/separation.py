@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from voicestream.dub.mix import fit_length
+from voicestream.audio.mix import fit_length
 from voicestream.errors import ModelError
 
 SEPARATION_RATE = 44_100

@@ -11,14 +11,14 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from voicestream.dub.pitch import gender_from_f0, median_f0
-from voicestream.dub.stretch import Stretch, stretch
-from voicestream.live_dub.parts import split_parts
-from voicestream.live_dub.schedule import Clip, ScheduleSettings, SpeechScheduler
-from voicestream.streaming.protocol import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
+from voicestream.audio.stretch import Stretch, stretch
+from voicestream.live.events import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
+from voicestream.live.speech.parts import split_parts
+from voicestream.live.speech.schedule import Clip, ScheduleSettings, SpeechScheduler
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.tts.base import Gender, Synthesizer, Voice, trim_silence
 from voicestream.tts.cast import cast, parse_voice_option
+from voicestream.tts.pitch import gender_from_f0, median_f0
 
 ENGINES = ("piper", "kokoro", "espeak")
 """Engines a live session may name (cloning needs a reference clip and the hub: files only)."""

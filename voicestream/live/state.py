@@ -1,4 +1,6 @@
-"""One live stream: every piece of mutable per-stream state, in one object."""
+"""One live stream's work on the worker threads: every piece of mutable per-stream state
+(resampler, VAD, streaming policy, revisions, language, speaker labels, translation
+collector), in one object."""
 
 from __future__ import annotations
 
@@ -12,19 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr import AsrEngine, DecodeOptions
-from voicestream.guards import GuardSettings, apply_guards
+from voicestream.asr.guards import GuardSettings, apply_guards
+from voicestream.asr.speculative import SpeculativeStats
+from voicestream.live.events import FinalEvent, PartialEvent, RevisionEvent, SpeakerUpdateEvent, TranslationEvent
+from voicestream.live.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
+from voicestream.live.vad_stream import SileroFrameModel, VadState
 from voicestream.messages import SpeakerTurn, Word, join_words
-from voicestream.speculative import SpeculativeStats
-from voicestream.streaming.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
-from voicestream.streaming.protocol import (
-    AudioFormat,
-    FinalEvent,
-    PartialEvent,
-    RevisionEvent,
-    SpeakerUpdateEvent,
-    TranslationEvent,
-)
-from voicestream.streaming.vad_stream import SileroFrameModel, VadState
 from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -32,11 +27,13 @@ if TYPE_CHECKING:
 
     from voicestream.diarize.base import SpeakerCount
     from voicestream.diarize.live import LiveDiarizer
+    from voicestream.live.translation import FinishedSentence, LiveTranslator
     from voicestream.translate.base import Translator
-    from voicestream.translate.live import FinishedSentence, LiveTranslator
 
 log = logging.getLogger("voicestream.session")
 
+STREAM_DECODE = DecodeOptions(beam_size=1, temperatures=(0.0, 0.4, 0.8))
+"""Decoder options for live updates: greedy, short fallback ladder (final decodes only)."""
 LANGUAGE_CONFIDENT = 0.7
 """Detection probability at which a multilingual stream's language is fixed."""
 LANGUAGE_MIN_S = 3.0
@@ -70,7 +67,7 @@ class SessionStats:
     revisions: int = 0
 
 
-class Session:
+class SessionState:
     """A stream's audio path (resampler, VAD state, policy) and its counters.
 
     :meth:`add_audio` runs on the event loop (cheap: resampling a frame);
@@ -81,7 +78,7 @@ class Session:
     def __init__(
         self,
         session_id: str,
-        audio: AudioFormat,
+        sample_rate: int,
         engine: AsrEngine,
         vad: SileroFrameModel,
         decode: DecodeOptions,
@@ -93,7 +90,7 @@ class Session:
         inline_revisions: bool = True,
     ) -> None:
         self.id = session_id
-        self.audio = audio
+        self.sample_rate = sample_rate
         self._engine = engine
         self._vad = vad
         self._decode = decode
@@ -101,10 +98,10 @@ class Session:
         self.policy = StreamingTranscriber(settings, decode.language if engine.multilingual else "en")
         self.stats = SessionStats()
         self._resampler = None
-        if audio.sample_rate != SAMPLE_RATE:
+        if sample_rate != SAMPLE_RATE:
             import soxr
 
-            self._resampler = soxr.ResampleStream(audio.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            self._resampler = soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._language_votes: dict[str, float] = {}
@@ -131,7 +128,7 @@ class Session:
 
     def add_audio(self, samples: npt.NDArray[np.float32], last: bool = False) -> None:
         """Queue client audio (mono float32 at the client's rate) for processing."""
-        self.stats.received_s += samples.size / self.audio.sample_rate
+        self.stats.received_s += samples.size / self.sample_rate
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=last)
         with self._lock:
@@ -256,11 +253,7 @@ class Session:
                 first = sentences[0]
                 return [TranslationEvent(first.segment, first.words[0].start_s, first.words[-1].end_s,
                                          join_words(first.words), None, live.target, source, str(e))]  # fmt: skip
-        return [
-            TranslationEvent(t.segment, t.start_s, t.end_s, t.source_text, t.text, live.target, live.source,
-                             speaker=t.speaker)
-            for t in live.translate(sentences)
-        ]  # fmt: skip
+        return live.translate(sentences)
 
     def _in_order(self) -> list[int]:
         """Indices of the current finals in stream order (a revision's come after the finals

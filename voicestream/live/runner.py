@@ -8,7 +8,10 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
+
+from voicestream.live.pause import PauseWhileBusy
 
 T = TypeVar("T")
 
@@ -38,6 +41,17 @@ class InferenceRunner:
     def close(self) -> None:
         """Stop the workers after the jobs already running."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """Where live sessions' work runs: ``inference`` (captions, speakers, exports) and
+    ``speech`` (one lower-priority thread), and the ``pause`` that stops the speech helper
+    while captions decode."""
+
+    inference: InferenceRunner
+    speech: InferenceRunner
+    pause: PauseWhileBusy
 
 
 def _lower_priority(nice: int) -> None:

@@ -1,0 +1,148 @@
+"""A live session without a socket: driven from recordings by :mod:`voicestream.live.harness`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from tests.test_session_revision import BEAM, ScriptedEngine
+from voicestream import media
+from voicestream.asr import AsrEngine, FasterWhisperEngine
+from voicestream.errors import OptionError
+from voicestream.live.events import (
+    DoneEvent,
+    FinalEvent,
+    PartialEvent,
+    RevisionEvent,
+    SubtitlesEvent,
+    TranslationEvent,
+)
+from voicestream.live.flow import coalesce
+from voicestream.live.harness import events_of, stream_samples
+from voicestream.live.options import SessionOptions
+from voicestream.live.services import LiveServices, LiveSettings
+from voicestream.live.session import SessionFailedError
+from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.messages import Word
+from voicestream.server.limits import RateLimit
+
+T = TypeVar("T")
+
+
+def with_services(engine: AsrEngine, job: Callable[[LiveServices], Awaitable[T]], **settings: Any) -> T:
+    """Run ``job`` with started services for ``engine`` (no speech helper), then close them."""
+
+    async def main() -> T:
+        services = LiveServices(engine, SileroFrameModel(), LiveSettings(speech_helper=False, **settings))
+        await services.start()
+        try:
+            return await job(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def speech(data: Path) -> np.ndarray:
+    return media.decode(data / "jfk_public_domain" / "jfk.flac")[: 16000 * 4]
+
+
+def test_the_end_of_stream_comes_in_order_finals_revisions_exports_done(speech: np.ndarray) -> None:
+    """Scripted engine: the greedy text is confirmed, revised by the beam-search decode, and
+    the export at stop holds the revised text; ``done`` comes last and counts it all."""
+    audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
+    events = events_of(
+        with_services(ScriptedEngine(), lambda s: stream_samples(s, audio, export=("srt", "vtt")))  # type: ignore[arg-type]
+    )
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[-3:] == ["SubtitlesEvent", "SubtitlesEvent", "DoneEvent"], kinds
+    last_text = max(i for i, e in enumerate(events) if isinstance(e, FinalEvent | RevisionEvent | PartialEvent))
+    assert last_text < kinds.index("SubtitlesEvent")
+    revision = next(e for e in events if isinstance(e, RevisionEvent))
+    srt = next(e for e in events if isinstance(e, SubtitlesEvent) and e.format == "srt")
+    assert BEAM.split(",")[0] in srt.text
+    done = events[-1]
+    assert isinstance(done, DoneEvent)
+    first = [e for e in events if isinstance(e, FinalEvent)]
+    assert done.finals == len(first) + len(revision.finals) and done.revisions == 1
+    assert done.speakers is None and done.duration_s == pytest.approx(audio.size / 16000)
+
+
+def test_a_failing_engine_fails_only_its_session(speech: np.ndarray) -> None:
+    """The session's work raises SessionFailedError; the services serve the next session."""
+
+    class Failing(ScriptedEngine):
+        def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("decoder exploded")
+
+    async def job(services: LiveServices) -> None:
+        with pytest.raises(SessionFailedError, match="inference failed"):
+            await stream_samples(services, speech)
+        services.engine = ScriptedEngine()  # the same workers, a working model
+        events = events_of(await stream_samples(services, speech))
+        assert isinstance(events[-1], DoneEvent)
+
+    with_services(Failing(), job)
+
+
+def test_options_the_services_cannot_do_are_refused() -> None:
+    async def job(services: LiveServices) -> None:
+        for options, reason in [
+            (SessionOptions(language="xx"), "unknown language"),
+            (SessionOptions(language="de"), "English-only"),
+            (SessionOptions(diarize=True), "no speaker labels"),
+            (SessionOptions(translate_to="zz"), "unknown translate_to"),
+        ]:
+            with pytest.raises(OptionError, match=reason):
+                await services.open("x", 16000, options)
+
+    with_services(ScriptedEngine(), job)
+
+
+def test_a_consumer_behind_loses_partials_never_finals() -> None:
+    def partial(k: int) -> PartialEvent:
+        return PartialEvent(0, k, (Word(0.0, 0.5, " hi", 0.9),), "en")
+
+    final = FinalEvent(0, (Word(0.0, 0.5, " hi", 0.9),), "en")
+    batch = [partial(1), final, partial(2), partial(3)]
+    assert coalesce(batch, backed_up=False) == [final, partial(3)]
+    assert coalesce(batch, backed_up=True) == [final]
+    assert coalesce([], backed_up=True) == []
+
+
+def test_the_rate_limit_allows_a_burst_then_the_rate() -> None:
+    rate = RateLimit(max_rate=2.0, burst_s=10.0)
+    assert rate.allows(10.0, now_s=100.0)  # the burst at once
+    assert not rate.allows(10.5, now_s=100.0)
+    assert rate.allows(14.0, now_s=102.0) and not rate.allows(14.5, now_s=102.0)
+    assert RateLimit(max_rate=0.0, burst_s=0.0).allows(1e9, now_s=0.0), "0: no limit"
+
+
+def test_each_final_sentence_is_translated(base_engine: FasterWhisperEngine, data: Path) -> None:
+    """Moved from the websocket tests: every finished sentence once, whole, in Spanish."""
+    samples = media.decode(data / "jfk_public_domain" / "jfk.flac")
+
+    async def job(services: LiveServices) -> tuple[list[Any], list[str]]:
+        received = await stream_samples(services, samples, SessionOptions(language="en", translate_to="es"))
+        return events_of(received), services.translation_targets()
+
+    events, targets = with_services(base_engine, job)
+    finals = [e for e in events if isinstance(e, FinalEvent)]
+    translations = [e for e in events if isinstance(e, TranslationEvent)]
+    assert translations and all(t.language == "es" and t.source_language == "en" for t in translations)
+    assert {t.segment for t in translations} <= {f.segment for f in finals}
+    # whole sentences, however the pauses cut the segments: every one but the last ends a sentence
+    assert all(t.source_text.rstrip().endswith((".", "?", "!")) for t in translations[:-1])
+    assert len(translations) <= len({f.segment for f in finals})
+    source = " ".join(t.source_text for t in translations).split()
+    assert source == " ".join("".join(w.text for w in f.words) for f in finals).split()  # every final word, once
+    assert "país" in " ".join(t.text or "" for t in translations)
+    kinds = [type(e) for e in events]
+    assert kinds.index(DoneEvent) > max(i for i, k in enumerate(kinds) if k is TranslationEvent)
+    assert targets == ["en", "es"]

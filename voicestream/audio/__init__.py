@@ -1,0 +1,1 @@
+"""Audio building blocks shared by engines and jobs: a session's kept audio, pitch-preserving stretch, mixing."""

@@ -1,0 +1,252 @@
+"""One live session end to end, without a socket: audio chunks and control calls in, typed
+events out, in order.
+
+:class:`LiveSession` runs the session's work on the shared workers (never on the event
+loop): ASR updates, revisions of ended utterances, speaker labels, translation and speech,
+exports, and at the end the order finals -> speech -> speaker corrections -> exports ->
+``done``. An interface (the websocket server, :mod:`voicestream.live.harness`, a Ray
+gateway) feeds it and forwards :meth:`LiveSession.next_event` in its own form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream.diarize.base import SpeakerCount
+from voicestream.live.events import (
+    DoneEvent,
+    FinalEvent,
+    LiveEvent,
+    PartialEvent,
+    RevisionEvent,
+    SpeechSkippedEvent,
+    SubtitlesEvent,
+    TranslationEvent,
+)
+from voicestream.live.flow import coalesce
+from voicestream.live.options import ExportFormat, SessionOptions
+from voicestream.live.policy import DecodeRequest
+from voicestream.live.state import SessionState
+
+if TYPE_CHECKING:
+    from voicestream.live.runner import Workers
+    from voicestream.live.speech.speaker import LiveSpeaker
+
+log = logging.getLogger("voicestream.live")
+
+SPEECH_BACKLOG = 16
+"""Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
+
+
+class SessionFailedError(Exception):
+    """A session's own work failed (a decode, the speaker pass): it ends; others go on."""
+
+
+class LiveSession:
+    """A live session: :meth:`add_audio` and :meth:`stop` / :meth:`export` in,
+    :meth:`next_event` out, while :meth:`run` does the work.
+
+    The event queue is bounded (``max_events``): a consumer that falls behind
+    first loses partials (only the newest of a batch is kept, none while the queue is half
+    full), then holds up the session's work, and so the reading of its audio.
+    """
+
+    def __init__(
+        self,
+        workers: Workers,
+        state: SessionState,
+        options: SessionOptions,
+        speaker: LiveSpeaker | None = None,
+        max_events: int = 256,
+    ) -> None:
+        self.workers = workers
+        self.state = state
+        self.options = options
+        self.speaker = speaker
+        self._events: asyncio.Queue[LiveEvent | None] = asyncio.Queue(max_events)
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._stopping = False
+        self._export: tuple[ExportFormat, ...] = ()
+        self._revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
+        self._speech: asyncio.Queue[TranslationEvent | None] | None = (
+            asyncio.Queue(SPEECH_BACKLOG) if speaker is not None else None
+        )
+        self._spoken = asyncio.Event()
+        self.first_audio: float | None = None
+        """``time.monotonic()`` at the first audio (the speech clock's origin)."""
+
+    @property
+    def id(self) -> str:
+        """The session id."""
+        return self.state.id
+
+    @property
+    def inbox_s(self) -> float:
+        """Received audio (s) not processed yet."""
+        return self.state.inbox_s
+
+    def add_audio(self, samples: npt.NDArray[np.float32]) -> None:
+        """Queue mono float32 samples ``(n,)`` at the session's sample rate (cheap: resampling)."""
+        if self.first_audio is None:
+            self.first_audio = time.monotonic()
+        self.state.add_audio(samples)
+        self._wake.set()
+
+    async def drained(self, max_inbox_s: float) -> None:
+        """Return once at most ``max_inbox_s`` of audio waits (backpressure for the reader)."""
+        while self.state.inbox_s > max_inbox_s:
+            self._drained.clear()
+            await self._drained.wait()
+
+    def stop(self, export: Sequence[ExportFormat] = ()) -> None:
+        """No more audio: flush everything, then the exports asked for, then ``done``."""
+        self._stopping = True
+        self._export = tuple(export)
+        self._wake.set()
+
+    async def export(self, fmt: ExportFormat) -> None:
+        """Queue the finals so far as subtitles (a :class:`SubtitlesEvent`)."""
+        await self._events.put(await self._subtitles(fmt))
+
+    async def next_event(self) -> LiveEvent | None:
+        """The next event, or ``None`` after ``done``."""
+        return await self._events.get()
+
+    async def run(self) -> None:
+        """Do the session's work until ``done`` is queued.
+
+        Raises:
+            SessionFailedError: a decode or the speaker pass failed (logged with its traceback).
+        """
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._pump())
+                if self.speaker is not None:
+                    tasks.create_task(self._speak())
+        except* SessionFailedError as group:
+            raise group.exceptions[0] from None
+        finally:
+            if self._revision is not None:
+                self._revision.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._revision
+
+    async def _pump(self) -> None:
+        runner = self.workers.inference
+        state = self.state
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            finishing = self._stopping
+            if finishing:
+                if self._revision is not None:
+                    await self._revision  # its words are applied by the last process() below
+                state.add_audio(np.zeros(0, np.float32), last=True)
+            try:
+                step = functools.partial(state.process, finish=finishing)
+                events = await runner.run(self.workers.pause.during(step))
+            except Exception as e:
+                log.error("inference failed in session %s", state.id, exc_info=True)
+                raise SessionFailedError("inference failed") from e
+            self._drained.set()
+            await self._queue(events)
+            if finishing:
+                await self._finish()
+                return
+            if self._revision is None or self._revision.done():
+                request = state.take_revision()
+                if request is not None:
+                    self._revision = asyncio.create_task(self._revise(request))
+            if state.inbox_s > 0:
+                self._wake.set()
+
+    async def _finish(self) -> None:
+        """The end-of-stream order: last speech, speaker corrections, exports, ``done``."""
+        state = self.state
+        if self._speech is not None:  # the last sentences' speech goes out before done
+            await self._speech.put(None)
+            await self._spoken.wait()
+        updates = await self._second_pass()
+        for fmt in self._export:
+            await self._events.put(await self._subtitles(fmt))
+        speakers = None
+        if state.speakers is not None:
+            speakers = tuple(sorted({w.speaker for w in state.final_words if w.speaker}))
+        done = DoneEvent(
+            state.policy.stream_end_s, state.policy.finals, state.id, state.stats.decodes, state.stats.revisions,
+            replace(state.stats.speculative), speakers, updates,
+        )  # fmt: skip
+        await self._events.put(done)
+        await self._events.put(None)
+
+    async def _revise(self, request: DecodeRequest) -> None:
+        """Decode an ended utterance again on a free worker while the session goes on; the
+        next process() applies it."""
+        await self.workers.inference.run(functools.partial(self.state.decode_revision, request))
+        self._wake.set()
+
+    async def _second_pass(self) -> int | None:
+        """Re-diarize the whole session and queue the corrections; how many finals changed
+        (``None`` when the session kept no whole audio, or had no speakers)."""
+        state = self.state
+        if state.speakers is None:
+            return None
+        count = SpeakerCount(
+            num=self.options.num_speakers, max=None if self.options.num_speakers else self.options.max_speakers
+        )
+        try:
+            updates = await self.workers.inference.run(functools.partial(state.correct_speakers, count))
+        except Exception as e:
+            log.error("speaker second pass failed in session %s", state.id, exc_info=True)
+            raise SessionFailedError("speaker second pass failed") from e
+        for update in updates:
+            await self._events.put(update)
+        return len(updates) if state.speakers.audio.complete else None
+
+    async def _subtitles(self, fmt: ExportFormat) -> SubtitlesEvent:
+        return SubtitlesEvent(fmt, await self.workers.inference.run(functools.partial(self.state.subtitles, fmt)))
+
+    async def _queue(self, events: list[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]) -> None:
+        backed_up = self._events.qsize() > self._events.maxsize // 2
+        for event in coalesce(events, backed_up):
+            await self._events.put(event)
+            if self._speech is not None and isinstance(event, TranslationEvent) and event.text:
+                try:
+                    self._speech.put_nowait(event)  # spoken by its own task: captions never wait for speech
+                except asyncio.QueueFull:
+                    await self._events.put(SpeechSkippedEvent(0, event.segment, event.text, 0.0, "backlog"))
+
+    def clock(self) -> float:
+        """Stream time now (s): the audio received, or the wall time since the first audio
+        when that is later (a live source, or after the client's last audio)."""
+        wall = time.monotonic() - self.first_audio if self.first_audio is not None else 0.0
+        return max(self.state.policy.stream_end_s, wall)
+
+    async def _speak(self) -> None:
+        """Synthesize each translated sentence on the speech worker and queue it."""
+        runner = self.workers.speech
+        assert self._speech is not None and self.speaker is not None
+        speaker = self.speaker
+        while (event := await self._speech.get()) is not None:
+            parts = speaker.parts(event)
+            for part in range(len(parts)):  # each clause is sent when it is ready
+                try:
+                    result = await runner.run(functools.partial(speaker.speak, event, self.clock, part, parts))
+                except Exception:
+                    log.error("speech synthesis failed in session %s", self.state.id, exc_info=True)
+                    result = SpeechSkippedEvent(0, event.segment, event.text or "", 0.0, "synthesis failed")
+                await self._events.put(result)
+                if isinstance(result, SpeechSkippedEvent):
+                    break
+        self._spoken.set()

@@ -1,0 +1,1 @@
+"""Live speech: translated sentences spoken in parts, placed on the stream clock."""

@@ -1,1 +1,0 @@
-"""Live voice translation: translated speech streamed back to the listener."""

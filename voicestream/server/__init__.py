@@ -1,0 +1,1 @@
+"""The websocket interface: wire protocol, server, browser page, health figures."""

@@ -1,0 +1,395 @@
+"""The websocket server: accepts connections, checks access (token, origin, capacity),
+turns frames into audio and control calls on a :class:`~voicestream.live.session.LiveSession`
+and its events into JSON, and applies the transport's limits. What a session does lives
+in :mod:`voicestream.live`.
+
+Each connection runs three tasks: the reader (this handler: limits, parsing, audio into
+the session), the session's own work, and the sender (events -> socket). Broad exceptions
+are caught only here, at the connection boundary, logged with ``exc_info``, and close that
+session alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import http
+import itertools
+import logging
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from voicestream.asr import AsrEngine, language_codes
+from voicestream.errors import OptionError
+from voicestream.live.events import SpeechEvent
+from voicestream.live.options import EXPORT_FORMATS
+from voicestream.live.policy import StreamSettings
+from voicestream.live.services import LiveServices, LiveSettings
+from voicestream.live.session import LiveSession, SessionFailedError
+from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.server import protocol as p
+from voicestream.server.limits import RateLimit
+from voicestream.server.metrics import Counters, LoopLag, process_stats
+from voicestream.server.redact import server_logger
+from voicestream.server.web import WebPage, json_response
+
+if TYPE_CHECKING:
+    from voicestream.diarize.live import SpeakerModels
+
+log = logging.getLogger("voicestream.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Limits and access rules of ``voicestream serve``.
+
+    Attributes:
+        host, port: Listening address (127.0.0.1 by default: local only).
+        token: Shared secret clients must present, or ``None`` for none.
+        allowed_origins: Browser origins allowed; empty allows only same-host pages
+            (and clients that send no Origin), ``("*",)`` allows any.
+        max_sessions: Concurrent sessions; one more is refused with 1013.
+        max_audio_frame: Largest binary frame (bytes).
+        max_control_frame: Largest text frame (bytes).
+        idle_timeout_s: Longest time without any message.
+        max_session_s: Longest session (wall-clock seconds).
+        max_rate: Most audio seconds per wall-clock second, sustained (0: no limit).
+        rate_burst_s: Audio seconds a client may send ahead of that rate.
+        max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
+        outbox_size: Events queued for a slow client before partials are skipped.
+        workers: Inference threads.
+        web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
+        hypothesis_drafts: Verify each update's previous hypothesis as a draft instead of
+            generating it again token by token (same text, fewer decoder passes).
+        max_speaker_audio_s: Audio (s) a diarized session keeps for its end-of-stream second
+            pass (int16, 32 kB/s); longer sessions keep their live labels.
+        speech_helper: Synthesize live speech in a helper process that is stopped while
+            captions decode (``False``: on a low-priority thread of this process, which
+            slows decodes where cores share hardware).
+        warm_speech: At start, also start the speech helper and load each engine's model
+            for the languages it speaks, so a session's first seconds of captions do not
+            wait for that (about 5 s here; ``serve`` sets it).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    max_sessions: int = 4
+    max_audio_frame: int = 64 * 1024
+    max_control_frame: int = 4 * 1024
+    idle_timeout_s: float = 30.0
+    max_session_s: float = 4 * 3600.0
+    max_rate: float = 2.0
+    rate_burst_s: float = 10.0
+    max_inbox_s: float = 20.0
+    outbox_size: int = 256
+    workers: int = 1
+    hypothesis_drafts: bool = True
+    max_speaker_audio_s: float = 3600.0
+    speech_helper: bool = True
+    warm_speech: bool = False
+    web_root: Path | None = None
+    stream: StreamSettings = field(default_factory=StreamSettings)
+
+    def live_settings(self) -> LiveSettings:
+        """The settings of the live sessions this server runs."""
+        return LiveSettings(
+            workers=self.workers, max_sessions=self.max_sessions, hypothesis_drafts=self.hypothesis_drafts,
+            max_speaker_audio_s=self.max_speaker_audio_s, speech_helper=self.speech_helper,
+            warm_speech=self.warm_speech, events=self.outbox_size, stream=self.stream,
+        )  # fmt: skip
+
+
+def _token_from(headers: Headers, path: str) -> str | None:
+    auth = headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    for proto in headers.get("Sec-WebSocket-Protocol", "").split(","):
+        if proto.strip().startswith("bearer."):
+            return proto.strip()[7:]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    return query.get("token", [None])[0]
+
+
+class VoicestreamServer:
+    """Live captions for many clients on one shared model."""
+
+    def __init__(
+        self, engine: AsrEngine, vad: SileroFrameModel, config: ServerConfig, speakers: SpeakerModels | None = None
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.live = LiveServices(engine, vad, config.live_settings(), speakers)
+        self.sessions: dict[str, LiveSession] = {}
+        self._server: Server | None = None
+        self._ids = itertools.count(1)
+        self.lag = LoopLag()
+        self.counters = Counters()
+        self._lag_task: asyncio.Task[None] | None = None
+        self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port (useful with port 0)."""
+        await self.live.start()
+        self._lag_task = asyncio.create_task(self.lag.run())
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            compression=None,
+            max_size=max(self.config.max_audio_frame, self.config.max_control_frame),
+            select_subprotocol=self._select_subprotocol,
+            server_header="voicestream",
+            process_request=self._http,
+            close_timeout=3,
+            logger=server_logger(),
+        )
+        return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
+
+    async def stop(self) -> None:
+        """Close every connection and the worker threads."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        await self.live.close()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Plain GET requests get the browser page, ``/info`` and ``/metrics`` (which needs the
+        token when one is configured); websocket upgrades go on."""
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            route = request.path.split("?", 1)[0]
+            if route == "/info":
+                return json_response(self.info())
+            if route == "/metrics":
+                if not self._token_ok(request.headers, request.path):
+                    return json_response({"error": "missing or wrong token"}, http.HTTPStatus.UNAUTHORIZED)
+                return json_response(self.metrics())
+        return self.page.respond(request)
+
+    def metrics(self) -> dict[str, Any]:
+        """Health figures (``GET /metrics``): sessions, close codes, loop lag, how often and how
+        long speech synthesis was stopped for captions, process resources."""
+        pause = self.live.pause
+        return {
+            "sessions": len(self.sessions), "sessions_opened": self.counters.opened,
+            "closed": dict(self.counters.closed), "loop_lag_ms": self.lag.summary_ms(),
+            "tasks": len(asyncio.all_tasks()), "uptime_s": round(time.monotonic() - self.counters.started, 1),
+            "speech_pauses": pause.stops, "speech_paused_s": round(pause.stopped_total_s, 1),
+            **process_stats(),
+        }  # fmt: skip
+
+    def info(self) -> dict[str, Any]:
+        """What a client may ask for: the page builds its settings from this (``GET /info``)."""
+        multilingual = self.engine.multilingual
+        return {
+            "protocol": p.PROTOCOL_VERSION,
+            "model": self.engine.name,
+            "multilingual": multilingual,
+            "languages": list(language_codes()) if multilingual else ["en"],
+            "tasks": ["transcribe", "translate"] if multilingual else ["transcribe"],
+            "token_required": self.config.token is not None,
+            "export_formats": list(EXPORT_FORMATS),
+            "diarize": self.live.speakers is not None,
+            "translate_to": self.live.translation_targets(),
+            "speak_to": self.live.speak_to,
+            "sample_rates": [p.MIN_RATE, p.MAX_RATE],
+        }
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
+        return Subprotocol(p.SUBPROTOCOL) if p.SUBPROTOCOL in offered else None
+
+    def _origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
+        allowed = self.config.allowed_origins
+        if origin is None or "*" in allowed or origin in allowed:
+            return True
+        if host and urllib.parse.urlsplit(origin).netloc == host:
+            return True  # the page this server serves, whatever address it was opened at
+        if allowed:
+            return False
+        host = urllib.parse.urlsplit(origin).hostname or ""
+        return host in {"127.0.0.1", "localhost", "::1", self.config.host}
+
+    def check_capacity(self) -> None:
+        """Refuse with 1013 when ``max_sessions`` sessions are open."""
+        if len(self.sessions) >= self.config.max_sessions:
+            raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
+
+    def _authorized(self, connection: ServerConnection) -> bool:
+        request = connection.request
+        if request is None:
+            return self.config.token is None
+        return self._token_ok(request.headers, request.path)
+
+    def _token_ok(self, headers: Headers, path: str) -> bool:
+        if self.config.token is None:
+            return True
+        given = _token_from(headers, path)
+        return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        request = connection.request
+        headers = request.headers if request is not None else Headers()
+        try:
+            if not self._origin_allowed(headers.get("Origin"), headers.get("Host")):
+                raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            if not self._authorized(connection):
+                raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
+            self.check_capacity()
+            self.counters.opened += 1
+            await _Connection(self, connection).run()
+            self.counters.close(p.CLOSE_NORMAL if connection.close_code == p.CLOSE_NORMAL else "gone")
+        except p.ProtocolError as e:
+            self.counters.close(e.code)
+            await _close(connection, e.code, e.reason)
+        except ConnectionClosed:
+            self.counters.close("gone")
+        except Exception:
+            log.exception("session failed")
+            self.counters.close(p.CLOSE_INTERNAL)
+            await _close(connection, p.CLOSE_INTERNAL, "internal error")
+
+
+async def _close(connection: ServerConnection, code: int, reason: str) -> None:
+    """Send the error event and close; frames the client already sent are discarded so the
+    close handshake is not stuck behind them (the library stops reading when its queue is full)."""
+
+    async def discard() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await connection.recv()
+
+    drain = asyncio.create_task(discard())
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(p.encode_event(p.ErrorEvent(code, reason)))
+        await connection.close(code, reason)
+    finally:
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
+
+
+class _Connection:
+    """One accepted connection: its reader and sender around one live session."""
+
+    def __init__(self, server: VoicestreamServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.config = server.config
+        self.ws = ws
+
+    async def _recv(self) -> str | bytes:
+        try:
+            async with asyncio.timeout(self.config.idle_timeout_s):
+                return await self.ws.recv()
+        except TimeoutError:
+            raise p.ProtocolError(p.CLOSE_IDLE, f"idle for {self.config.idle_timeout_s:g} s") from None
+
+    async def run(self) -> None:
+        first = await self._recv()
+        if isinstance(first, bytes):
+            raise p.ProtocolError(p.CLOSE_STATE, "audio before start")
+        self._check_control(first)
+        start = p.parse_client_message(first)
+        if not isinstance(start, p.StartMessage):
+            raise p.ProtocolError(p.CLOSE_STATE, "the first message must be start")
+        session = await self._open(start)
+        try:
+            ready = p.ReadyEvent(session.id, self.server.engine.name, start.audio.sample_rate)
+            await self.ws.send(p.encode_event(ready))
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(session.run())
+                tasks.create_task(self._send(session))
+                tasks.create_task(self._read(session, start.audio))
+        except* SessionFailedError as group:
+            raise p.ProtocolError(p.CLOSE_INTERNAL, str(group.exceptions[0])) from None
+        except* p.ProtocolError as group:
+            raise group.exceptions[0] from None
+        except* ConnectionClosed:
+            pass
+        finally:
+            self.server.sessions.pop(session.id, None)
+            spec, stats = session.state.stats.speculative, session.state.stats
+            log.info(
+                "session %s closed after %.1f s of audio; drafted %d tokens, accepted %d (%.0f%%) in %d passes",
+                session.id, stats.received_s, spec.drafted, spec.accepted, 100 * spec.acceptance_rate,
+                spec.verify_passes,
+            )  # fmt: skip
+
+    async def _open(self, start: p.StartMessage) -> LiveSession:
+        sid = f"s{next(self.server._ids)}-{secrets.token_hex(4)}"
+        try:
+            session = await self.server.live.open(sid, start.audio.sample_rate, start.options)
+        except OptionError as e:
+            raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)) from None
+        self.server.check_capacity()  # again: others may have opened while this client sent start
+        self.server.sessions[sid] = session
+        return session
+
+    def _check_control(self, text: str) -> None:
+        if len(text.encode()) > self.config.max_control_frame:
+            raise p.ProtocolError(p.CLOSE_TOO_BIG, f"control message over {self.config.max_control_frame} bytes")
+
+    async def _read(self, session: LiveSession, audio: p.AudioFormat) -> None:
+        started = time.monotonic()
+        rate = RateLimit(self.config.max_rate, self.config.rate_burst_s)
+        while True:
+            message = await self._recv()
+            if time.monotonic() - started > self.config.max_session_s:
+                raise p.ProtocolError(p.CLOSE_SESSION_TOO_LONG, f"session over {self.config.max_session_s:g} s")
+            if isinstance(message, str):
+                self._check_control(message)
+                parsed = p.parse_client_message(message)
+                if isinstance(parsed, p.StartMessage):
+                    raise p.ProtocolError(p.CLOSE_STATE, "start sent twice")
+                if isinstance(parsed, p.StopMessage):
+                    session.stop(parsed.export)
+                    await self._until_gone()
+                    return
+                if isinstance(parsed, p.ExportMessage):
+                    await session.export(parsed.format)
+                continue
+            if len(message) > self.config.max_audio_frame:
+                raise p.ProtocolError(p.CLOSE_TOO_BIG, f"audio frame over {self.config.max_audio_frame} bytes")
+            session.add_audio(p.decode_audio_frame(message, audio))
+            if not rate.allows(session.state.stats.received_s, time.monotonic()):
+                raise p.ProtocolError(p.CLOSE_RATE, f"audio sent faster than {self.config.max_rate:g}x real time")
+            await session.drained(self.config.max_inbox_s)  # backpressure: stop reading until processed
+
+    async def _until_gone(self) -> None:
+        """After ``stop``: keep reading (and ignoring) until the connection closes, so a client
+        that vanishes while its last audio is flushed frees its session at once instead of
+        after the flush (the flush is cancelled: nobody is left to read it)."""
+        while True:
+            await self.ws.recv()
+
+    async def _send(self, session: LiveSession) -> None:
+        while (event := await session.next_event()) is not None:
+            await self.ws.send(p.encode_event(event))
+            if isinstance(event, SpeechEvent):
+                await self.ws.send(event.audio)
+        await self.ws.close(p.CLOSE_NORMAL, "done")
