@@ -1,7 +1,8 @@
 """Speaker diarization on real recordings, scored with pyannote.metrics against reference RTTM.
 
 Thresholds are the values measured here (int8 base, 2 cores) plus a small margin; see the
-README's diarization table. DER is given without collar and with the standard 0.25 s collar.
+diarization table of docs/benchmarks.md. DER is given without collar and with the standard
+0.25 s collar.
 """
 
 from __future__ import annotations

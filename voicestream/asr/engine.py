@@ -133,7 +133,6 @@ class FasterWhisperEngine:
         """The underlying ``faster_whisper.WhisperModel``."""
         return self.whisper_model
 
-
     def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
         """Most likely language of the first 30 s of ``samples`` (float32 ``(n,)``, 16 kHz)."""
         if not self.multilingual:

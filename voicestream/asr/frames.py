@@ -25,7 +25,7 @@ def fitted_frames(
 
     Rounded up to the next 100 frames plus ``margin`` frames of padding, never more
     than ``total_frames``. Encoding only this much instead of the padded 30 s cuts
-    the encoder cost in proportion (DESIGN.md section 3). Measured here (base, 18
+    the encoder cost in proportion (benchmarks/fitted_windows.py). Measured here (base, 18
     clips): WER 5.41% padded, 3.78% with a 100-frame margin but fewer punctuation
     marks, 4.05% with 300 frames and as much punctuation as padded; 2.5x faster.
     """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -109,10 +109,14 @@ class StepDecoder(Protocol):
         ...
 
 
+DraftSource = Literal["hypothesis", "model"]
+"""Who drafts: the previous streaming update's hypothesis, or a draft model."""
+
+
 class Drafter(Protocol):
     """Proposes the tokens most likely to follow ``history`` (main-vocabulary ids)."""
 
-    source: str
+    source: DraftSource
 
     def propose(self, history: Sequence[int], k: int) -> list[int]:
         """Up to ``k`` tokens after ``history`` (every generated token so far, the last
@@ -148,7 +152,7 @@ class HypothesisDrafter:
     with the end-of-text token to draft it too.
     """
 
-    source = "hypothesis"
+    source: DraftSource = "hypothesis"
 
     def __init__(self, hypothesis: Sequence[int], max_tokens: int = 96, anchor: int = 2, skip: int = 3) -> None:
         self._hyp = list(hypothesis)
@@ -247,7 +251,7 @@ def greedy_decode(
     while nxt != eot and len(out) + 1 < max_new_tokens:
         room = max_new_tokens - len(out) - 2  # tokens that may follow nxt within the budget
         draft: list[int] = []
-        source = ""
+        source: DraftSource | None = None
         for drafter in drafters:
             k = k_model if drafter.source == "model" else k_hypothesis
             if k <= 0 or room <= 0:

@@ -23,6 +23,7 @@ from voicestream.asr.frames import FULL_WINDOW_FRAMES
 from voicestream.asr.speculative import (
     Drafter,
     DraftSettings,
+    DraftSource,
     HypothesisDrafter,
     SpeculativeStats,
     TokenMaps,
@@ -96,7 +97,7 @@ class Ct2Decoder:
 class LazyDrafter:
     """A drafter built on its first proposal (a draft model's encoder pass is not free)."""
 
-    source = "model"
+    source: DraftSource = "model"
 
     def __init__(self, build: Callable[[], Drafter]) -> None:
         self._build: Callable[[], Drafter] | None = build
@@ -115,7 +116,7 @@ class ModelDrafter:
     re-tokenized by ``retokenize``; draft tokens without a main twin end a proposal.
     """
 
-    source = "model"
+    source: DraftSource = "model"
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,7 @@ from voicestream.dub.loudness import LoudnessTarget, loudnorm_filter
 from voicestream.dub.mux import MuxJob, check_output, mux
 from voicestream.dub.progress import Quiet, StageProgress
 from voicestream.dub.selfcheck import Check, ClipChecker
-from voicestream.dub.timing import FitSettings, Slot, plan_slots
+from voicestream.dub.timing import FitSettings, Slot, Span, plan_slots
 from voicestream.dub.voicing import LEAD_S, Clip, make_clip, placed_at
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Transcript
@@ -36,7 +36,11 @@ from voicestream.tts.cast import VoiceRequest, cast
 from voicestream.tts.pitch import gender_from_f0, median_f0
 from voicestream.vad import VoiceActivityDetector
 
-BACKGROUNDS = ("separate", "duck", "none")
+Background = Literal["separate", "duck", "none"]
+"""What plays under the dub: the source without its voices, the source ducked 15 dB, or nothing."""
+BACKGROUNDS: tuple[Background, ...] = ("separate", "duck", "none")
+ClipStatus = Literal["ok", "beyond_bound", "low_similarity", "overflow"]
+"""How a dubbed utterance fits: in bounds, squeezed past the stretch bound, read back badly, cut."""
 SOLO = "Speaker 1"
 """Speaker label of every utterance when speakers are not told apart."""
 
@@ -67,7 +71,7 @@ class DubOptions:
     request: VoiceRequest = field(default_factory=VoiceRequest)
     diarize: bool = True
     speakers: SpeakerCount = field(default_factory=SpeakerCount)
-    background: str = "separate"
+    background: Background = "separate"
     duck_db: float = 8.0
     loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
     keep_original: bool = False
@@ -111,7 +115,7 @@ class Utterance:
     heard: str | None
     similarity: float | None
     attempts: int
-    status: str
+    status: ClipStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,7 @@ class DubResult:
     failed: list[int]
 
 
-def _status(clip: Clip, cfg: FitSettings, min_similarity: float) -> str:
+def _status(clip: Clip, cfg: FitSettings, min_similarity: float) -> ClipStatus:
     if clip.overflow_s > 0:
         return "overflow"
     if clip.check is not None and clip.check.similarity < min_similarity:
@@ -144,10 +148,10 @@ class DubJob:
     def __init__(
         self, engines: DubEngines, options: DubOptions, cache_root: Path, progress: StageProgress | None = None
     ):
-        self.e = engines
-        self.o = options
+        self.engines = engines
+        self.options = options
         self.root = cache_root
-        self.p = progress or Quiet()
+        self.progress = progress or Quiet()
         self.timings: dict[str, float] = {}
 
     def _timed(self, name: str, started: float) -> None:
@@ -170,8 +174,8 @@ class DubJob:
         lines = [s for s in transcript.segments if (s.translation or "").strip()]
         if not lines:
             raise NoSpeechError("nothing to dub: no translated speech")
-        spans = [(s.start_s, s.end_s, s.speaker or SOLO) for s in lines]
-        slots = plan_slots(spans, duration, transcript.turns, self.o.fit)
+        spans = [Span(s.start_s, s.end_s, s.speaker or SOLO) for s in lines]
+        slots = plan_slots(spans, duration, transcript.turns, self.options.fit)
 
         stems = self._background(cache, info.path, duration)
         voices = self._cast(cache, samples, spans, stems)
@@ -181,7 +185,7 @@ class DubJob:
         n = round(duration * MIX_RATE)
         speech = place([(placed_at(slot), clip.samples) for slot, clip in zip(slots, clips, strict=True)], n)
         background = stems
-        duck = self.o.duck_db if self.o.background == "separate" else max(self.o.duck_db, 15.0)
+        duck = self.options.duck_db if self.options.background == "separate" else max(self.options.duck_db, 15.0)
         mixed = mix(speech, background, duck if background is not None else 0.0)
         speech_path = cache.write_audio("last/speech.wav", speech, MIX_RATE)
         mix_path = cache.write_audio("last/mix.wav", mixed, MIX_RATE)
@@ -189,18 +193,18 @@ class DubJob:
 
         t = time.perf_counter()
         subs = None
-        if self.o.subtitles:
+        if self.options.subtitles:
             subs = cache.path("last/subtitles.srt")
-            subs.write_text(_srt(transcript, self.o.target), encoding="utf-8")
-        done = self.p.stage("mux", 2, "steps")
-        flt = loudnorm_filter(mix_path, self.o.loudness)
+            subs.write_text(_srt(transcript, self.options.target), encoding="utf-8")
+        done = self.progress.stage("mux", 2, "steps")
+        flt = loudnorm_filter(mix_path, self.options.loudness)
         done(1)
-        mux(MuxJob(info.path, mix_path, output, self.o.target, transcript.language, flt,
-                   self.o.keep_original, subs, info.has_video))  # fmt: skip
+        mux(MuxJob(info.path, mix_path, output, self.options.target, transcript.language, flt,
+                   self.options.keep_original, subs, info.has_video))  # fmt: skip
         done(2)
         self._timed("mux", t)
 
-        rows = [self._row(i, line, span, slot, clip, voices[span[2]])
+        rows = [self._row(i, line, span, slot, clip, voices[span.speaker or SOLO])
                 for i, (line, span, slot, clip) in enumerate(zip(lines, spans, slots, clips, strict=True))]  # fmt: skip
         failed = [r.index for r in rows if r.status in ("overflow", "low_similarity")]
         self.timings["total"] = time.perf_counter() - t0
@@ -208,90 +212,99 @@ class DubJob:
         cast_ids = {s: v.id for s, v in voices.items()}
         report.write_text(json.dumps({
             "input": str(info.path), "output": str(output), "source_language": transcript.language,
-            "target_language": self.o.target, "translator": transcript.translator, "duration_s": duration,
-            "background": self.o.background, "loudness_target_lufs": self.o.loudness.integrated,
-            "voices": cast_ids, "min_similarity": self.o.min_similarity,
+            "target_language": self.options.target, "translator": transcript.translator, "duration_s": duration,
+            "background": self.options.background, "loudness_target_lufs": self.options.loudness.integrated,
+            "voices": cast_ids, "min_similarity": self.options.min_similarity,
             "failed": failed, "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "utterances": [asdict(r) for r in rows],
         }, ensure_ascii=False, indent=1), encoding="utf-8")  # fmt: skip
         return DubResult(output, report, speech_path, rows, cast_ids, dict(self.timings), cache.dir, failed)
 
     def _transcript(self, cache: JobCache, samples: npt.NDArray[np.float32], duration: float) -> Transcript:
-        diarizer = self.e.diarizer if self.o.diarize else None
-        k = key("transcript", self.e.asr.name, asdict(self.o.decode), bool(diarizer), asdict(self.o.speakers))
+        diarizer = self.engines.diarizer if self.options.diarize else None
+        k = key(
+            "transcript",
+            self.engines.asr.name,
+            asdict(self.options.decode),
+            bool(diarizer),
+            asdict(self.options.speakers),
+        )
         stored = cache.read_json(f"transcript-{k}.json")
         if stored is not None:
-            self.p.note("transcript reused from the cache")
+            self.progress.note("transcript reused from the cache")
             return transcript_from_json(stored)
         t = time.perf_counter()
-        bar = self.p.stage("transcribe", duration, "s audio")
-        transcript = transcribe_samples(samples, self.e.asr, self.e.vad, TranscribeSettings(decode=self.o.decode),
-                                        lambda done, total: bar(done))  # fmt: skip
+        bar = self.progress.stage("transcribe", duration, "s audio")
+        settings = TranscribeSettings(decode=self.options.decode)
+        transcript = transcribe_samples(
+            samples, self.engines.asr, self.engines.vad, settings, lambda done, total: bar(done)
+        )
         bar(duration)
         self._timed("transcribe", t)
         if diarizer is not None:
             t = time.perf_counter()
-            bar = self.p.stage("speakers", 2, "steps")
+            bar = self.progress.stage("speakers", 2, "steps")
             steps = ("segmentation", "embeddings")
 
             def step(name: str, fraction: float) -> None:
                 if name in steps:
                     bar(steps.index(name) + fraction)
 
-            transcript = label_speakers(transcript, diarizer.diarize(samples, self.o.speakers, step))
+            transcript = label_speakers(transcript, diarizer.diarize(samples, self.options.speakers, step))
             self._timed("speakers", t)
         cache.write_json(f"transcript-{k}.json", transcript_to_json(transcript))
         return transcript
 
     def _translation(self, cache: JobCache, transcript: Transcript, samples: npt.NDArray[np.float32]) -> Transcript:
-        if transcript.language == self.o.target:
-            raise OptionError(f"the speech is already in '{self.o.target}'; nothing to dub")
-        translator = self.e.translator_for(transcript.language, self.o.target)
-        k = key("translation", transcript_to_json(transcript), translator.name, self.o.target)
+        if transcript.language == self.options.target:
+            raise OptionError(f"the speech is already in '{self.options.target}'; nothing to dub")
+        translator = self.engines.translator_for(transcript.language, self.options.target)
+        k = key("translation", transcript_to_json(transcript), translator.name, self.options.target)
         stored = cache.read_json(f"translation-{k}.json")
         if stored is not None:
-            self.p.note("translation reused from the cache")
+            self.progress.note("translation reused from the cache")
             return transcript_from_json(stored)
         t = time.perf_counter()
-        bar = self.p.stage("translate", 1, "steps")
-        translated = translate_transcript(transcript, samples, translator, self.o.target)
+        bar = self.progress.stage("translate", 1, "steps")
+        translated = translate_transcript(transcript, samples, translator, self.options.target)
         bar(1)
         self._timed("translate", t)
         cache.write_json(f"translation-{k}.json", transcript_to_json(translated))
         return translated
 
     def _background(self, cache: JobCache, source: Path, duration: float) -> npt.NDArray[np.float32] | None:
-        if self.o.background == "none":
+        if self.options.background == "none":
             return None
         n = round(duration * MIX_RATE)
-        if self.o.background == "duck" or self.e.separator is None:
+        if self.options.background == "duck" or self.engines.separator is None:
             stereo = media.decode_stereo(source, MIX_RATE)
             return fit_length(stereo, n)
-        name = f"stems-{key(self.e.separator.name)}/accompaniment.wav"
+        name = f"stems-{key(self.engines.separator.name)}/accompaniment.wav"
         stored = cache.read_audio(name)
         if stored is None:
             t = time.perf_counter()
-            bar = self.p.stage("separate", duration, "s audio")
+            bar = self.progress.stage("separate", duration, "s audio")
             stereo = media.decode_stereo(source, SEPARATION_RATE)
-            vocals, accompaniment = self.e.separator.separate(stereo)
+            vocals, accompaniment = self.engines.separator.separate(stereo)
             cache.write_audio(name.replace("accompaniment", "vocals"), vocals, SEPARATION_RATE)
             cache.write_audio(name, accompaniment, SEPARATION_RATE)
             bar(duration)
             self._timed("separate", t)
             stored = (accompaniment, SEPARATION_RATE)
         else:
-            self.p.note("separated background reused from the cache")
+            self.progress.note("separated background reused from the cache")
         audio, rate = stored
         resampled = soxr.resample(audio.T, rate, MIX_RATE).T.astype(np.float32)
         return fit_length(resampled, n)
 
     def _cast(
-        self, cache: JobCache, samples: npt.NDArray[np.float32], spans: list[tuple[float, float, str]],
+        self, cache: JobCache, samples: npt.NDArray[np.float32], spans: list[Span],
         stems: npt.NDArray[np.float32] | None,
     ) -> dict[str, Voice]:  # fmt: skip
         t = time.perf_counter()
         talk: dict[str, float] = {}
-        for start, end, speaker in spans:
+        for start, end, speaker_name in spans:
+            speaker = speaker_name or SOLO
             talk[speaker] = talk.get(speaker, 0.0) + end - start
         order = sorted(talk, key=lambda s: -talk[s])
         genders = []
@@ -299,12 +312,12 @@ class DubJob:
             own = [(a, b) for a, b, s in spans if s == speaker]
             genders.append((speaker, gender_from_f0(median_f0(samples, own))))
         references = {}
-        if "xtts" in self.o.request.engines or any("xtts" in v for v in self.o.request.ordered):
+        if "xtts" in self.options.request.engines or any("xtts" in v for v in self.options.request.ordered):
             for speaker in order:
                 references[speaker] = str(
                     self._reference(cache, samples, [(a, b) for a, b, s in spans if s == speaker], speaker)
                 )
-        voices = cast(genders, self.o.target, self.e.synthesizers, self.o.request, references)
+        voices = cast(genders, self.options.target, self.engines.synthesizers, self.options.request, references)
         self._timed("voices", t)
         return voices
 
@@ -323,44 +336,45 @@ class DubJob:
         return cache.write_audio(f"refs/{key(speaker)}.wav", clip, SAMPLE_RATE)
 
     def _clips(
-        self, cache: JobCache, lines: list[Any], spans: list[tuple[float, float, str]], slots: list[Slot],
+        self, cache: JobCache, lines: list[Any], spans: list[Span], slots: list[Slot],
         voices: dict[str, Voice],
     ) -> list[Clip]:  # fmt: skip
         checker = None
-        if self.o.min_similarity > 0:
-            checker = ClipChecker(self.e.checker_asr or self.e.asr, self.o.target)
-        engines = {s.name: s for s in self.e.synthesizers}
-        bar = self.p.stage("voices", len(lines), "clips")
+        if self.options.min_similarity > 0:
+            checker = ClipChecker(self.engines.checker_asr or self.engines.asr, self.options.target)
+        engines = {s.name: s for s in self.engines.synthesizers}
+        bar = self.progress.stage("voices", len(lines), "clips")
         out = []
         for i, (line, span, slot) in enumerate(zip(lines, spans, slots, strict=True)):
-            voice = voices[span[2]]
+            voice = voices[span.speaker or SOLO]
+            fit, similarity = asdict(self.options.fit), self.options.min_similarity
             k = key("clip", voice.id, voice.reference and file_hash(Path(voice.reference)), line.translation,
-                    asdict(slot), asdict(self.o.fit), self.o.min_similarity, checker is not None)  # fmt: skip
+                    asdict(slot), fit, similarity, checker is not None)  # fmt: skip
             clip = _load_clip(cache, k)
             if clip is None:
                 t = time.perf_counter()
-                clip = make_clip(line.translation, voice, engines[voice.engine], slot, self.o.fit, checker,
-                                 self.o.min_similarity)  # fmt: skip
+                clip = make_clip(line.translation, voice, engines[voice.engine], slot, self.options.fit, checker,
+                                 self.options.min_similarity)  # fmt: skip
                 _store_clip(cache, k, clip)
                 self._timed("voices", t)
-                if clip.check is not None and clip.check.similarity < self.o.min_similarity:
-                    self.p.note(f"clip {i} failed its self-check ({clip.check.similarity:.2f}): {line.translation!r}")
+                if clip.check is not None and clip.check.similarity < self.options.min_similarity:
+                    self.progress.note(
+                        f"clip {i} failed its self-check ({clip.check.similarity:.2f}): {line.translation!r}"
+                    )
             out.append(clip)
             bar(i + 1)
         return out
 
-    def _row(
-        self, i: int, line: Any, span: tuple[float, float, str], slot: Slot, clip: Clip, voice: Voice
-    ) -> Utterance:
+    def _row(self, i: int, line: Any, span: Span, slot: Slot, clip: Clip, voice: Voice) -> Utterance:
         at = placed_at(slot)
         return Utterance(
-            index=i, speaker=span[2], start_s=round(slot.start_s, 3), end_s=round(slot.end_s, 3),
+            index=i, speaker=span.speaker or SOLO, start_s=round(slot.start_s, 3), end_s=round(slot.end_s, 3),
             limit_s=round(slot.limit_s, 3), source_text=line.text, target_text=line.translation, voice=voice.id,
             speed=round(clip.speed, 3), stretch=round(clip.tempo, 3), natural_s=round(clip.natural_s, 3),
             placed_start_s=round(at + LEAD_S, 3), placed_end_s=round(at + clip.duration_s, 3),
             overflow_s=round(clip.overflow_s, 3), heard=clip.check.heard if clip.check else None,
             similarity=round(clip.check.similarity, 3) if clip.check else None, attempts=clip.attempts,
-            status=_status(clip, self.o.fit, self.o.min_similarity),
+            status=_status(clip, self.options.fit, self.options.min_similarity),
         )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from voicestream.messages import SpeakerTurn
 
@@ -58,6 +59,14 @@ class Fit:
 
     tempo: float
     overflow_s: float = 0.0
+
+
+class Span(NamedTuple):
+    """Where a sentence was spoken (s) and by whom."""
+
+    start_s: float
+    end_s: float
+    speaker: str | None
 
 
 def plan_slots(

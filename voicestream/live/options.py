@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Task = Literal["transcribe", "translate"]
-"""Whisper's task: text in the spoken language, or English text (multilingual models)."""
+from voicestream.asr import Task
+
 ExportFormat = Literal["srt", "vtt"]
 """Subtitle formats a live session exports."""
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("srt", "vtt")

@@ -68,18 +68,10 @@ class ServerConfig:
         rate_burst_s: Audio seconds a client may send ahead of that rate.
         max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
         outbox_size: Events queued for a slow client before partials are skipped.
-        workers: Inference threads.
         web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
-        hypothesis_drafts: Verify each update's previous hypothesis as a draft instead of
-            generating it again token by token (same text, fewer decoder passes).
-        max_speaker_audio_s: Audio (s) a diarized session keeps for its end-of-stream second
-            pass (int16, 32 kB/s); longer sessions keep their live labels.
-        speech_helper: Synthesize live speech in a helper process that is stopped while
-            captions decode (``False``: on a low-priority thread of this process, which
-            slows decodes where cores share hardware).
-        warm_speech: At start, also start the speech helper and load each engine's model
-            for the languages it speaks, so a session's first seconds of captions do not
-            wait for that (about 5 s here; ``serve`` sets it).
+        workers, hypothesis_drafts, max_speaker_audio_s, speech_helper, warm_speech, stream:
+            How the live sessions run (:class:`~voicestream.live.services.LiveSettings`;
+            ``serve`` sets ``warm_speech``).
     """
 
     host: str = "127.0.0.1"

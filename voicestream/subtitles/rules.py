@@ -1,4 +1,4 @@
-"""The subtitle rules people expect (DESIGN.md section 4)."""
+"""The subtitle rules people expect (Netflix and BBC style guides; docs/cli.md, "What you get")."""
 
 from __future__ import annotations
 
