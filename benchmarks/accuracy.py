@@ -206,11 +206,11 @@ def diarization(data: Path, engine: FasterWhisperEngine, live: bool) -> dict[str
             totals[system][0] += s.der * s.reference_s
             totals[system][1] += s.reference_s
         if live:
-            from voicestream.diarize.live import LiveDiarizer, SpeakerModels
+            from voicestream.diarize.live import DiarizationModels, LiveDiarizer
             from voicestream.live.replay import replay
 
-            speakers = LiveDiarizer(SpeakerModels(ours))
-            _, session = replay(engine, samples, speakers=speakers)
+            speakers = LiveDiarizer(DiarizationModels(ours))
+            _, session = replay(engine, samples, diarizer=speakers)
             s = score(reference, speakers.turns, duration)
             per[name]["live"] = {"der": s.der, "der_collar": s.der_collar}
             totals["live"][0] += s.der * s.reference_s

@@ -27,7 +27,7 @@ from pathlib import Path
 from voicestream import media
 from voicestream.diarize.embedded import PYANNOTE_31_THRESHOLD, embedded_pipeline
 from voicestream.diarize.engine import PyannoteDiarizer, load_diarizer
-from voicestream.diarize.live import LiveDiarizer, SpeakerModels
+from voicestream.diarize.live import DiarizationModels, LiveDiarizer
 from voicestream.diarize.scoring import load_reference, score, word_accuracy
 from voicestream.live.replay import replay
 from voicestream.registry import create_asr_engine
@@ -79,7 +79,7 @@ def live(diarizer: PyannoteDiarizer) -> None:
 
     torch.set_num_threads(1)  # as serve sets it with one worker per core: two runtimes spinning on 2 cores cost 2x
     engine = create_asr_engine("base", workers=2)
-    models = SpeakerModels(diarizer)
+    models = DiarizationModels(diarizer)
     print(f"\n{'recording':30s} {'labels':12s} {'DER':>6s} {'DER.25':>7s} {'words':>6s}   stream cost")
     for rec in LIVE:
         samples = media.decode(DATA / f"{rec}.wav")
@@ -90,7 +90,7 @@ def live(diarizer: PyannoteDiarizer) -> None:
         plain_s = time.perf_counter() - started
         speakers = LiveDiarizer(models)
         started = time.perf_counter()
-        _, session = replay(engine, samples, speakers=speakers)
+        _, session = replay(engine, samples, diarizer=speakers)
         labelled_s = time.perf_counter() - started
         live_score = score(reference, speakers.turns, duration)
         live_words = word_accuracy(reference, session.final_words)[0]

@@ -20,7 +20,7 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.diarize.engine import PyannoteDiarizer
-from voicestream.diarize.live import LiveDiarizer, SpeakerModels
+from voicestream.diarize.live import DiarizationModels, LiveDiarizer
 from voicestream.diarize.scoring import load_reference, score, word_accuracy
 from voicestream.errors import StreamClosedError
 from voicestream.live.replay import replay
@@ -36,8 +36,8 @@ LIVE = [
 
 
 @pytest.fixture(scope="module")
-def speaker_models(diarizer: PyannoteDiarizer) -> SpeakerModels:
-    return SpeakerModels(diarizer)
+def speaker_models(diarizer: PyannoteDiarizer) -> DiarizationModels:
+    return DiarizationModels(diarizer)
 
 
 @pytest.mark.parametrize(("name", "speakers", "max_der", "max_der_collar", "min_accuracy"), LIVE)
@@ -45,7 +45,7 @@ def speaker_models(diarizer: PyannoteDiarizer) -> SpeakerModels:
 def test_live_labels_then_second_pass(
     data: Path,
     base_engine: FasterWhisperEngine,
-    speaker_models: SpeakerModels,
+    speaker_models: DiarizationModels,
     name: str,
     speakers: int,
     max_der: float,
@@ -56,7 +56,7 @@ def test_live_labels_then_second_pass(
     duration = samples.size / 16000
     reference = load_reference(data / f"{name}.rttm")
     live = LiveDiarizer(speaker_models)
-    finals, session = replay(base_engine, samples, speakers=live)
+    finals, session = replay(base_engine, samples, diarizer=live)
 
     # live: every final has one speaker, labels are stable names, DER and words within limits
     assert finals and all(f.speaker is not None and {w.speaker for w in f.words} == {f.speaker} for f in finals)
@@ -87,7 +87,7 @@ def test_live_labels_then_second_pass(
 
 
 @pytest.fixture(scope="module")
-def diarizing_server(base_engine: FasterWhisperEngine, speaker_models: SpeakerModels) -> Iterator[RunningServer]:
+def diarizing_server(base_engine: FasterWhisperEngine, speaker_models: DiarizationModels) -> Iterator[RunningServer]:
     server = RunningServer(base_engine, speaker_models, max_rate=0, max_sessions=2)
     yield server
     server.close()

@@ -20,13 +20,13 @@ from voicestream.asr import FasterWhisperEngine
 from voicestream.cli import main
 from voicestream.client import stream_samples
 from voicestream.diarize.engine import PyannoteDiarizer
-from voicestream.diarize.live import LiveDiarizer, SpeakerModels
+from voicestream.diarize.live import DiarizationModels, LiveDiarizer
 from voicestream.diarize.scoring import load_reference
 from voicestream.dub.selfcheck import ClipChecker
 from voicestream.live import events as ev
 from voicestream.live.policy import StreamSettings
 from voicestream.live.speech.schedule import ScheduleSettings
-from voicestream.live.speech.speaker import LiveSpeaker
+from voicestream.live.speech.voices import LiveVoices
 from voicestream.live.state import STREAM_DECODE, SessionState
 from voicestream.live.translation import LiveTranslator
 from voicestream.live.vad_stream import SileroFrameModel
@@ -197,10 +197,10 @@ def test_each_speaker_gets_a_voice_of_their_own(
     name = data / "long_form" / "librispeech_concat_4spk"
     samples = media.decode(name.with_suffix(".wav"))
     live = LiveTranslator("es")
-    speaker = LiveSpeaker(create_synthesizers(threads=1), "es")
+    speaker = LiveVoices(create_synthesizers(threads=1), "es")
     speaker.source = live.audio_between  # as the server sets it
     session = SessionState("voices", SAMPLE_RATE, tiny_engine, SileroFrameModel(), STREAM_DECODE,
-                      StreamSettings(), speakers=LiveDiarizer(SpeakerModels(diarizer)), translation=live,
+                      StreamSettings(), diarizer=LiveDiarizer(DiarizationModels(diarizer)), translation=live,
                       choose_translator=lambda source: choose(source, "es", None, None))  # fmt: skip
     events: list[ev.TranslationEvent] = []
     judged_live: dict[str | None, str] = {}
@@ -244,7 +244,7 @@ def test_each_speaker_gets_a_voice_of_their_own(
 def test_a_sentence_behind_is_spoken_faster_at_one_rate() -> None:
     """Real espeak: behind a long clip the voice speaks the whole sentence (all its parts) at
     one faster rate, and its speech is shorter for it."""
-    speaker = LiveSpeaker(create_synthesizers(), "es", "espeak")
+    speaker = LiveVoices(create_synthesizers(), "es", "espeak")
     text = "Cuando llegamos a la casa la puerta estaba abierta y no había nadie dentro, así que entramos despacio."
     event = ev.TranslationEvent(1, 10.0, 14.0, "When we arrived", text, "es", "en")
     parts = speaker.parts(event)

@@ -282,9 +282,9 @@ def test_speaker_labels_on_the_page(
 ) -> None:
     """A server with --diarize: the page offers speaker labels, shows them per turn, and
     redraws the captions with the second pass's corrections after stop."""
-    from voicestream.diarize.live import SpeakerModels
+    from voicestream.diarize.live import DiarizationModels
 
-    server = RunningServer(base_engine, SpeakerModels(diarizer), web_root=WEB, max_sessions=1, max_rate=0)
+    server = RunningServer(base_engine, DiarizationModels(diarizer), web_root=WEB, max_sessions=1, max_rate=0)
     try:
         page = open_page(browser, server)
         page.wait_for_selector("#diarize-row:not([hidden])", state="attached", timeout=10_000)

@@ -81,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
         draft=draft.draft_settings(args),
         draft_policy=args.draft_policy,
     )
-    speakers = None
+    diarization = None
     if diarize.wanted(args):
         import torch
 
         from voicestream.diarize.engine import load_diarizer
-        from voicestream.diarize.live import SpeakerModels
+        from voicestream.diarize.live import DiarizationModels
 
         torch.set_num_threads(max(1, default_cpu_threads() // workers))
-        speakers = SpeakerModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))
+        diarization = DiarizationModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))
     config = ServerConfig(
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
@@ -100,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("voicestream").setLevel(logging.INFO)
     if engine.draft_note:
         print(f"voicestream: {engine.draft_note}", file=sys.stderr)
-    server = VoicestreamServer(engine, SileroFrameModel(), config, speakers)
+    server = VoicestreamServer(engine, SileroFrameModel(), config, diarization)
 
     async def main() -> None:
         port = await server.start()
         auth = "token required" if config.token else "no token"
-        auth += f", speaker labels by {speakers.diarizer.name}" if speakers is not None else ""
+        auth += f", speaker labels by {diarization.diarizer.name}" if diarization is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
               f"{config.max_sessions} sessions, {workers} workers)", file=sys.stderr, flush=True)  # fmt: skip

@@ -1,6 +1,6 @@
 """Speaker labels for a live stream's finals, and the offline second pass at its end.
 
-:class:`SpeakerModels` (shared by all sessions) wraps the segmentation model and the
+:class:`DiarizationModels` (shared by all sessions) wraps the segmentation model and the
 speaker embedding of a pyannote pipeline. :class:`LiveDiarizer` (one per session)
 keeps the session's audio and its :class:`~voicestream.diarize.online.OnlineClustering`:
 for each batch of finals it segments the newest 10 s of audio (which reach past the
@@ -45,7 +45,7 @@ def speaker_name(index: int) -> str:
     return f"Speaker {index + 1}"
 
 
-class SpeakerModels:
+class DiarizationModels:
     """The segmentation model and speaker embedding of ``diarizer``'s pyannote pipeline,
     shared by every session (forward passes hold no state)."""
 
@@ -93,7 +93,7 @@ class LiveDiarizer:
     """One session's speaker labelling; see the module docstring."""
 
     def __init__(
-        self, models: SpeakerModels, settings: OnlineSettings | None = None, max_audio_s: float = 3600.0
+        self, models: DiarizationModels, settings: OnlineSettings | None = None, max_audio_s: float = 3600.0
     ) -> None:
         self.models = models
         self.clustering = OnlineClustering(settings)

@@ -29,10 +29,10 @@ def replay(
     hypothesis_drafts: bool = True,
     step_s: float = 0.5,
     settings: StreamSettings | None = None,
-    speakers: LiveDiarizer | None = None,
+    diarizer: LiveDiarizer | None = None,
 ) -> tuple[list[FinalEvent], SessionState]:
     """Stream ``samples`` (float32 ``(n,)``, 16 kHz) through a new session (labelling speakers
-    live when ``speakers`` is given); its finals and the session."""
+    live when ``diarizer`` is given); its finals and the session."""
     session = SessionState(
         "replay",
         SAMPLE_RATE,
@@ -41,7 +41,7 @@ def replay(
         STREAM_DECODE,
         settings or StreamSettings(),
         hypothesis_drafts,
-        speakers,
+        diarizer,
     )
     finals: list[FinalEvent] = []
     step = max(1, seconds_to_samples(step_s))

@@ -26,8 +26,8 @@ from voicestream.translate.base import Translator
 from voicestream.translate.choose import available, choose
 
 if TYPE_CHECKING:
-    from voicestream.diarize.live import LiveDiarizer, SpeakerModels
-    from voicestream.live.speech.speaker import LiveSpeaker
+    from voicestream.diarize.live import DiarizationModels, LiveDiarizer
+    from voicestream.live.speech.voices import LiveVoices
     from voicestream.tts.base import Synthesizer
 
 log = logging.getLogger("voicestream.live")
@@ -73,12 +73,12 @@ class LiveServices:
         engine: AsrEngine,
         vad: SileroFrameModel,
         settings: LiveSettings | None = None,
-        speakers: SpeakerModels | None = None,
+        diarization: DiarizationModels | None = None,
     ) -> None:
         self.engine = engine
         self.vad = vad
         self.settings = settings or LiveSettings()
-        self.speakers = speakers
+        self.diarization = diarization
         self.pause = PauseWhileBusy()  # the speech helper stops while captions decode
         self.stretch: Stretch = stretch
         """Pitch-preserving speed-up of speech clips (in the speech helper with ``speech_helper``)."""
@@ -153,7 +153,7 @@ class LiveServices:
     def _warm_speech(self, targets: list[str]) -> None:
         """Load what a session that speaks will need (worker thread, at start): the pitch
         tracker, and each engine's model with its best voice among ``targets``."""
-        from voicestream.live.speech.speaker import warm_up_pitch
+        from voicestream.live.speech.voices import warm_up_pitch
         from voicestream.tts.cast import catalog
 
         warm_up_pitch()
@@ -179,7 +179,7 @@ class LiveServices:
         """
         self._check(options)
         translation, choose_translator = self._translation(options)
-        speaker = await asyncio.to_thread(self._speaker, options) if options.speak else None
+        voices = await asyncio.to_thread(self._voices, options) if options.speak else None
         decode = replace(STREAM_DECODE, language=options.language, task=options.task)
         # a translated or spoken sentence was already sent from the first text: it stays
         revise = self.settings.stream.revise and options.revise and options.translate_to is None
@@ -188,27 +188,27 @@ class LiveServices:
             session_id, sample_rate, self.engine, self.vad, decode, settings, self.settings.hypothesis_drafts,
             self._diarizer(options), translation, choose_translator, inline_revisions=False,
         )  # fmt: skip
-        if speaker is not None and translation is not None:
-            speaker.source = translation.audio_between  # voices match their speakers' pitch
-        return LiveSession(self.workers, state, options, speaker, self.settings.events)
+        if voices is not None and translation is not None:
+            voices.source = translation.audio_between  # voices match their speakers' pitch
+        return LiveSession(self.workers, state, options, voices, self.settings.events)
 
     def _check(self, options: SessionOptions) -> None:
         if options.language is not None and options.language not in language_codes():
             raise OptionError(f"unknown language {options.language!r}")
         if not self.engine.multilingual and (options.task == "translate" or options.language not in (None, "en")):
             raise OptionError(f"model {self.engine.name} is English-only")
-        if options.diarize and self.speakers is None:
+        if options.diarize and self.diarization is None:
             raise OptionError("this server has no speaker labels (start it with --diarize)")
 
     def _diarizer(self, options: SessionOptions) -> LiveDiarizer | None:
-        if not options.diarize or self.speakers is None:
+        if not options.diarize or self.diarization is None:
             return None
         from voicestream.diarize.live import LiveDiarizer
         from voicestream.diarize.online import OnlineSettings
 
         limit = options.num_speakers or options.max_speakers
         online = OnlineSettings(max_speakers=limit) if limit else OnlineSettings()
-        return LiveDiarizer(self.speakers, online, self.settings.max_speaker_audio_s)
+        return LiveDiarizer(self.diarization, online, self.settings.max_speaker_audio_s)
 
     def _translation(self, options: SessionOptions) -> tuple[LiveTranslator | None, Callable[[str], Translator] | None]:
         """The session's live translator state and engine chooser, checked now where the
@@ -223,13 +223,13 @@ class LiveServices:
             live.bind(choose(options.language, target, None, self.engine), options.language)
         return live, functools.partial(choose, target=target, name=None, engine=self.engine)
 
-    def _speaker(self, options: SessionOptions) -> LiveSpeaker:
+    def _voices(self, options: SessionOptions) -> LiveVoices:
         """The session's speech (worker thread): its voice is checked and loaded now."""
-        from voicestream.live.speech.speaker import LiveSpeaker
+        from voicestream.live.speech.voices import LiveVoices
 
         assert options.translate_to is not None
         try:
             synthesizers = self.synthesizers()  # first: with the helper, this sets self.stretch
-            return LiveSpeaker(synthesizers, options.translate_to, options.speak_voice, stretch=self.stretch)
+            return LiveVoices(synthesizers, options.translate_to, options.speak_voice, stretch=self.stretch)
         except VoicestreamError as e:
             raise OptionError(str(e)) from None

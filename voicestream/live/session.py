@@ -40,7 +40,7 @@ from voicestream.live.state import SessionState
 
 if TYPE_CHECKING:
     from voicestream.live.runner import Workers
-    from voicestream.live.speech.speaker import LiveSpeaker
+    from voicestream.live.speech.voices import LiveVoices
 
 log = logging.getLogger("voicestream.live")
 
@@ -66,13 +66,13 @@ class LiveSession:
         workers: Workers,
         state: SessionState,
         options: SessionOptions,
-        speaker: LiveSpeaker | None = None,
+        voices: LiveVoices | None = None,
         max_events: int = 256,
     ) -> None:
         self.workers = workers
         self.state = state
         self.options = options
-        self.speaker = speaker
+        self.voices = voices
         self._events: asyncio.Queue[LiveEvent | None] = asyncio.Queue(max_events)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -80,7 +80,7 @@ class LiveSession:
         self._export: tuple[ExportFormat, ...] = ()
         self._revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
-            asyncio.Queue(SPEECH_BACKLOG) if speaker is not None else None
+            asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
         )
         self._spoken = asyncio.Event()
         self.first_audio: float | None = None
@@ -132,7 +132,7 @@ class LiveSession:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._pump())
-                if self.speaker is not None:
+                if self.voices is not None:
                     tasks.create_task(self._speak())
         except* SessionFailedError as group:
             raise group.exceptions[0] from None
@@ -181,7 +181,7 @@ class LiveSession:
         for fmt in self._export:
             await self._events.put(await self._subtitles(fmt))
         speakers = None
-        if state.speakers is not None:
+        if state.diarizer is not None:
             speakers = tuple(sorted({w.speaker for w in state.final_words if w.speaker}))
         done = DoneEvent(
             state.policy.stream_end_s, state.policy.finals, state.id, state.stats.decodes, state.stats.revisions,
@@ -200,7 +200,7 @@ class LiveSession:
         """Re-diarize the whole session and queue the corrections; how many finals changed
         (``None`` when the session kept no whole audio, or had no speakers)."""
         state = self.state
-        if state.speakers is None:
+        if state.diarizer is None:
             return None
         count = SpeakerCount(
             num=self.options.num_speakers, max=None if self.options.num_speakers else self.options.max_speakers
@@ -212,7 +212,7 @@ class LiveSession:
             raise SessionFailedError("speaker second pass failed") from e
         for update in updates:
             await self._events.put(update)
-        return len(updates) if state.speakers.audio.complete else None
+        return len(updates) if state.diarizer.audio.complete else None
 
     async def _subtitles(self, fmt: ExportFormat) -> SubtitlesEvent:
         return SubtitlesEvent(fmt, await self.workers.inference.run(functools.partial(self.state.subtitles, fmt)))
@@ -236,8 +236,8 @@ class LiveSession:
     async def _speak(self) -> None:
         """Synthesize each translated sentence on the speech worker and queue it."""
         runner = self.workers.speech
-        assert self._speech is not None and self.speaker is not None
-        speaker = self.speaker
+        assert self._speech is not None and self.voices is not None
+        speaker = self.voices
         while (event := await self._speech.get()) is not None:
             parts = speaker.parts(event)
             for part in range(len(parts)):  # each clause is sent when it is ready

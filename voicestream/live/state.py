@@ -84,7 +84,7 @@ class SessionState:
         decode: DecodeOptions,
         settings: StreamSettings,
         hypothesis_drafts: bool = True,
-        speakers: LiveDiarizer | None = None,
+        diarizer: LiveDiarizer | None = None,
         translation: LiveTranslator | None = None,
         choose_translator: Callable[[str], Translator] | None = None,
         inline_revisions: bool = True,
@@ -110,7 +110,7 @@ class SessionState:
         self._revising_ids: list[tuple[int, ...]] = []  # finals of each revision handed out
         self._revised: list[_Revised] = []  # decoded, not applied yet
         self.inline_revisions = inline_revisions
-        self.speakers = speakers
+        self.diarizer = diarizer
         self.translation = translation
         self._choose_translator = choose_translator
         self._translation_failed = False
@@ -158,8 +158,8 @@ class SessionState:
             newest = k == len(chunks) - 1
             if chunk.size:
                 self.policy.push(chunk, self._vad.process(self._vad_state, chunk))
-                if self.speakers is not None:
-                    self.speakers.add_audio(chunk)
+                if self.diarizer is not None:
+                    self.diarizer.add_audio(chunk)
                 if self.translation is not None:
                     self.translation.add_audio(chunk)
             if newest and finish:
@@ -269,9 +269,9 @@ class SessionState:
 
     def _label_speakers(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
         """Finals with live speaker labels, split where the speaker changes."""
-        if self.speakers is None or not any(isinstance(e, FinalEvent) for e in events):
+        if self.diarizer is None or not any(isinstance(e, FinalEvent) for e in events):
             return events
-        labelled = iter(self.speakers.label([w for e in events if isinstance(e, FinalEvent) for w in e.words]))
+        labelled = iter(self.diarizer.label([w for e in events if isinstance(e, FinalEvent) for w in e.words]))
         out: list[PartialEvent | FinalEvent] = []
         for event in events:
             if not isinstance(event, FinalEvent):
@@ -289,9 +289,9 @@ class SessionState:
     def correct_speakers(self, count: SpeakerCount | None = None) -> list[SpeakerUpdateEvent]:
         """The end-of-stream second pass (worker thread): re-diarize the whole session offline
         and relabel the finals; one update per final whose labels changed."""
-        if self.speakers is None or not self.finals:
+        if self.diarizer is None or not self.finals:
             return []
-        result = self.speakers.second_pass(self.final_words, count)
+        result = self.diarizer.second_pass(self.final_words, count)
         if result is None:
             return []
         self.speaker_turns = result.turns

@@ -45,7 +45,7 @@ from voicestream.server.redact import server_logger
 from voicestream.server.web import WebPage, json_response
 
 if TYPE_CHECKING:
-    from voicestream.diarize.live import SpeakerModels
+    from voicestream.diarize.live import DiarizationModels
 
 log = logging.getLogger("voicestream.server")
 
@@ -119,11 +119,15 @@ class VoicestreamServer:
     """Live captions for many clients on one shared model."""
 
     def __init__(
-        self, engine: AsrEngine, vad: SileroFrameModel, config: ServerConfig, speakers: SpeakerModels | None = None
+        self,
+        engine: AsrEngine,
+        vad: SileroFrameModel,
+        config: ServerConfig,
+        diarization: DiarizationModels | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
-        self.live = LiveServices(engine, vad, config.live_settings(), speakers)
+        self.live = LiveServices(engine, vad, config.live_settings(), diarization)
         self.sessions: dict[str, LiveSession] = {}
         self._server: Server | None = None
         self._ids = itertools.count(1)
@@ -205,7 +209,7 @@ class VoicestreamServer:
             "tasks": ["transcribe", "translate"] if multilingual else ["transcribe"],
             "token_required": self.config.token is not None,
             "export_formats": list(EXPORT_FORMATS),
-            "diarize": self.live.speakers is not None,
+            "diarize": self.live.diarization is not None,
             "translate_to": self.live.translation_targets(),
             "speak_to": self.live.speak_to,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],

@@ -42,7 +42,7 @@ def warm_up_pitch() -> None:
     pitch_range(np.zeros(SAMPLE_RATE, np.float32))
 
 
-class LiveSpeaker:
+class LiveVoices:
     """Speaks one session's translations, in order, on the stream clock: each speaker (one
     voice without diarization) gets a voice of their own when they first speak, distinct
     from the others' while the catalog lasts and of the pitch range of their first sentence
