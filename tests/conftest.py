@@ -121,8 +121,29 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "network(reason): the test asks for something on the network (a hub model, a URL) on purpose"
     )
     config.addinivalue_line(
-        "markers", "slow: minutes of real-engine work over a data set (pytest -m 'not slow' for a fast loop)"
+        "markers", "slow: seconds to minutes of real-engine work; pytest -m 'not slow' is the fast loop (units, policy)"
     )
+    config.addinivalue_line(
+        "markers", "models: runs real models (Whisper, pyannote, voices), in-process or through the CLI; also slow"
+    )
+    config.addinivalue_line("markers", "browser: drives the page in Chromium; also slow")
+
+
+MODEL_FIXTURES = frozenset({"base_engine", "tiny_engine", "diarizer", "speaker_models"})
+"""Fixtures that load real models: a test that uses one, directly or through another, is ``models``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they run: real models (``models``), the browser (``browser``);
+    both are ``slow``, so ``-m "not slow"`` keeps the unit and policy tests."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.models)
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("models") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import make_mute_video
 from tests.subtitle_checks import parse_srt, parse_vtt, rule_violations
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 VIDEO_DURATION = 42.45
 
 

@@ -24,6 +24,8 @@ from voicestream.messages import Word
 from voicestream.pipeline import label_speakers, transcribe_samples
 from voicestream.vad import SileroVad
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 # recording, speakers in it, DER limit without collar, with collar; measured: in the comment
 RECORDINGS = [
     ("diar_pyannote_sample_2spk/sample", 2, 0.10, 0.05),  # 0.056, 0.000 (phone call)

@@ -21,6 +21,8 @@ from voicestream.dub.loudness import integrated_loudness
 from voicestream.translate.choose import choose
 from voicestream.vad import SileroVad
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 MIN_SIMILARITY = 0.6
 """Every clip the self-check passed scores at least this (the job's default threshold)."""
 FLOOR_SIMILARITY = 0.3

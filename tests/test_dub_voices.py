@@ -21,6 +21,8 @@ from voicestream.tts.piper import PiperSynthesizer
 from voicestream.tts.pitch import median_f0
 from voicestream.tts.xtts import XttsSynthesizer
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 SENTENCES = {
     "en": "The weather will be sunny tomorrow, with a light breeze from the west.",
     "es": "Mañana hará sol, con una brisa ligera que viene del oeste.",

@@ -37,6 +37,8 @@ from voicestream.translate.choose import choose
 from voicestream.tts.base import Speech
 from voicestream.tts.pitch import gender_from_f0, median_f0
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 MIN_SIMILARITY = 0.6
 MAX_DELAY_P50_S = 4.0
 """Bound on the median delay from the end of a source sentence to the start of its speech:

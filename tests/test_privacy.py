@@ -22,6 +22,8 @@ from tests.network import NetworkAudit
 from tests.servers import serve_process
 from voicestream import privacy
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 SWITCH_VARIABLES = [s.variable for s in privacy.SWITCHES]
 
 

@@ -34,6 +34,8 @@ from voicestream.server import protocol as p
 from voicestream.server.redact import redact
 from voicestream.vad import SileroVad
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 _norm = EnglishTextNormalizer()
 RESETS = 200
 

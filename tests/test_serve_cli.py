@@ -12,6 +12,8 @@ import pytest
 
 from tests.servers import serve_process
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:

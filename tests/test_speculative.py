@@ -26,6 +26,8 @@ from voicestream.live.state import SessionState
 from voicestream.messages import join_words
 from voicestream.timebase import SAMPLE_RATE
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 GREEDY = DecodeOptions(beam_size=1)
 
 

@@ -25,6 +25,8 @@ from voicestream.translate.apertium import ApertiumTranslator
 from voicestream.translate.whisper import WhisperTranslator
 from voicestream.vad import SileroVad
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 EUROPEAN = {"es", "de", "fr", "it", "pt"}
 
 

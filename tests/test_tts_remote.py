@@ -18,6 +18,8 @@ from voicestream.registry import create_synthesizers
 from voicestream.tts.base import Synthesizer, Voice
 from voicestream.tts.remote import RemoteStretch, remote_synthesizers
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 SPANISH = "Hola a todos. Esta voz habla desde otro proceso, que el servidor puede detener."
 
 

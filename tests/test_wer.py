@@ -22,6 +22,8 @@ from voicestream.subtitles import build_cues
 from voicestream.subtitles.formats import to_srt
 from voicestream.vad import SileroVad
 
+pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
+
 _normalise = EnglishTextNormalizer()
 
 
