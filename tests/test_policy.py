@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from voicestream.live.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
+from voicestream.live.policy import DecodeRequest, StreamingTranscriber, StreamSettings
+from voicestream.live.revision import Revision
 from voicestream.messages import Word
 from voicestream.server.protocol import FinalEvent, PartialEvent
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from voicestream.live.agreement import agreed_prefix, drop_overlap
 from voicestream.live.events import FinalEvent, PartialEvent
+from voicestream.live.revision import KEEP_BEFORE_S, REVISE_MAX_S, Revision, revision_span, utterance_words
 from voicestream.messages import SpeechRegion, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, ends_sentence, has_end_mark, is_mark
 from voicestream.timebase import SAMPLE_RATE, samples_to_seconds, seconds_to_samples
@@ -37,20 +38,6 @@ VAD_FRAME_S = 512 / SAMPLE_RATE
 """Seconds covered by one VAD probability (512 samples)."""
 TRAILING_TOLERANCE_S = 0.2
 """Words may start this long (s) after the VAD's end of speech (its timing lags a little)."""
-REVISE_MAX_S = 28.0
-"""An utterance whose finals span this long (s) is revised at its last confirmed word
-(Whisper decodes at most 30 s at once)."""
-WHISPER_WINDOW_S = 30.0
-"""The most audio (s) Whisper decodes at once."""
-REVISE_PAD_S = (0.3, 0.15)
-"""Audio (s) decoded before the utterance's first word and after its last."""
-REVISE_CONTEXT_S = 5.0
-"""Audio (s) before the utterance decoded with it as acoustic context (its words are dropped)."""
-REVISE_CONTEXT_GAP_S = 2.0
-"""Context is added only when the words before end at most this long (s) before the utterance."""
-REVISE_LENGTH = (0.6, 1.5)
-"""A revision is used only when its text is between these shares of the replaced text's
-length (characters): shorter is a dropped stretch, longer a decoder loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +119,6 @@ class DecodeRequest:
     def end_s(self) -> float:
         """Stream time (s) at the end of the audio."""
         return self.window.end_s
-
-
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """The finals confirmed since the previous revision were decoded again as one utterance:
-    ``finals`` replace them all, or ``None`` when the first text stands."""
-
-    finals: tuple[FinalEvent, ...] | None
 
 
 class StreamingTranscriber:
@@ -322,16 +301,9 @@ class StreamingTranscriber:
 
     def _revision_request(self) -> DecodeRequest:
         """The utterance's audio, padded, with the words before it as prompt."""
-        first, last = self._utterance[0], self._utterance[-1]
-        start = first.start_s - REVISE_PAD_S[0]
-        if self._before and first.start_s - self._before[-1].end_s <= REVISE_CONTEXT_GAP_S:
-            start -= REVISE_CONTEXT_S  # speech right before: context (a pause would be silence)
-        start = max(self._tape_start / SAMPLE_RATE, start)
-        end = min(self.stream_end_s, last.end_s + REVISE_PAD_S[1])
-        if end - start > WHISPER_WINDOW_S:  # context first, then the revision itself gives way
-            start = max(start, first.start_s - REVISE_PAD_S[0])
-            if end - start > WHISPER_WINDOW_S:
-                start = end  # no audio: the utterance (decoded late, behind) keeps its first text
+        before_end = self._before[-1].end_s if self._before else None
+        first, last = self._utterance[0].start_s, self._utterance[-1].end_s
+        start, end = revision_span(first, last, before_end, self._tape_start / SAMPLE_RATE, self.stream_end_s)
         a = seconds_to_samples(start) - self._tape_start
         b = max(a, seconds_to_samples(end) - self._tape_start)
         prompt = join_words(self._before[-self.settings.prompt_words :]) or None
@@ -344,15 +316,9 @@ class StreamingTranscriber:
         assert self._revising is not None, "apply() of a revision that next_revision() did not hand out"
         old, before = self._revising
         self._revising = None
-        # a word belongs to the utterance if it starts before the utterance's end and its
-        # middle lies after the gap that separates it from the words before
-        lo = (before[-1].end_s + old[0].start_s) / 2 if before else old[0].start_s - REVISE_PAD_S[0]
-        new = [w for w in words if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1]
-        new = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), new)))
-        new = monotonic_words(new, before[-1].end_s if before else 0.0)
-        share = len(join_words(new)) / max(1, len(join_words(old)))
+        new = utterance_words(words, old, before)
         finals: tuple[FinalEvent, ...] | None = None
-        if REVISE_LENGTH[0] <= share <= REVISE_LENGTH[1] and join_words(new) != join_words(old):
+        if new is not None:
             out: list[FinalEvent] = []
             run: list[Word] = []
             for i, w in enumerate(new):
@@ -364,7 +330,7 @@ class StreamingTranscriber:
             self.finals += len(out)
             finals = tuple(out)
         self._events.append(Revision(finals))
-        if finals is not None:
+        if new is not None:
             n = self.settings.prompt_words
             later = [w for w in self._committed if w.start_s > old[-1].start_s]  # confirmed meanwhile
             self._before = (before + new)[-n:]
@@ -380,7 +346,7 @@ class StreamingTranscriber:
         for words in (self._utterance, self._revising[0] if self._revising else []):
             if words:
                 starts.append(words[0].start_s)
-        cut = seconds_to_samples(min(starts) - REVISE_PAD_S[0] - REVISE_CONTEXT_S) - self._tape_start
+        cut = seconds_to_samples(min(starts) - KEEP_BEFORE_S) - self._tape_start
         cut = min(cut, self._tape.size)
         if cut > 0:
             self._tape = self._tape[cut:]

@@ -17,7 +17,8 @@ from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.asr.guards import GuardSettings, apply_guards
 from voicestream.asr.speculative import SpeculativeStats
 from voicestream.live.events import FinalEvent, PartialEvent, RevisionEvent, SpeakerUpdateEvent, TranslationEvent
-from voicestream.live.policy import DecodeRequest, Revision, StreamingTranscriber, StreamSettings
+from voicestream.live.policy import DecodeRequest, StreamingTranscriber, StreamSettings
+from voicestream.live.revision import Revision
 from voicestream.live.vad_stream import SileroFrameModel, VadState
 from voicestream.messages import SpeakerTurn, Word, join_words
 from voicestream.timebase import SAMPLE_RATE

@@ -1,0 +1,74 @@
+"""Revisions of ended utterances: which audio is decoded again, and which of the words it
+gives replace the utterance's finals. Sans-I/O."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from voicestream.live.events import FinalEvent
+from voicestream.messages import Word, join_words, monotonic_words
+from voicestream.sentences import attach_punctuation, is_mark
+
+REVISE_MAX_S = 28.0
+"""An utterance whose finals span this long (s) is revised at its last confirmed word
+(Whisper decodes at most 30 s at once)."""
+WHISPER_WINDOW_S = 30.0
+"""The most audio (s) Whisper decodes at once."""
+REVISE_PAD_S = (0.3, 0.15)
+"""Audio (s) decoded before the utterance's first word and after its last."""
+REVISE_CONTEXT_S = 5.0
+"""Audio (s) before the utterance decoded with it as acoustic context (its words are dropped)."""
+REVISE_CONTEXT_GAP_S = 2.0
+"""Context is added only when the words before end at most this long (s) before the utterance."""
+REVISE_LENGTH = (0.6, 1.5)
+"""A revision is used only when its text is between these shares of the replaced text's
+length (characters): shorter is a dropped stretch, longer a decoder loop."""
+KEEP_BEFORE_S = REVISE_PAD_S[0] + REVISE_CONTEXT_S
+"""Audio (s) kept before an utterance's first word for its revision."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """The finals confirmed since the previous revision were decoded again as one utterance:
+    ``finals`` replace them all, or ``None`` when the first text stands."""
+
+    finals: tuple[FinalEvent, ...] | None
+
+
+def revision_span(
+    first_s: float, last_s: float, before_end_s: float | None, kept_from_s: float, stream_end_s: float
+) -> tuple[float, float]:
+    """The stream span (s) to decode for an utterance whose words run from ``first_s`` to
+    ``last_s``: padded, with the speech before it as context when the words before end at
+    most :data:`REVISE_CONTEXT_GAP_S` earlier (``before_end_s``), inside the audio kept
+    (from ``kept_from_s``) and received (to ``stream_end_s``), and at most 30 s: context
+    gives way first; an utterance still too long gets an empty span (it keeps its text)."""
+    start = first_s - REVISE_PAD_S[0]
+    if before_end_s is not None and first_s - before_end_s <= REVISE_CONTEXT_GAP_S:
+        start -= REVISE_CONTEXT_S  # speech right before: context (a pause would be silence)
+    start = max(kept_from_s, start)
+    end = min(stream_end_s, last_s + REVISE_PAD_S[1])
+    if end - start > WHISPER_WINDOW_S:
+        start = max(start, first_s - REVISE_PAD_S[0])
+        if end - start > WHISPER_WINDOW_S:
+            start = end
+    return start, end
+
+
+def utterance_words(words: list[Word], old: list[Word], before: list[Word]) -> list[Word] | None:
+    """The words of a revision decode (stream s) that replace the utterance ``old`` (its
+    first text; ``before``: the confirmed words before it), or ``None`` when the first text
+    stands: the same text, or a share of its length outside :data:`REVISE_LENGTH`.
+
+    A word belongs to the utterance if it starts before the utterance's end and its middle
+    lies after the gap that separates the utterance from the words before.
+    """
+    lo = (before[-1].end_s + old[0].start_s) / 2 if before else old[0].start_s - REVISE_PAD_S[0]
+    new = [w for w in words if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1]
+    new = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), new)))
+    new = monotonic_words(new, before[-1].end_s if before else 0.0)
+    share = len(join_words(new)) / max(1, len(join_words(old)))
+    if not REVISE_LENGTH[0] <= share <= REVISE_LENGTH[1] or join_words(new) == join_words(old):
+        return None
+    return new
