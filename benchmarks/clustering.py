@@ -94,15 +94,20 @@ def candidates() -> dict[str, tuple[Any, dict[str, Any] | None]]:
 def main() -> None:
     warnings.simplefilter("ignore")
     pipeline = embedded_pipeline(CLUSTER_THRESHOLD, MIN_CLUSTER_SIZE)
-    cache: dict[str, Any] = {}
-    compute = pipeline.get_embeddings
+    cache: dict[tuple[str, str], Any] = {}
 
-    def cached(file: Any, *args: Any, **kwargs: Any) -> Any:  # embeddings do not depend on clustering
-        if file["uri"] not in cache:
-            cache[file["uri"]] = compute(file, *args, **kwargs)
-        return cache[file["uri"]]
+    def cached(name: str, compute: Any) -> Any:
+        """``compute`` once per recording: segmentation and embeddings do not depend on clustering."""
 
-    pipeline.get_embeddings = cached
+        def run(file: Any, *args: Any, **kwargs: Any) -> Any:
+            if (name, file["uri"]) not in cache:
+                cache[name, file["uri"]] = compute(file, *args, **kwargs)
+            return cache[name, file["uri"]]
+
+        return run
+
+    pipeline.get_segmentations = cached("segmentations", pipeline.get_segmentations)
+    pipeline.get_embeddings = cached("embeddings", pipeline.get_embeddings)
     audio = {rel: media.decode(str(DATA / f"{rel}.wav")) for rel in RECORDINGS}
     results: dict[str, dict[str, tuple[float, int, float]]] = {}  # DER, speakers found, reference s
     for name, (clustering, params) in candidates().items():
@@ -133,6 +138,7 @@ def main() -> None:
         for held in RECORDINGS:
             rest = [r for r in RECORDINGS if r != held]
             best = min(names, key=lambda n: (round(weighted(n, rest), 6), n != default))
+            print(f"  {family}, {Path(held).name} held out: {best} -> DER {results[best][held][0]:.3f}")
             error += results[best][held][0] * results[best][held][2]
             total += results[best][held][2]
         fitted = min(weighted(n, RECORDINGS) for n in names)
