@@ -158,7 +158,7 @@ def _assemble(name: str, entry: dict[str, Any], parts: list[Path], files: list[P
 
 
 def _resolve_hub(name: str, repo_id: str, allow_download: bool) -> ResolvedModel:
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # the hub client: only for models named by hub id
 
     try:
         path = snapshot_download(repo_id, allow_patterns=_HUB_FILES, local_files_only=True)

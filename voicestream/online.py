@@ -8,7 +8,7 @@ import urllib.parse
 
 def hub_host() -> str:
     """Host name of the Hugging Face endpoint in use (``$HF_ENDPOINT`` or huggingface.co)."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # the hub client: only for models named by hub id
 
     return urllib.parse.urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
 

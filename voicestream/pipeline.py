@@ -12,10 +12,12 @@ import numpy.typing as npt
 from voicestream.asr import AsrEngine, DecodeOptions, language_codes
 from voicestream.asr.guards import GuardSettings, apply_guards
 from voicestream.asr.speculative import SpeculativeStats
+from voicestream.diarize.attribution import attribute_words, snap_to_sentences
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Diarization, Segment, Transcript, Word, join_words, monotonic_words
 from voicestream.sentences import attach_punctuation, group_sentences
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
+from voicestream.translate.base import Sentence
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
 
 if TYPE_CHECKING:
@@ -156,7 +158,6 @@ def label_speakers(transcript: Transcript, diarization: Diarization) -> Transcri
     """``transcript`` with every word attributed to a speaker (by the exclusive turns, changes
     snapped to nearby sentence ends), segments split at speaker changes, and the turns kept
     for RTTM."""
-    from voicestream.diarize.attribution import attribute_words, snap_to_sentences
 
     words = snap_to_sentences(attribute_words(transcript.words, diarization.exclusive))
     return replace(transcript, segments=tuple(group_sentences(words)), turns=diarization.turns)
@@ -167,7 +168,6 @@ def translate_transcript(
 ) -> Transcript:
     """``transcript`` with each segment's ``translation`` into ``target``: whole sentences are
     translated (never cue fragments); speech engines get each sentence's audio."""
-    from voicestream.translate.base import Sentence
 
     spans = sentence_audio_spans(transcript.segments, transcript.duration_s)
     sentences = [

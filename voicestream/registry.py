@@ -8,6 +8,9 @@ from voicestream.asr import DraftPolicy, FasterWhisperEngine, default_cpu_thread
 from voicestream.asr.speculative import DraftSettings
 from voicestream.catalog import resolve
 from voicestream.errors import ModelError
+from voicestream.separation import SpleeterSeparator
+from voicestream.tts.offline import offline_synthesizers
+from voicestream.tts.xtts import XttsSynthesizer
 from voicestream.vad import SileroVad, VadSettings
 
 if TYPE_CHECKING:
@@ -55,21 +58,18 @@ def create_vad(settings: VadSettings | None = None) -> SileroVad:
 def create_synthesizers(threads: int | None = None) -> list[Synthesizer]:
     """The offline speech synthesizers, best first: Piper, Kokoro, espeak-ng. Engines whose
     packages are missing offer no voices."""
-    from voicestream.tts.offline import offline_synthesizers
 
     return offline_synthesizers(threads)
 
 
 def create_cloning_synthesizer(device: str = "cpu") -> Synthesizer:
     """Coqui XTTS v2 (the 'clone' extra; weights from the hub, so online or cached only)."""
-    from voicestream.tts.xtts import XttsSynthesizer
 
     return XttsSynthesizer(device=device)
 
 
 def create_separator(name: str = "spleeter", threads: int | None = None) -> Separator:
     """The vocals/accompaniment separator (``spleeter``: the embedded 2-stem model)."""
-    from voicestream.separation import SpleeterSeparator
 
     if name != "spleeter":
         raise ModelError(f"unknown separator '{name}'; available: spleeter")

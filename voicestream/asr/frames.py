@@ -40,7 +40,7 @@ def content_frames(features: npt.NDArray[np.float32]) -> int:
 
 def fitted_model_class() -> type[Any]:
     """faster-whisper's ``WhisperModel`` with :func:`fitted_frames` applied to every encoder input."""
-    from faster_whisper import WhisperModel
+    from faster_whisper import WhisperModel  # faster-whisper loads CTranslate2: imported when a model is used
 
     class FittedWhisperModel(WhisperModel):  # type: ignore[misc]
         """faster-whisper's model with the encoder input cut to the audio it holds.

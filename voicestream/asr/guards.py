@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from voicestream.asr import AsrSegment
 from voicestream.messages import Word
+from voicestream.sentences import ends_sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,6 @@ def drop_trailing_echo(words: list[Word], max_ngram: int = 4) -> list[Word]:
     Whisper often ends a window by echoing its last words ("... is delightful.
     delightful."); a real repeat after a full stop at the very end of a window is rare.
     """
-    from voicestream.sentences import ends_sentence
 
     keys = [_norm(w) for w in words]
     for n in range(min(max_ngram, len(words) // 2), 0, -1):
@@ -104,7 +104,6 @@ def drop_trailing_echo(words: list[Word], max_ngram: int = 4) -> list[Word]:
 
 def _drop_restart(words: tuple[Word, ...]) -> tuple[Word, ...]:
     """Cut a tail that restarts the sentence before it ("... your country. ask what you")."""
-    from voicestream.sentences import ends_sentence
 
     keys = [_norm(w) for w in words]
     for i in range(len(words) - 1, 0, -1):

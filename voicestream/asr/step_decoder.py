@@ -37,7 +37,7 @@ from voicestream.timebase import SAMPLE_RATE
 
 def _has_step_api() -> bool:
     try:
-        import ctranslate2
+        import ctranslate2  # CTranslate2 (native): imported when a model is used
     except ImportError:
         return False
     whisper = ctranslate2.models.Whisper
@@ -224,7 +224,9 @@ class GreedyWhisper:
     settings: DraftSettings = field(default_factory=DraftSettings)
 
     def tokenizer(self, model: Any, options: DecodeOptions) -> Any:
-        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.tokenizer import (
+            Tokenizer,  # faster-whisper loads CTranslate2: imported when a model is used
+        )
 
         multilingual = bool(model.model.is_multilingual)
         language = (options.language or "en") if multilingual else "en"
@@ -258,7 +260,10 @@ class GreedyWhisper:
         passed the fallback checks; ``False`` means the caller should retry with
         temperature fallback.
         """
-        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+        from faster_whisper.transcribe import (  # faster-whisper loads CTranslate2: imported when a model is used
+            get_compression_ratio,
+            get_suppressed_tokens,
+        )
 
         wm = self.whisper
         tok = self.tokenizer(wm, options)
@@ -315,7 +320,9 @@ class GreedyWhisper:
         return [segment], not failed
 
     def _model_drafter(self, samples: npt.NDArray[np.float32], options: DecodeOptions, main_output: Any) -> Drafter:
-        from faster_whisper.transcribe import get_suppressed_tokens
+        from faster_whisper.transcribe import (
+            get_suppressed_tokens,  # faster-whisper loads CTranslate2: imported when a model is used
+        )
 
         draft = self.draft
         tok = self.tokenizer(draft, options)

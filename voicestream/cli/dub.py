@@ -13,6 +13,7 @@ from voicestream import media, registry
 from voicestream.asr import DecodeOptions, language_codes
 from voicestream.catalog import default_model
 from voicestream.cli import diarize
+from voicestream.diarize.engine import load_diarizer
 from voicestream.dub.cache import default_root
 from voicestream.dub.fetch import fetch, is_url
 from voicestream.dub.job import BACKGROUNDS, DubEngines, DubJob, DubOptions, temporary_root
@@ -125,8 +126,6 @@ def _engines(args: argparse.Namespace, options: DubOptions) -> DubEngines:
         checker = registry.create_asr_engine("base", args.device)
     diarizer = None
     if options.diarize:
-        from voicestream.diarize.engine import load_diarizer
-
         diarizer = load_diarizer(args.diarize_model, args.hf_token, args.device)
     synthesizers = registry.create_synthesizers()
     if "xtts" in options.request.engines or any(v.startswith("xtts") for v in options.request.ordered):

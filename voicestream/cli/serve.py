@@ -14,6 +14,7 @@ from voicestream import registry
 from voicestream.asr import default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
+from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.web import default_web_root
@@ -83,10 +84,9 @@ def run(args: argparse.Namespace) -> int:
     )
     diarization = None
     if diarize.wanted(args):
-        import torch
+        import torch  # PyTorch comes with the diarize and dub extras
 
-        from voicestream.diarize.engine import load_diarizer
-        from voicestream.diarize.live import DiarizationModels
+        from voicestream.diarize.live import DiarizationModels  # needs SciPy (the diarize extra)
 
         torch.set_num_threads(max(1, default_cpu_threads() // workers))
         diarization = DiarizationModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))

@@ -11,6 +11,8 @@ from typing import Any
 
 from voicestream import media
 from voicestream.client import stream_samples
+from voicestream.errors import OptionError
+from voicestream.live.speech.timeline import speech_track
 from voicestream.output import check_writable, write_text
 
 
@@ -80,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.output).expanduser().resolve() if args.output else None
     if target is not None:
         check_writable(target)
-    from voicestream.errors import OptionError
 
     if args.speed < 0:
         raise OptionError("--speed must be 0 or more")
@@ -106,9 +107,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if audio_target is not None:
-        import soundfile as sf
-
-        from voicestream.live.speech.timeline import speech_track
+        import soundfile as sf  # soundfile comes with the dub extra
 
         rate = 24_000
         sf.write(audio_target, speech_track(events, rate, samples.size / 16_000), rate, subtype="PCM_16")

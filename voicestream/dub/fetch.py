@@ -28,7 +28,7 @@ def fetch(url: str, folder: Path) -> Path:
     if not host or not reachable(host):
         raise InputNotFoundError(f"cannot fetch {url}: {host or 'the host'} cannot be reached (offline?)")
     try:
-        import yt_dlp
+        import yt_dlp  # yt-dlp comes with the dub extra: only for URLs
     except ImportError as e:
         raise InputNotFoundError("URL inputs need yt-dlp: install voicestream with the 'dub' extra") from e
     folder.mkdir(parents=True, exist_ok=True)

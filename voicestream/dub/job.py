@@ -29,8 +29,11 @@ from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Transcript
 from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
 from voicestream.separation import SEPARATION_RATE, Separator
+from voicestream.subtitles import SubtitleRules
+from voicestream.subtitles.formats import render
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 from voicestream.translate.base import Translator
+from voicestream.translate.layout import translated_cues
 from voicestream.tts.base import Synthesizer, Voice
 from voicestream.tts.cast import VoiceRequest, cast
 from voicestream.tts.pitch import gender_from_f0, median_f0
@@ -399,9 +402,6 @@ def _store_clip(cache: JobCache, k: str, clip: Clip) -> None:
 
 
 def _srt(transcript: Transcript, target: str) -> str:
-    from voicestream.subtitles import SubtitleRules
-    from voicestream.subtitles.formats import render
-    from voicestream.translate.layout import translated_cues
 
     cues = translated_cues(transcript.segments, target, transcript.duration_s, SubtitleRules())
     return render("srt", transcript, cues)

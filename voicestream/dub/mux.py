@@ -23,7 +23,7 @@ AUDIO_CODECS = {
 def iso639_2(language: str) -> str:
     """ISO 639-2 code (``spa``) for an ISO 639-1 code (``es``), as containers tag tracks; ``und`` if unknown."""
     try:
-        import pycountry
+        import pycountry  # pycountry comes with the dub extra
     except ImportError:
         return "und"
     found = pycountry.languages.get(alpha_2=language)

@@ -6,6 +6,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 Advance = Callable[[float], None]
 """Called with the amount done so far in the stage's unit."""
 
@@ -56,8 +59,6 @@ class RichStages:
 @contextmanager
 def rich_stages() -> Iterator[RichStages]:
     """A :class:`RichStages` on a live rich display."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("{task.description:<13}"), BarColumn(),

@@ -19,11 +19,15 @@ from voicestream.live.pause import PauseWhileBusy
 from voicestream.live.policy import StreamSettings
 from voicestream.live.runner import InferenceRunner, Workers
 from voicestream.live.session import LiveSession
+from voicestream.live.speech.voices import LiveVoices, warm_up_pitch
 from voicestream.live.state import STREAM_DECODE, SessionState
 from voicestream.live.translation import LiveTranslator
 from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.registry import create_synthesizers
 from voicestream.translate.base import Translator
 from voicestream.translate.choose import available, choose
+from voicestream.tts.cast import catalog
+from voicestream.tts.remote import RemoteStretch, remote_synthesizers
 
 if TYPE_CHECKING:
     from voicestream.diarize.live import DiarizationModels, LiveDiarizer
@@ -123,13 +127,9 @@ class LiveServices:
         listing are slow) and shared by all sessions; with ``speech_helper`` they speak in
         the helper process, on all cores whenever no caption decode runs."""
         if self._synthesizers is None:
-            from voicestream.registry import create_synthesizers
-
             if not self.settings.speech_helper:
                 self._synthesizers = create_synthesizers(threads=1)
             else:
-                from voicestream.tts.remote import RemoteStretch, remote_synthesizers
-
                 synthesizers, helper = remote_synthesizers(create_synthesizers(), threads=None, nice=10)
                 self.pause.watch(lambda: helper.pid)
                 self._speech_helper = helper
@@ -139,7 +139,6 @@ class LiveServices:
 
     def _speech_targets(self) -> list[str]:
         """Translation targets some installed voice speaks (worker thread, once at start)."""
-        from voicestream.tts.cast import catalog
 
         try:
             synthesizers = self.synthesizers()
@@ -153,8 +152,6 @@ class LiveServices:
     def _warm_speech(self, targets: list[str]) -> None:
         """Load what a session that speaks will need (worker thread, at start): the pitch
         tracker, and each engine's model with its best voice among ``targets``."""
-        from voicestream.live.speech.voices import warm_up_pitch
-        from voicestream.tts.cast import catalog
 
         warm_up_pitch()
         engines = {s.name: s for s in self.synthesizers()}
@@ -203,8 +200,8 @@ class LiveServices:
     def _diarizer(self, options: SessionOptions) -> LiveDiarizer | None:
         if not options.diarize or self.diarization is None:
             return None
-        from voicestream.diarize.live import LiveDiarizer
-        from voicestream.diarize.online import OnlineSettings
+        from voicestream.diarize.live import LiveDiarizer  # needs SciPy (the diarize extra)
+        from voicestream.diarize.online import OnlineSettings  # needs SciPy (the diarize extra)
 
         limit = options.num_speakers or options.max_speakers
         online = OnlineSettings(max_speakers=limit) if limit else OnlineSettings()
@@ -225,7 +222,6 @@ class LiveServices:
 
     def _voices(self, options: SessionOptions) -> LiveVoices:
         """The session's speech (worker thread): its voice is checked and loaded now."""
-        from voicestream.live.speech.voices import LiveVoices
 
         assert options.translate_to is not None
         try:

@@ -12,15 +12,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+import soxr
 
 from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.asr.guards import GuardSettings, apply_guards
 from voicestream.asr.speculative import SpeculativeStats
+from voicestream.errors import VoicestreamError
 from voicestream.live.events import FinalEvent, PartialEvent, RevisionEvent, SpeakerUpdateEvent, TranslationEvent
 from voicestream.live.policy import DecodeRequest, StreamingTranscriber, StreamSettings
 from voicestream.live.revision import Revision
 from voicestream.live.vad_stream import SileroFrameModel, VadState
 from voicestream.messages import SpeakerTurn, Word, join_words
+from voicestream.subtitles import SubtitleRules, build_cues
+from voicestream.subtitles.formats import to_srt, to_vtt
 from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -100,8 +104,6 @@ class SessionState:
         self.stats = SessionStats()
         self._resampler = None
         if sample_rate != SAMPLE_RATE:
-            import soxr
-
             self._resampler = soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
         self._hypothesis_drafts = hypothesis_drafts
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
@@ -243,8 +245,6 @@ class SessionState:
         if not sentences:
             return []
         if live.translator is None:
-            from voicestream.errors import VoicestreamError
-
             source = self.policy.language or "en"
             try:
                 assert self._choose_translator is not None
@@ -308,8 +308,6 @@ class SessionState:
 
     def subtitles(self, fmt: str) -> str:
         """The finals so far as ``srt`` or ``vtt`` text, cut by the CLI's subtitle rules."""
-        from voicestream.subtitles import SubtitleRules, build_cues
-        from voicestream.subtitles.formats import to_srt, to_vtt
 
         words = list(self.final_words)  # a snapshot: the worker may append meanwhile
         end = max(self.policy.stream_end_s, words[-1].end_s if words else 0.0)

@@ -35,8 +35,8 @@ class SileroFrameModel:
     """The Silero VAD v6 ONNX model bundled with faster-whisper, shared by all streams."""
 
     def __init__(self) -> None:
-        import faster_whisper.vad
-        import onnxruntime
+        import faster_whisper.vad  # faster-whisper loads CTranslate2: imported when a model is used
+        import onnxruntime  # onnxruntime (native) loads with the model
 
         path = Path(faster_whisper.vad.__file__).parent / "assets" / "silero_vad_v6.onnx"
         opts = onnxruntime.SessionOptions()

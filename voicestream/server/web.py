@@ -8,6 +8,7 @@ request), and every response carries a strict Content-Security-Policy.
 from __future__ import annotations
 
 import http
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,6 @@ class WebPage:
 
 def json_response(doc: object, status: http.HTTPStatus = http.HTTPStatus.OK) -> Response:
     """A JSON response (200 by default) with the page's security headers."""
-    import json
 
     return _response(status, "application/json", json.dumps(doc).encode())
 

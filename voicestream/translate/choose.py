@@ -6,6 +6,7 @@ from voicestream.asr import AsrEngine
 from voicestream.errors import OptionError
 from voicestream.translate.apertium import ApertiumTranslator
 from voicestream.translate.base import Translator
+from voicestream.translate.neural import NeuralTranslator
 from voicestream.translate.whisper import WhisperTranslator
 
 ENGINES = ("whisper", "apertium")
@@ -38,8 +39,6 @@ def choose(source: str, target: str, name: str | None, engine: AsrEngine | None)
     if source == target:
         raise OptionError(f"the speech is already in '{target}'; nothing to translate")
     if name is not None and name.startswith(NEURAL_PREFIX):
-        from voicestream.translate.neural import NeuralTranslator
-
         return NeuralTranslator(name[len(NEURAL_PREFIX) :], source, target)
     if name is not None and name not in ENGINES:
         raise OptionError(

@@ -35,7 +35,7 @@ def resolve_model(name: str) -> Path:
         return local.resolve()
     if name.count("/") != 1 or name.startswith((".", "/", "~")):
         raise ModelError(f"translation model '{name}' not found: give a model folder or a Hugging Face repo id")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # the hub client: only for models named by hub id
 
     try:
         return Path(
@@ -57,8 +57,8 @@ class NeuralTranslator:
     """An OPUS-MT model on CTranslate2 for the pair ``source`` -> ``target`` it was trained on."""
 
     def __init__(self, model: str, source: str, target: str, device: str = "cpu", threads: int = 0) -> None:
-        import ctranslate2
-        import sentencepiece
+        import ctranslate2  # CTranslate2 (native): imported when a model is used
+        import sentencepiece  # only OPUS-MT models need it
 
         path = resolve_model(model)
         self.name = f"opus-mt:{model}"

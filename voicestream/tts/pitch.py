@@ -19,7 +19,7 @@ def median_f0(
 ) -> float | None:
     """Median fundamental frequency (Hz) of the loud frames of ``samples`` (16 kHz mono) inside
     ``spans`` (s), from at most ``max_s`` seconds; ``None`` when too little is voiced."""
-    import librosa
+    import librosa  # librosa comes with the dub extra and is slow to import
 
     pieces, total = [], 0
     for start, end in spans:

@@ -24,6 +24,7 @@ from voicestream.audio.stretch import stretch
 from voicestream.errors import MediaDecodeError, ModelError, VoicestreamError
 from voicestream.helper import HelperProcess, Reply, serve
 from voicestream.tts.base import Speech, Synthesizer, Voice
+from voicestream.tts.offline import offline_synthesizers
 
 TIMEOUT_S = 300.0
 """Longest wait for one clip: synthesis takes seconds, and the helper may be paused."""
@@ -88,7 +89,6 @@ def remote_synthesizers(
 
 def _handler(threads: int) -> Any:
     """The helper's request handler around the offline synthesizers."""
-    from voicestream.tts.offline import offline_synthesizers
 
     engines = {s.name: s for s in offline_synthesizers(threads or None)}
 

@@ -62,8 +62,8 @@ def load_xtts(model: str, device: str) -> Any:
         ModelError: coqui-tts is not installed, or the weights are neither cached nor reachable.
     """
     try:
-        from TTS.api import TTS
-        from TTS.utils.manage import ModelManager
+        from TTS.api import TTS  # Coqui TTS comes with the clone extra
+        from TTS.utils.manage import ModelManager  # Coqui TTS comes with the clone extra
     except ImportError as e:
         raise ModelError("voice cloning needs the 'clone' extra (coqui-tts): uv sync --all-extras") from e
     cached = (Path(ModelManager().output_prefix) / model.replace("/", "--")).is_dir()

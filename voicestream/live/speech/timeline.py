@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import soxr
 
 
 def speech_track(events: Sequence[dict[str, Any]], rate: int, duration_s: float) -> npt.NDArray[np.float32]:
@@ -17,8 +18,6 @@ def speech_track(events: Sequence[dict[str, Any]], rate: int, duration_s: float)
         if e.get("type") == "speech" and e.get("audio"):
             pcm = np.frombuffer(e["audio"], dtype="<i2").astype(np.float32) / 32768.0
             if e["sample_rate"] != rate:
-                import soxr
-
                 pcm = soxr.resample(pcm, e["sample_rate"], rate).astype(np.float32)
             clips.append((round(e["start"] * rate), pcm))
     n = max([round(duration_s * rate)] + [a + c.size for a, c in clips])
