@@ -188,7 +188,7 @@ def test_token_maps_match_by_token_text() -> None:
 def test_stats_add_and_report() -> None:
     a = SpeculativeStats(10, 8, 2, 4, 4)
     a.add(SpeculativeStats(10, 2, 3))
-    doc = a.as_dict()
+    doc = a.snapshot().as_dict()
     assert doc["drafted"] == 20 and doc["accepted"] == 10 and doc["verify_passes"] == 5
     assert doc["acceptance_rate"] == 0.5 and doc["hypothesis"] == {"drafted": 4, "accepted": 4}
     assert SpeculativeStats().acceptance_rate == 0.0

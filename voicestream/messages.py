@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -90,11 +89,45 @@ class Diarization:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeculativeCounts:
+    """How speculative greedy decoding went for a file or a live session.
+
+    Attributes:
+        drafted: Draft tokens proposed for verification.
+        accepted: Draft tokens the main model confirmed.
+        verify_passes: Batched verification passes of the main decoder.
+        hypothesis_drafted: Part of ``drafted`` that came from the previous live hypothesis.
+        hypothesis_accepted: Part of ``accepted`` that came from the previous live hypothesis.
+    """
+
+    drafted: int = 0
+    accepted: int = 0
+    verify_passes: int = 0
+    hypothesis_drafted: int = 0
+    hypothesis_accepted: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Accepted / drafted (0 when nothing was drafted)."""
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``speculative`` object of JSON output and the ``done`` event."""
+        return {
+            "drafted": self.drafted,
+            "accepted": self.accepted,
+            "acceptance_rate": round(self.acceptance_rate, 4),
+            "verify_passes": self.verify_passes,
+            "hypothesis": {"drafted": self.hypothesis_drafted, "accepted": self.hypothesis_accepted},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     """A whole file's transcription.
 
-    ``speculative`` holds the drafting counts of greedy step decoding (see
-    :meth:`voicestream.asr.speculative.SpeculativeStats.as_dict`), ``None`` when it did not run.
+    ``speculative`` holds the drafting counts of greedy step decoding, ``None`` when it did
+    not run.
     ``turns`` holds the speaker turns when the file was diarized (empty otherwise);
     ``translation_language`` and ``translator`` are set when segments carry translations.
     """
@@ -103,7 +136,7 @@ class Transcript:
     duration_s: float
     model: str
     segments: tuple[Segment, ...]
-    speculative: Mapping[str, Any] | None = None
+    speculative: SpeculativeCounts | None = None
     turns: tuple[SpeakerTurn, ...] = ()
     translation_language: str | None = None
     translator: str | None = None

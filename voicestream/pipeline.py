@@ -150,7 +150,7 @@ def transcribe_samples(
         duration_s=duration,
         model=engine.name,
         segments=tuple(group_sentences(attach_punctuation(words))),
-        speculative=stats.as_dict() if engine.speculative and decode.beam_size == 1 else None,
+        speculative=stats.snapshot() if engine.speculative and decode.beam_size == 1 else None,
     )
 
 

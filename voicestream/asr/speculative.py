@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from voicestream.messages import SpeculativeCounts
 
 
 @dataclass
@@ -53,15 +55,11 @@ class SpeculativeStats:
         self.hypothesis_drafted += other.hypothesis_drafted
         self.hypothesis_accepted += other.hypothesis_accepted
 
-    def as_dict(self) -> dict[str, Any]:
-        """The ``speculative`` object of JSON output and the ``done`` event."""
-        return {
-            "drafted": self.drafted,
-            "accepted": self.accepted,
-            "acceptance_rate": round(self.acceptance_rate, 4),
-            "verify_passes": self.verify_passes,
-            "hypothesis": {"drafted": self.hypothesis_drafted, "accepted": self.hypothesis_accepted},
-        }
+    def snapshot(self) -> SpeculativeCounts:
+        """The counts now, frozen (for a transcript or an event)."""
+        return SpeculativeCounts(
+            self.drafted, self.accepted, self.verify_passes, self.hypothesis_drafted, self.hypothesis_accepted
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
     if transcript.speculative is not None and args.draft_model:
         spec = transcript.speculative
         print(
-            f"voicestream: draft {args.draft_model}: {spec['accepted']} of {spec['drafted']} drafted tokens accepted "
-            f"({100 * spec['acceptance_rate']:.0f}%) in {spec['verify_passes']} verification passes",
+            f"voicestream: draft {args.draft_model}: {spec.accepted} of {spec.drafted} drafted tokens accepted "
+            f"({100 * spec.acceptance_rate:.0f}%) in {spec.verify_passes} verification passes",
             file=sys.stderr,
         )
     where = "stdout" if target is None else str(target)

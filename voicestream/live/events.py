@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voicestream.asr.speculative import SpeculativeStats
-from voicestream.messages import Word
+from voicestream.messages import SpeculativeCounts, Word
 
 SPEECH_RATE = 24_000
 """Sample rate (Hz) of the translated speech a session produces (16-bit PCM, mono)."""
@@ -77,7 +76,7 @@ class DoneEvent:
     session: str
     decodes: int
     revisions: int
-    speculative: SpeculativeStats
+    speculative: SpeculativeCounts
     speakers: tuple[str, ...] | None = None
     speaker_updates: int | None = None
 

@@ -16,7 +16,6 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -185,7 +184,7 @@ class LiveSession:
             speakers = tuple(sorted({w.speaker for w in state.final_words if w.speaker}))
         done = DoneEvent(
             state.policy.stream_end_s, state.policy.finals, state.id, state.stats.decodes, state.stats.revisions,
-            replace(state.stats.speculative), speakers, updates,
+            state.stats.speculative.snapshot(), speakers, updates,
         )  # fmt: skip
         await self._events.put(done)
         await self._events.put(None)

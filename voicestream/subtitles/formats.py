@@ -99,7 +99,7 @@ def to_json(transcript: Transcript) -> str:
     if transcript.translation_language:
         doc["translation"] = {"language": transcript.translation_language, "engine": transcript.translator}
     if transcript.speculative is not None:
-        doc["speculative"] = dict(transcript.speculative)
+        doc["speculative"] = transcript.speculative.as_dict()
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
