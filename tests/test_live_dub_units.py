@@ -8,16 +8,16 @@ import pytest
 
 from voicestream.function_words import LEANING, PREPOSITIONS
 from voicestream.live.speech.parts import FIRST_WORDS, GROWTH, MIN_WORDS, split_parts
-from voicestream.live.speech.schedule import Clip, ScheduleSettings, SpeechScheduler
+from voicestream.live.speech.schedule import ScheduleSettings, SpeechPart, SpeechScheduler
 
 
 def test_clips_play_in_order_without_overlap() -> None:
     sched = SpeechScheduler(ScheduleSettings(gap_s=0.1))
-    a = sched.place(Clip(0, 0.0, 2.0, 3.0), ready_s=2.5)
-    b = sched.place(Clip(1, 2.2, 3.0, 2.0), ready_s=3.4)  # ready while a still plays
+    a = sched.place(SpeechPart(0, 0.0, 2.0, 3.0), ready_s=2.5)
+    b = sched.place(SpeechPart(1, 2.2, 3.0, 2.0), ready_s=3.4)  # ready while a still plays
     assert (a.start_s, a.tempo) == (2.5, 1.0)
     assert b.start_s == pytest.approx(a.end_s + 0.1) and b.start_s >= b.clip.source_start_s
-    c = sched.place(Clip(2, 10.0, 11.0, 1.0), ready_s=11.5)  # after a pause: at once
+    c = sched.place(SpeechPart(2, 10.0, 11.0, 1.0), ready_s=11.5)  # after a pause: at once
     assert c.start_s == 11.5 and c.delay_s == pytest.approx(0.5)
 
 
@@ -28,7 +28,7 @@ def _run(speech_s: float, n: int = 60) -> tuple[list[float], int, ScheduleSettin
     delays, skipped = [], 0
     for i in range(n):
         t = 2.0 * i
-        placed = sched.place(Clip(i, t, t + 2.0, speech_s), ready_s=t + 2.5)
+        placed = sched.place(SpeechPart(i, t, t + 2.0, speech_s), ready_s=t + 2.5)
         assert placed.tempo <= s.max_tempo
         skipped += placed.skipped
         if not placed.skipped:
@@ -106,12 +106,12 @@ def test_cuts_fall_before_clause_openers() -> None:
 def test_later_parts_follow_closely_and_are_never_skipped() -> None:
     s = ScheduleSettings(max_delay_s=3.0, skip_delay_s=8.0, gap_s=0.15, part_gap_s=0.08)
     sched = SpeechScheduler(s)
-    first = sched.place(Clip(0, 0.0, 5.0, 2.0), ready_s=6.0)
-    second = sched.place(Clip(0, 0.0, 5.0, 7.0, part=1), ready_s=7.0)
+    first = sched.place(SpeechPart(0, 0.0, 5.0, 2.0), ready_s=6.0)
+    second = sched.place(SpeechPart(0, 0.0, 5.0, 7.0, part=1), ready_s=7.0)
     assert second.start_s == pytest.approx(first.end_s + 0.08)
-    third = sched.place(Clip(0, 0.0, 5.0, 1.0, part=2), ready_s=12.0)  # 9 s after the source ended
+    third = sched.place(SpeechPart(0, 0.0, 5.0, 1.0, part=2), ready_s=12.0)  # 9 s after the source ended
     assert not third.skipped and third.tempo == s.max_tempo
-    late = sched.place(Clip(1, 6.0, 6.5, 1.0), ready_s=7.0)  # a new sentence that far behind is skipped
+    late = sched.place(SpeechPart(1, 6.0, 6.5, 1.0), ready_s=7.0)  # a new sentence that far behind is skipped
     assert late.skipped
 
 
@@ -119,7 +119,7 @@ def test_the_voice_is_asked_to_speak_faster_only_when_speech_falls_behind() -> N
     s = ScheduleSettings(speed_from_s=1.5, max_speed=1.25, max_delay_s=3.0, gap_s=0.0)
     sched = SpeechScheduler(s)
     assert sched.speed(source_end_s=2.0, now_s=2.7) == 1.0  # nothing playing: it would start at once
-    sched.place(Clip(0, 0.0, 2.0, 6.0), ready_s=2.7)  # plays until 8.7
+    sched.place(SpeechPart(0, 0.0, 2.0, 6.0), ready_s=2.7)  # plays until 8.7
     assert sched.speed(source_end_s=7.5, now_s=8.0) == 1.0  # would start 1.2 s after its sentence
     assert sched.speed(source_end_s=6.45, now_s=7.0) == pytest.approx(1.125)  # 2.25 s: halfway up
     assert sched.speed(source_end_s=4.0, now_s=5.0) == pytest.approx(1.25)  # 4.7 s behind: the fastest

@@ -24,7 +24,7 @@ from voicestream.dub.mux import MuxJob, check_output, mux
 from voicestream.dub.progress import Quiet, StageProgress
 from voicestream.dub.selfcheck import Check, ClipChecker
 from voicestream.dub.timing import FitSettings, Slot, Span, plan_slots
-from voicestream.dub.voicing import LEAD_S, Clip, make_clip, placed_at
+from voicestream.dub.voicing import LEAD_S, FittedClip, make_clip, placed_at
 from voicestream.errors import NoSpeechError, OptionError
 from voicestream.messages import Transcript
 from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
@@ -135,7 +135,7 @@ class DubResult:
     failed: list[int]
 
 
-def _status(clip: Clip, cfg: FitSettings, min_similarity: float) -> ClipStatus:
+def _status(clip: FittedClip, cfg: FitSettings, min_similarity: float) -> ClipStatus:
     if clip.overflow_s > 0:
         return "overflow"
     if clip.check is not None and clip.check.similarity < min_similarity:
@@ -341,7 +341,7 @@ class DubJob:
     def _clips(
         self, cache: JobCache, lines: list[Any], spans: list[Span], slots: list[Slot],
         voices: dict[str, Voice],
-    ) -> list[Clip]:  # fmt: skip
+    ) -> list[FittedClip]:  # fmt: skip
         checker = None
         if self.options.min_similarity > 0:
             checker = ClipChecker(self.engines.checker_asr or self.engines.asr, self.options.target)
@@ -368,7 +368,7 @@ class DubJob:
             bar(i + 1)
         return out
 
-    def _row(self, i: int, line: Any, span: Span, slot: Slot, clip: Clip, voice: Voice) -> Utterance:
+    def _row(self, i: int, line: Any, span: Span, slot: Slot, clip: FittedClip, voice: Voice) -> Utterance:
         at = placed_at(slot)
         return Utterance(
             index=i, speaker=span.speaker or SOLO, start_s=round(slot.start_s, 3), end_s=round(slot.end_s, 3),
@@ -381,18 +381,18 @@ class DubJob:
         )  # fmt: skip
 
 
-def _load_clip(cache: JobCache, k: str) -> Clip | None:
+def _load_clip(cache: JobCache, k: str) -> FittedClip | None:
     meta = cache.read_json(f"clips/{k}.json")
     audio = cache.read_audio(f"clips/{k}.wav")
     if meta is None or audio is None:
         return None
     check = Check(meta["heard"], meta["similarity"]) if meta.get("heard") is not None else None
-    return Clip(
+    return FittedClip(
         audio[0][0], meta["speed"], meta["tempo"], meta["natural_s"], meta["overflow_s"], check, meta["attempts"]
     )
 
 
-def _store_clip(cache: JobCache, k: str, clip: Clip) -> None:
+def _store_clip(cache: JobCache, k: str, clip: FittedClip) -> None:
     cache.write_audio(f"clips/{k}.wav", clip.samples, MIX_RATE)
     cache.write_json(f"clips/{k}.json", {
         "speed": clip.speed, "tempo": clip.tempo, "natural_s": clip.natural_s, "overflow_s": clip.overflow_s,

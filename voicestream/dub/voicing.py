@@ -28,7 +28,7 @@ RETRY_SLOWER = 0.9
 
 
 @dataclass(frozen=True, slots=True)
-class Clip:
+class FittedClip:
     """A fitted clip and how it was made.
 
     Attributes:
@@ -55,7 +55,7 @@ class Clip:
         return self.samples.size / MIX_RATE
 
 
-def _fit_once(text: str, voice: Voice, synth: Synthesizer, slot: Slot, cfg: FitSettings, speed: float) -> Clip:
+def _fit_once(text: str, voice: Voice, synth: Synthesizer, slot: Slot, cfg: FitSettings, speed: float) -> FittedClip:
     speech = trim_silence(synth.synthesize(text, voice, speed))
     faster = needs_faster_voice(speech.duration_s, slot, cfg)
     if faster > 1.0 and speed == 1.0:
@@ -67,7 +67,7 @@ def _fit_once(text: str, voice: Voice, synth: Synthesizer, slot: Slot, cfg: FitS
     room = round((slot.room_s + LEAD_S) * MIX_RATE)
     overflow = max(0.0, (audio.size - room) / MIX_RATE) if slot.room_s > 0 else 0.0
     audio = cut_with_fade(audio, room, round(0.05 * MIX_RATE))
-    return Clip(audio, speed, fit.tempo, speech.duration_s, overflow, None, 1)
+    return FittedClip(audio, speed, fit.tempo, speech.duration_s, overflow, None, 1)
 
 
 def make_clip(
@@ -78,7 +78,7 @@ def make_clip(
     cfg: FitSettings,
     checker: ClipChecker | None,
     min_similarity: float,
-) -> Clip:
+) -> FittedClip:
     """Synthesize ``text`` in ``voice`` fitted to ``slot``; self-check it and, below
     ``min_similarity``, synthesize once more a little slower and keep the better of the two."""
     clip = _fit_once(text, voice, synth, slot, cfg, 1.0)
@@ -89,9 +89,11 @@ def make_clip(
         return first
     retry = _checked(_fit_once(text, voice, synth, slot, cfg, first.speed * RETRY_SLOWER), checker, text)
     best = max((first, retry), key=lambda c: c.check.similarity if c.check else 0.0)
-    return Clip(best.samples, best.speed, best.tempo, best.natural_s, best.overflow_s, best.check, 2)
+    return FittedClip(best.samples, best.speed, best.tempo, best.natural_s, best.overflow_s, best.check, 2)
 
 
-def _checked(clip: Clip, checker: ClipChecker, text: str) -> Clip:
+def _checked(clip: FittedClip, checker: ClipChecker, text: str) -> FittedClip:
     speech = Speech(clip.samples, MIX_RATE)
-    return Clip(clip.samples, clip.speed, clip.tempo, clip.natural_s, clip.overflow_s, checker.check(speech, text), 1)
+    return FittedClip(
+        clip.samples, clip.speed, clip.tempo, clip.natural_s, clip.overflow_s, checker.check(speech, text), 1
+    )

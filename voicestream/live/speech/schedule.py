@@ -41,7 +41,7 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Clip:
+class SpeechPart:
     """A synthesized sentence, or its part number ``part`` (0 first): its segment id, the
     sentence's source span (stream s) and the clip's length (s)."""
 
@@ -59,7 +59,7 @@ class Placement:
     ``delay_s`` is the start minus the end of the source sentence.
     """
 
-    clip: Clip
+    clip: SpeechPart
     start_s: float
     tempo: float
     delay_s: float
@@ -88,7 +88,7 @@ class SpeechScheduler:
         share = (start - source_end_s - s.speed_from_s) / max(s.max_delay_s - s.speed_from_s, 1e-9)
         return 1.0 + (s.max_speed - 1.0) * min(max(share, 0.0), 1.0)
 
-    def place(self, clip: Clip, ready_s: float) -> Placement:
+    def place(self, clip: SpeechPart, ready_s: float) -> Placement:
         """Place ``clip``, synthesized when the stream clock read ``ready_s``."""
         s = self.settings
         gap = s.part_gap_s if clip.part else s.gap_s

@@ -14,7 +14,7 @@ import soxr
 from voicestream.audio.stretch import Stretch, stretch
 from voicestream.live.events import SPEECH_RATE, SpeechEvent, SpeechSkippedEvent, TranslationEvent
 from voicestream.live.speech.parts import split_parts
-from voicestream.live.speech.schedule import Clip, ScheduleSettings, SpeechScheduler
+from voicestream.live.speech.schedule import ScheduleSettings, SpeechPart, SpeechScheduler
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.tts.base import Gender, Synthesizer, Voice, trim_silence
 from voicestream.tts.cast import cast, parse_voice_option
@@ -115,7 +115,7 @@ class LiveVoices:
                 self._speed = (event.segment, self.scheduler.speed(event.end_s, clock()))
             speed = self._speed[1]
             speech = trim_silence(self._synths[voice.engine].synthesize(parts[part], voice, speed))
-            clip = Clip(event.segment, event.start_s, event.end_s, speech.duration_s, part)
+            clip = SpeechPart(event.segment, event.start_s, event.end_s, speech.duration_s, part)
             placed = self.scheduler.place(clip, clock())
             if placed.skipped:
                 return SpeechSkippedEvent(number, event.segment, event.text or "", placed.delay_s, "behind")
