@@ -101,7 +101,7 @@ def test_file_wer_is_at_most_the_engines(asr: dict[str, list[str]]) -> None:
 
 def test_live_wer_is_within_a_point_of_the_file_job(asr: dict[str, list[str]]) -> None:
     """The live policy replayed (revisions applied) against the file job on the same audio.
-    Measured: 11.36% live (17.69% before revisions) against 11.02% for the file job."""
+    Measured: 11.63% live (17.69% before revisions) against 11.02% for the file job."""
     live, file = _wer(asr["reference"], asr["live"]), _wer(asr["reference"], asr["voicestream"])
     print(f"live WER {live:.2%}, file {file:.2%}")
     assert live <= file + 0.01, (live, file)

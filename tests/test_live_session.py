@@ -53,9 +53,12 @@ def speech(data: Path) -> np.ndarray:
     return media.decode(data / "jfk_public_domain" / "jfk.flac")[: 16000 * 4]
 
 
-def test_the_end_of_stream_comes_in_order_finals_revisions_exports_done(speech: np.ndarray) -> None:
-    """Scripted engine: the greedy text is confirmed, revised by the beam-search decode, and
+def test_the_end_of_stream_comes_in_order_finals_revisions_exports_done(
+    speech: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted engine: the greedy text is confirmed, revised by the revision decode, and
     the export at stop holds the revised text; ``done`` comes last and counts it all."""
+    monkeypatch.setattr("voicestream.live.state.REVISION_BEAM", 5)  # how the scripted engine tells them apart
     audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
     events = events_of(
         with_services(ScriptedEngine(), lambda s: stream_samples(s, audio, export=("srt", "vtt")))  # type: ignore[arg-type]

@@ -54,6 +54,12 @@ class ScriptedEngine:
         return [AsrSegment(words[0].start_s, words[-1].end_s, text, tuple(words), -0.2, float("nan"), 1.2, ())]
 
 
+@pytest.fixture(autouse=True)
+def revisions_by_beam_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripted engine tells a revision from an update by its beam width."""
+    monkeypatch.setattr("voicestream.live.state.REVISION_BEAM", 5)
+
+
 @pytest.fixture(scope="module")
 def speech(data: Path) -> np.ndarray:
     return media.decode(data / "jfk_public_domain" / "jfk.flac")[: 16000 * 4]
@@ -80,7 +86,7 @@ def test_a_revision_withdraws_the_utterances_finals_and_the_exports_follow(speec
     revision = revisions[0]
     assert revision.replaces == tuple(f.id for f in first)
     assert [f.id for f in revision.finals] == list(range(len(first), len(first) + len(revision.finals)))
-    assert 5 in engine.beams, "the revision decodes with beam search"
+    assert 5 in engine.beams, "the revision decode ran"
     assert [w.text.strip() for w in session.final_words][:3] == ["And", "so,", "my"]
     assert all(not session.finals[i].words for i in revision.replaces)
     assert "And so, my fellow" in session.subtitles("srt")

@@ -104,8 +104,8 @@ class DecodeRequest:
         final: Confirm every word of the result (silence, stop, or a too-long buffer).
         speech_end_s: Where the VAD last heard speech (s); words starting well after it
             are invented in the trailing silence.
-        revision: A whole utterance decoded again (:attr:`StreamSettings.revise`); decode
-            it like the file job does (beam search, no draft).
+        revision: A whole utterance decoded again (:attr:`StreamSettings.revise`), with
+            its full fallback ladder.
     """
 
     audio: npt.NDArray[np.float32]
@@ -284,6 +284,11 @@ class StreamingTranscriber:
         if last and word.end_s > end_s - s.settle_s:
             return True
         return has_end_mark(word.text) and word.end_s > end_s - s.mark_settle_s
+
+    @property
+    def revision_due(self) -> bool:
+        """Whether an utterance has ended and waits to be handed out for revision."""
+        return self._revise_due and bool(self._utterance)
 
     def next_revision(self) -> DecodeRequest | None:
         """The ended utterance to decode again, or ``None``; one at a time: none while the

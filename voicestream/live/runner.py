@@ -32,11 +32,17 @@ class InferenceRunner:
             max_workers=workers, thread_name_prefix="voicestream-infer", initializer=_lower_priority, initargs=(nice,)
         )
         self._slots = asyncio.Semaphore(max_pending)
+        self.busy = 0
+        """Jobs waiting or running now."""
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` on a worker thread and return its result (or raise its exception)."""
-        async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        self.busy += 1
+        try:
+            async with self._slots:
+                return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        finally:
+            self.busy -= 1
 
     def close(self) -> None:
         """Stop the workers after the jobs already running."""

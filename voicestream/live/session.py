@@ -45,6 +45,10 @@ log = logging.getLogger("voicestream.live")
 
 SPEECH_BACKLOG = 16
 """Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
+REVISION_WAIT_S = 10.0
+"""Stream time (s) an ended utterance waits for idle workers to be decoded again; after
+that (or when the next one ends) it keeps its first text. Revisions never run while other
+work waits: under load captions keep their latency and revisions give way."""
 
 
 class SessionFailedError(Exception):
@@ -78,6 +82,7 @@ class LiveSession:
         self._stopping = False
         self._export: tuple[ExportFormat, ...] = ()
         self._revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
+        self._waiting: tuple[DecodeRequest, float] | None = None  # (revision, stream s) until workers are idle
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
             asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
         )
@@ -149,6 +154,9 @@ class LiveSession:
             self._wake.clear()
             finishing = self._stopping
             if finishing:
+                if self._waiting is not None:  # the end: exports use the revised text, so decode it now
+                    self._revision = asyncio.create_task(self._revise(self._waiting[0]))
+                    self._waiting = None
                 if self._revision is not None:
                     await self._revision  # its words are applied by the last process() below
                 state.add_audio(np.zeros(0, np.float32), last=True)
@@ -163,10 +171,7 @@ class LiveSession:
             if finishing:
                 await self._finish()
                 return
-            if self._revision is None or self._revision.done():
-                request = state.take_revision()
-                if request is not None:
-                    self._revision = asyncio.create_task(self._revise(request))
+            self._schedule_revision()
             if state.inbox_s > 0:
                 self._wake.set()
 
@@ -188,6 +193,25 @@ class LiveSession:
         )  # fmt: skip
         await self._events.put(done)
         await self._events.put(None)
+
+    def _schedule_revision(self) -> None:
+        """Start the ended utterance's revision when no other work waits for the workers;
+        skip it once it has waited :data:`REVISION_WAIT_S` or the next utterance ended."""
+        if self._revision is not None and not self._revision.done():
+            return
+        now = self.state.policy.stream_end_s
+        if self._waiting is None:
+            request = self.state.take_revision()
+            if request is not None:
+                self._waiting = (request, now)
+        elif now - self._waiting[1] > REVISION_WAIT_S or self.state.policy.revision_due:
+            self.state.skip_revision(self._waiting[0])
+            self._waiting = None
+            self._wake.set()  # the next process() applies the skip and frees the next revision
+            return
+        if self._waiting is not None and self.workers.inference.busy == 0:
+            self._revision = asyncio.create_task(self._revise(self._waiting[0]))
+            self._waiting = None
 
     async def _revise(self, request: DecodeRequest) -> None:
         """Decode an ended utterance again on a free worker while the session goes on; the

@@ -44,8 +44,11 @@ LANGUAGE_CONFIDENT = 0.7
 LANGUAGE_MIN_S = 3.0
 """A detection on less audio (s) never fixes the language, however confident: on v2_dev's
 English, base put 0.77 on Japanese and 0.72 on Estonian for a first second of speech."""
-REVISION_BEAM = 5
-"""Beam width of a revision decode (the file job's)."""
+REVISION_BEAM = 1
+"""Beam width of a revision decode: greedy, with the full fallback ladder. On v2_dev's 62
+English recordings live WER 11.63% (beam 5: 11.36%; file job 11.02%; without revisions
+17.69%) at a fraction of beam search's cost, which keeps revisions from delaying other
+sessions' captions (benchmarks/stream_latency.py)."""
 LANGUAGE_FIX_S = 10.0
 """Detected audio (s, summed over updates) after which the best-voted language is fixed anyway."""
 
@@ -214,6 +217,12 @@ class SessionState:
         with self._lock:
             self._revised.append(done)
 
+    def skip_revision(self, request: DecodeRequest) -> None:
+        """Leave a revision undone: its utterance keeps its first text (the next
+        :meth:`process` says so to the policy)."""
+        with self._lock:
+            self._revised.append(_Revised(request, [], self.policy.language, 0.0))
+
     def _apply_revised(self, done: _Revised) -> None:
         if done.language is not None and done.evidence_s > self._language_evidence_s:
             self.policy.language, self._language_evidence_s = done.language, done.evidence_s
@@ -334,7 +343,7 @@ class SessionState:
         return list(self._last_words)
 
     def _revision_words(self, request: DecodeRequest) -> _Revised:
-        """A whole utterance decoded as the file job does (beam search, full fallback). In a
+        """A whole utterance decoded again (greedy, full fallback ladder). In a
         stream whose language was detected, the utterance is detected again when it is more
         audio than the language was settled on; a confident answer is used (and kept)."""
         language, evidence = self.policy.language, 0.0
