@@ -149,3 +149,27 @@ def test_each_final_sentence_is_translated(base_engine: FasterWhisperEngine, dat
     kinds = [type(e) for e in events]
     assert kinds.index(DoneEvent) > max(i for i, k in enumerate(kinds) if k is TranslationEvent)
     assert targets == ["en", "es"]
+
+
+def test_revisions_give_way_while_other_work_waits(tiny_engine: FasterWhisperEngine, data: Path) -> None:
+    """Two utterances of real speech: revised both when the workers are idle; with the
+    workers never idle (another session's job always waiting), the first keeps its first
+    text once the second ends, and the last is still revised at stop."""
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    pause = np.zeros(16000 * 3, np.float32)
+    audio = np.concatenate([jfk[: 16000 * 4], pause, jfk[16000 * 5 : 16000 * 9], pause])
+
+    def revisions(other_work: bool) -> int:
+        async def job(services: LiveServices) -> list[Any]:
+            services.workers.inference.busy += other_work  # stands for another session's pending update
+            try:  # a few times real time, so that the session sees the pauses as they come
+                return events_of(await stream_samples(services, audio, speed=4.0))
+            finally:
+                services.workers.inference.busy -= other_work
+
+        done = with_services(tiny_engine, job)[-1]
+        assert isinstance(done, DoneEvent)
+        return done.revisions
+
+    assert revisions(other_work=False) == 2
+    assert revisions(other_work=True) == 1

@@ -114,6 +114,7 @@ class SessionState:
         self.finals: list[FinalEvent] = []  # every final sent, by id (withdrawn ones emptied)
         self._utterance_ids: list[int] = []  # finals of the utterance not handed out for revision
         self._revising_ids: list[tuple[int, ...]] = []  # finals of each revision handed out
+        self._ended: list[DecodeRequest] = []  # revisions handed out by process(), not taken yet
         self._revised: list[_Revised] = []  # decoded, not applied yet
         self.inline_revisions = inline_revisions
         self.diarizer = diarizer
@@ -160,6 +161,7 @@ class SessionState:
         samples = self._take_inbox()
         step = max(1, round(self.policy.settings.update_interval_s * SAMPLE_RATE))
         chunks = [samples[i : i + step] for i in range(0, samples.size, step)] or [samples]
+        events: list[PartialEvent | FinalEvent | RevisionEvent] = []
         for k, chunk in enumerate(chunks):
             newest = k == len(chunks) - 1
             if chunk.size:
@@ -176,8 +178,15 @@ class SessionState:
                 self.policy.apply(request, words, confirm=self.policy.language is not None)
                 if not request.final:
                     break  # one interim update per call keeps every stream's latency fair
-        events = self._drain()
-        if self.inline_revisions or finish:
+            events += self._drain()
+            # an utterance ends where its pause is, however much audio this call holds
+            if (ended := self._hand_out()) is not None:
+                if self.inline_revisions:
+                    self._apply_revised(self._revision_words(ended))
+                    events += self._drain()
+                else:
+                    self._ended.append(ended)
+        if finish:
             while (revision := self.take_revision()) is not None:
                 self._apply_revised(self._revision_words(revision))
                 events += self._drain()
@@ -199,7 +208,11 @@ class SessionState:
 
     def take_revision(self) -> DecodeRequest | None:
         """The next ended utterance to decode again (:meth:`decode_revision`), or ``None``.
-        Called between :meth:`process` calls (or by one, after its events are drained)."""
+        Called between :meth:`process` calls."""
+        return self._ended.pop(0) if self._ended else self._hand_out()
+
+    def _hand_out(self) -> DecodeRequest | None:
+        """The policy's next revision, with the ids of the finals it may replace."""
         request = self.policy.next_revision()
         if request is not None:
             self._revising_ids.append(tuple(self._utterance_ids))
