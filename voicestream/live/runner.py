@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,15 +36,44 @@ class InferenceRunner:
         self._slots = asyncio.Semaphore(max_pending)
         self.busy = 0
         """Jobs waiting or running now."""
+        self._spans: deque[tuple[float, float]] = deque(maxlen=4096)  # (start, end) of recent jobs
+        self._running: dict[int, float] = {}  # start of each job running now, by job number
+        self._jobs = 0
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` on a worker thread and return its result (or raise its exception)."""
         self.busy += 1
         try:
             async with self._slots:
-                return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+                return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed(fn))
         finally:
             self.busy -= 1
+
+    def _timed(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn`` noting when it ran (for :meth:`load`)."""
+
+        def run() -> T:
+            job, start = self._next_job(), time.monotonic()
+            self._running[job] = start
+            try:
+                return fn()
+            finally:
+                del self._running[job]
+                self._spans.append((start, time.monotonic()))
+
+        return run
+
+    def _next_job(self) -> int:
+        self._jobs += 1
+        return self._jobs
+
+    def load(self, window_s: float = 5.0) -> float:
+        """Share of the workers' time spent on jobs over the last ``window_s`` seconds (0-1)."""
+        now = time.monotonic()
+        since = now - window_s
+        spans = list(self._spans) + [(start, now) for start in list(self._running.values())]
+        used = sum(max(0.0, min(end, now) - max(start, since)) for start, end in spans if end > since)
+        return min(1.0, used / (window_s * self.workers))
 
     def close(self) -> None:
         """Stop the workers after the jobs already running."""

@@ -46,9 +46,12 @@ log = logging.getLogger("voicestream.live")
 SPEECH_BACKLOG = 16
 """Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
 REVISION_WAIT_S = 10.0
-"""Stream time (s) an ended utterance waits for idle workers to be decoded again; after
-that (or when the next one ends) it keeps its first text. Revisions never run while other
-work waits: under load captions keep their latency and revisions give way."""
+"""Stream time (s) an ended utterance waits for spare workers to be decoded again; after
+that (or when the next one ends) it keeps its first text."""
+REVISION_MAX_LOAD = 0.5
+"""A revision starts only while no other job waits and the workers were busy less than this
+share of the last 5 s: a revision holds a worker for a second or more, so under load
+captions keep their latency and revisions give way."""
 
 
 class SessionFailedError(Exception):
@@ -147,33 +150,35 @@ class LiveSession:
                     await self._revision
 
     async def _pump(self) -> None:
-        runner = self.workers.inference
         state = self.state
         while True:
             await self._wake.wait()
             self._wake.clear()
             finishing = self._stopping
             if finishing:
-                if self._waiting is not None:  # the end: exports use the revised text, so decode it now
-                    self._revision = asyncio.create_task(self._revise(self._waiting[0]))
+                if self._waiting is not None:  # exports use the revised text: decoded after the last finals
+                    state.return_revision(self._waiting[0])
                     self._waiting = None
-                if self._revision is not None:
-                    await self._revision  # its words are applied by the last process() below
                 state.add_audio(np.zeros(0, np.float32), last=True)
-            try:
-                step = functools.partial(state.process, finish=finishing)
-                events = await runner.run(self.workers.pause.during(step))
-            except Exception as e:
-                log.error("inference failed in session %s", state.id, exc_info=True)
-                raise SessionFailedError("inference failed") from e
+            await self._queue(await self._process(finishing))
             self._drained.set()
-            await self._queue(events)
             if finishing:
+                if self._revision is not None:  # one in flight: its words come with one more pass
+                    await self._revision
+                    await self._queue(await self._process(True))
                 await self._finish()
                 return
             self._schedule_revision()
             if state.inbox_s > 0:
                 self._wake.set()
+
+    async def _process(self, finish: bool) -> list[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
+        try:
+            step = functools.partial(self.state.process, finish=finish)
+            return await self.workers.inference.run(self.workers.pause.during(step))
+        except Exception as e:
+            log.error("inference failed in session %s", self.state.id, exc_info=True)
+            raise SessionFailedError("inference failed") from e
 
     async def _finish(self) -> None:
         """The end-of-stream order: last speech, speaker corrections, exports, ``done``."""
@@ -209,7 +214,8 @@ class LiveSession:
             self._waiting = None
             self._wake.set()  # the next process() applies the skip and frees the next revision
             return
-        if self._waiting is not None and self.workers.inference.busy == 0:
+        runner = self.workers.inference
+        if self._waiting is not None and runner.busy == 0 and runner.load() < REVISION_MAX_LOAD:
             self._revision = asyncio.create_task(self._revise(self._waiting[0]))
             self._waiting = None
 

@@ -230,6 +230,11 @@ class SessionState:
         with self._lock:
             self._revised.append(done)
 
+    def return_revision(self, request: DecodeRequest) -> None:
+        """Give back a revision taken with :meth:`take_revision` and not decoded: the next
+        :meth:`process` with ``finish`` decodes it."""
+        self._ended.insert(0, request)
+
     def skip_revision(self, request: DecodeRequest) -> None:
         """Leave a revision undone: its utterance keeps its first text (the next
         :meth:`process` says so to the policy)."""
