@@ -12,7 +12,8 @@ Exception tree::
     ├── FfmpegMissingError           exit 7   ffmpeg/ffprobe not on PATH
     ├── OutputError                  exit 8   output path not writable / bad format
     ├── ConnectError                 exit 9   cannot reach or open a session on a server
-    └── StreamClosedError            exit 10  the server ended the session with an error
+    ├── StreamClosedError            exit 10  the server ended the session with an error
+    └── BatchIncompleteError         exit 11  some inputs of a batch failed (each in the summary)
 
 Exit code 2 is also argparse's usage error; 130 is Ctrl-C.
 """
@@ -82,3 +83,9 @@ class StreamClosedError(VoicestreamError):
     """The server closed the session with an error code."""
 
     exit_code = 10
+
+
+class BatchIncompleteError(VoicestreamError):
+    """Some files of a ``transcribe`` batch failed; the others were written."""
+
+    exit_code = 11

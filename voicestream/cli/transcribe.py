@@ -1,48 +1,46 @@
-"""``voicestream transcribe``: a media file to SRT, WebVTT, JSON or text."""
+"""``voicestream transcribe``: media files to SRT, WebVTT, JSON, text or RTTM, one file or a batch."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from voicestream import media, registry
-from voicestream.asr import DecodeOptions, language_codes
+from voicestream import media
+from voicestream.asr import DecodeOptions
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
-from voicestream.diarize.engine import load_diarizer
-from voicestream.errors import OptionError, OutputError
-from voicestream.output import check_writable, write_text
-from voicestream.pipeline import (
-    ProgressHook,
-    TranscribeSettings,
-    check_language,
-    label_speakers,
-    transcribe_samples,
-    translate_transcript,
-)
-from voicestream.subtitles import SubtitleRules, build_cues
-from voicestream.subtitles.formats import FORMATS, NEEDS_SPEAKERS, render
-from voicestream.timebase import SAMPLE_RATE
-from voicestream.translate.choose import choose
-from voicestream.translate.layout import bilingual_cues, translated_cues
+from voicestream.cli.batch_view import BatchBars, summary_table
+from voicestream.errors import BatchIncompleteError, OptionError, OutputError
+from voicestream.files.batch import counts, run_batch
+from voicestream.files.inputs import is_glob, plan
+from voicestream.files.transcriber import FileSettings, FileTranscriber, ModelSettings, StageHook, needs_speakers
+from voicestream.output import check_writable
+from voicestream.subtitles import SubtitleRules
+from voicestream.subtitles.formats import FORMATS
 
 
 def add_parser(sub: Any) -> None:
     """Register the ``transcribe`` sub-command."""
-    p = sub.add_parser("transcribe", help="transcribe a media file to subtitles")
-    p.add_argument("input", help="audio or video file (anything ffmpeg decodes)")
-    p.add_argument("-o", "--output", help="output file (default: INPUT name with the format's extension; - for stdout)")
-    p.add_argument(
-        "-f", "--format", choices=FORMATS, help="output format (default: from the output extension, else srt)"
-    )
+    p = sub.add_parser("transcribe", help="transcribe media files to subtitles")
+    p.add_argument("input", nargs="+", metavar="INPUT",
+                   help="audio or video files (anything ffmpeg decodes), folders (searched for media) "
+                        "or glob patterns ('talks/**/*.mp4'); more than one is a batch")  # fmt: skip
+    p.add_argument("-o", "--output",
+                   help="output file (default: INPUT name with the format's extension, in the current folder; "
+                        "- for stdout); for a batch, a folder (default: beside each input)")  # fmt: skip
+    p.add_argument("-f", "--format", type=_formats, default=None,
+                   help=f"output format, or several comma-separated for a batch ({', '.join(FORMATS)}; "
+                        "default: from the output extension, else srt)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="batch: redo files whose outputs exist (default: skip them)")  # fmt: skip
     p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
     p.add_argument("-l", "--language", default="auto", help="language code, or auto to detect (default: auto)")
     p.add_argument(
@@ -73,6 +71,16 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def _formats(text: str) -> list[str]:
+    chosen = [f.strip().lower() for f in text.split(",") if f.strip()]
+    wrong = [f for f in chosen if f not in FORMATS]
+    if not chosen or wrong:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(wrong) or repr(text)} (choose from {', '.join(FORMATS)})"
+        )
+    return list(dict.fromkeys(chosen))
+
+
 def _int_at_least(low: int) -> Any:
     def parse(text: str) -> int:
         value = int(text)
@@ -100,107 +108,131 @@ def output_target(input_path: str, output: str | None, fmt: str | None) -> tuple
 
 
 @contextmanager
-def _progress(enabled: bool, total_s: float, what: str = "transcribing") -> Iterator[ProgressHook | None]:
-    """A rich progress bar over ``total_s`` seconds of audio, or nothing when disabled."""
+def _stage_bars(enabled: bool) -> Iterator[StageHook | None]:
+    """A rich progress bar per stage (seconds of audio), or nothing when disabled."""
     if not enabled:
         yield None
         return
-
     with Progress(
-        TextColumn(what), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
         TimeRemainingColumn(), transient=True, console=Console(stderr=True),
     ) as bar:  # fmt: skip
-        task = bar.add_task(what, total=total_s)
+        tasks: dict[str, TaskID] = {}
 
-        def hook(done_s: float, total_s: float) -> None:
-            bar.update(task, completed=done_s, total=total_s, refresh=True)
+        def hook(stage: str, done_s: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done_s, total=total, refresh=True)
 
         yield hook
 
 
-def _translation_target(args: argparse.Namespace, engine: Any, language: str | None) -> tuple[str | None, Any]:
-    """The ``--translate-to`` language and, when the source language is given, its translator:
-    chosen (and loaded) before any audio is decoded, so a bad pair fails at once."""
-    if args.translate_to is None:
-        if args.bilingual or args.translator:
-            raise OptionError("--bilingual and --translator need --translate-to LANG")
-        return None, None
-    target = str(args.translate_to).lower()
-    if target not in language_codes():
-        raise OptionError(f"unknown --translate-to language '{args.translate_to}'")
-    if args.task == "translate":
-        raise OptionError("--task translate already writes English; use --translate-to en instead of both")
-    return target, (choose(language, target, args.translator, engine) if language is not None else None)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Transcribe ``args.input`` and write the subtitles."""
-    target, fmt = output_target(args.input, args.output, args.format)
-    if target is not None:
-        check_writable(target)
-    started = time.perf_counter()
-    media.check_input(args.input)
+def _settings(args: argparse.Namespace) -> tuple[ModelSettings, FileSettings]:
+    """The models to load and what to make of each file, from the command line."""
     language = None if args.language in ("auto", "", None) else args.language
     beam_size = args.beam_size or (1 if args.draft_model else 5)
     if args.draft_model and beam_size != 1:
         raise OptionError("speculative decoding is greedy: --draft-model needs --beam-size 1")
     if beam_size < 1:
         raise OptionError("--beam-size must be at least 1")
-    decode = DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt)
-    speakers = diarize.speaker_count(args)
-    diarizer = None
-    if diarize.wanted(args) or fmt in NEEDS_SPEAKERS:
-        diarizer = load_diarizer(args.diarize_model, args.hf_token, "cpu" if args.device == "auto" else args.device)
-    engine = registry.create_asr_engine(
-        args.model,
-        args.device,
-        args.compute_type,
+    models = ModelSettings(
+        model=args.model,
+        device=args.device,
+        compute_type=args.compute_type,
         draft_model=args.draft_model,
         draft=draft.draft_settings(args),
         draft_policy=args.draft_policy,
+        diarize=diarize.wanted(args),
+        diarize_model=args.diarize_model,
+        hf_token=args.hf_token,
     )
-    check_language(engine, decode)
-    target_language, translator = _translation_target(args, engine, language)
-    samples = media.decode(args.input)
-    vad = registry.create_vad()
+    settings = FileSettings(
+        decode=DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt),
+        speakers=diarize.speaker_count(args),
+        rules=SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps),
+        translate_to=None if args.translate_to is None else str(args.translate_to).lower(),
+        translator=args.translator,
+        bilingual=args.bilingual,
+    )
+    return models, settings
+
+
+def is_batch(args: argparse.Namespace) -> bool:
+    """Whether the command names a batch: several inputs, a folder or pattern, or an output
+    folder (an existing one, or a name ending in ``/``)."""
+    output = args.output
+    return (
+        len(args.input) > 1
+        or any(Path(i).is_dir() or is_glob(i) for i in args.input)
+        or (output not in (None, "-") and (output.endswith(("/", os.sep)) or Path(output).is_dir()))
+        or len(args.format or ()) > 1
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe ``args.input`` (one file, or a batch) and write the subtitles."""
+    if is_batch(args):
+        return run_batch_command(args)
+    if args.overwrite:
+        raise OptionError("--overwrite is for batches; a single file's output is always written")
+    fmt_arg = args.format[0] if args.format else None
+    target, fmt = output_target(args.input[0], args.output, fmt_arg)
+    if target is not None:
+        check_writable(target)
+    media.check_input(args.input[0])
+    models, settings = _settings(args)
+    transcriber = FileTranscriber(models, settings, needs_speakers([fmt]))
     bars = not args.no_progress and sys.stderr.isatty()
-    with _progress(bars, samples.size / SAMPLE_RATE) as hook:
-        transcript = transcribe_samples(samples, engine, vad, TranscribeSettings(decode=decode), hook)
-    if diarizer is not None:
-        with _progress(bars, samples.size / SAMPLE_RATE, "speakers") as hook:
-            steps = ("segmentation", "embeddings")
-
-            def step(name: str, fraction: float) -> None:
-                if hook is not None and name in steps:
-                    hook(samples.size / SAMPLE_RATE * (steps.index(name) + fraction) / 2, samples.size / SAMPLE_RATE)
-
-            transcript = label_speakers(transcript, diarizer.diarize(samples, speakers, step))
-    rules = SubtitleRules(
-        max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps, label_in_text=fmt != "vtt"
-    )
-    if target_language is not None:
-        translator = translator or choose(transcript.language, target_language, args.translator, engine)
-        transcript = translate_transcript(transcript, samples, translator, target_language)
-        lay = bilingual_cues if args.bilingual else translated_cues
-        cues = lay(transcript.segments, target_language, transcript.duration_s, rules)
-    else:
-        cues = build_cues(transcript.words, transcript.duration_s, rules)
-    write_text(target, render(fmt, transcript, cues, Path(args.input).stem, args.bilingual))
-    elapsed = time.perf_counter() - started
-    if engine.draft_note:
-        print(f"voicestream: {engine.draft_note}", file=sys.stderr)
-    if transcript.speculative is not None and args.draft_model:
-        spec = transcript.speculative
+    with _stage_bars(bars) as hook:
+        outcome = transcriber.run(Path(args.input[0]), [(target, fmt)], hook)
+    if transcriber.engine.draft_note:
+        print(f"voicestream: {transcriber.engine.draft_note}", file=sys.stderr)
+    spec = outcome.speculative
+    if spec is not None and args.draft_model:
         print(
             f"voicestream: draft {args.draft_model}: {spec.accepted} of {spec.drafted} drafted tokens accepted "
             f"({100 * spec.acceptance_rate:.0f}%) in {spec.verify_passes} verification passes",
             file=sys.stderr,
         )
     where = "stdout" if target is None else str(target)
-    who = f", {len(transcript.speakers)} speakers" if diarizer is not None else ""
+    who = f", {outcome.speakers} speakers" if transcriber.diarizer is not None else ""
     print(
-        f"voicestream: wrote {where} ({len(cues)} cues{who}, language {transcript.language}, "
-        f"{transcript.duration_s:.1f} s of audio in {elapsed:.1f} s)",
+        f"voicestream: wrote {where} ({outcome.cues} cues{who}, language {outcome.language}, "
+        f"{outcome.audio_s:.1f} s of audio in {outcome.elapsed_s:.1f} s)",
         file=sys.stderr,
     )
+    return 0
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """Transcribe every file the inputs name into its outputs; a summary table at the end.
+
+    Raises:
+        BatchIncompleteError: some files failed (the others were written).
+    """
+    if args.output == "-":
+        raise OptionError("a batch writes files: give -o a folder, or no -o to write beside each input")
+    formats = list(args.format or ["srt"])
+    out_dir = None if args.output is None else Path(args.output).expanduser()
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"output is not a folder: {out_dir}")
+    jobs = plan(args.input, formats, out_dir)
+    media.find_tool("ffmpeg")  # missing ffmpeg fails the batch at once, not every file
+    models, settings = _settings(args)
+    transcriber = FileTranscriber(models, settings, needs_speakers(formats))
+    tty = sys.stderr.isatty()
+    console = Console(stderr=True, width=None if tty else 160)  # a log keeps a row on one line
+    bars = not args.no_progress and tty
+    with BatchBars(console, len(jobs), bars) as progress:
+        results = run_batch(transcriber, jobs, formats, args.overwrite, progress)
+    console.print(summary_table(results))
+    found = counts(results)
+    console.print(
+        f"voicestream: {len(results)} files: {found['done']} transcribed, {found['skipped']} skipped "
+        f"(outputs present; --overwrite redoes them), {found['failed']} failed",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if found["failed"]:
+        raise BatchIncompleteError(f"{found['failed']} of {len(results)} files failed (listed above)")
     return 0

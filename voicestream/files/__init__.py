@@ -1,0 +1,1 @@
+"""Files to subtitles: one file or a library of them, with the models loaded once."""
