@@ -126,3 +126,5 @@ def test_batch_option_errors(data: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown format docx" in proc.stderr
     proc = voicestream("transcribe", jfk, "--overwrite", "-o", str(tmp_path / "x.srt"))
     assert_one_line_error(proc, 2, "--overwrite is for batches")
+    proc = voicestream("transcribe", jfk, "--workers", "2", "-o", str(tmp_path / "x.srt"))
+    assert_one_line_error(proc, 2, "--address and --workers need --ray")

@@ -71,6 +71,12 @@ SWITCHES: tuple[Switch, ...] = (
         "update checks against PyPI and the hub", _true,
     ),
     Switch(
+        "RAY_USAGE_STATS_ENABLED", "0", "ray (transcribe --ray)",
+        "the cluster's usage report to usage-stats.ray.io (its dashboard still asks the cloud metadata"
+        " addresses 169.254.169.254 and metadata.google.internal which cloud it runs on, whatever this says)",
+        lambda v: v.strip() == "0",
+    ),
+    Switch(
         "DO_NOT_TRACK", "1", "any (donottrack.sh)",
         "analytics of every tool that honours the Console Do Not Track convention (hf-xet, huggingface-hub)", _true,
     ),

@@ -17,16 +17,18 @@ _STYLE = {"done": "green", "skipped": "dim", "failed": "bold red"}
 
 
 class BatchBars:
-    """A :class:`~voicestream.files.batch.BatchProgress`: one bar over the files and one for
-    the current file's audio when ``bars`` (a terminal), else one line per finished file."""
+    """A :class:`~voicestream.files.batch.BatchProgress`: one bar over the files and (when
+    ``per_file``: files done one after another) one for the current file's audio when
+    ``bars`` (a terminal), else one line per finished file."""
 
-    def __init__(self, console: Console, total: int, bars: bool) -> None:
+    def __init__(self, console: Console, total: int, bars: bool, per_file: bool = True) -> None:
         self.console = console
         self.total = total
         self._progress: Progress | None = None
         self._files: TaskID | None = None
         self._file: TaskID | None = None
-        self._index = 0
+        self._ended = 0
+        self._per_file = per_file
         if bars:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,8 +48,7 @@ class BatchBars:
             self._progress.stop()
 
     def start_file(self, job: FileJob, index: int, total: int) -> None:
-        self._index = index
-        if self._progress is not None:
+        if self._progress is not None and self._per_file:
             if self._file is not None:
                 self._progress.remove_task(self._file)
             self._file = self._progress.add_task(job.name, total=None)
@@ -57,11 +58,12 @@ class BatchBars:
             self._progress.update(self._file, completed=done_s, total=total_s, refresh=True)
 
     def end_file(self, result: FileResult) -> None:
+        self._ended += 1
         if self._progress is not None and self._files is not None:
             self._progress.advance(self._files)
             return
         self.console.print(
-            f"voicestream: [{self._index + 1}/{self.total}] {result.name}: {_describe(result)}",
+            f"voicestream: [{self._ended}/{self.total}] {result.name}: {_describe(result)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -18,6 +18,7 @@ from voicestream.asr import DecodeOptions
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
 from voicestream.cli.batch_view import BatchBars, summary_table
+from voicestream.cluster.files import RaySettings, run_on_ray
 from voicestream.errors import BatchIncompleteError, OptionError, OutputError
 from voicestream.files.batch import counts, run_batch
 from voicestream.files.inputs import is_glob, plan
@@ -41,6 +42,16 @@ def add_parser(sub: Any) -> None:
                         "default: from the output extension, else srt)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",
                    help="batch: redo files whose outputs exist (default: skip them)")  # fmt: skip
+    ray = p.add_argument_group("on a Ray cluster (the 'ray' extra)")
+    ray.add_argument("--ray", action="store_true",
+                     help="run the batch on Ray Data: actors that each load the models once; inputs and outputs "
+                          "on storage every node sees")  # fmt: skip
+    ray.add_argument("--address", default=None,
+                     help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster for this run)")  # fmt: skip
+    ray.add_argument("--workers", type=int, default=None,
+                     help="actors (default: as many as the cluster's CPUs allow)")  # fmt: skip
+    ray.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default: 1)")
+    ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default: 0)")
     p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
     p.add_argument("-l", "--language", default="auto", help="language code, or auto to detect (default: auto)")
     p.add_argument(
@@ -162,7 +173,8 @@ def is_batch(args: argparse.Namespace) -> bool:
     folder (an existing one, or a name ending in ``/``)."""
     output = args.output
     return (
-        len(args.input) > 1
+        args.ray
+        or len(args.input) > 1
         or any(Path(i).is_dir() or is_glob(i) for i in args.input)
         or (output not in (None, "-") and (output.endswith(("/", os.sep)) or Path(output).is_dir()))
         or len(args.format or ()) > 1
@@ -175,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         return run_batch_command(args)
     if args.overwrite:
         raise OptionError("--overwrite is for batches; a single file's output is always written")
+    if args.address is not None or args.workers is not None:
+        raise OptionError("--address and --workers need --ray")
     fmt_arg = args.format[0] if args.format else None
     target, fmt = output_target(args.input[0], args.output, fmt_arg)
     if target is not None:
@@ -219,12 +233,19 @@ def run_batch_command(args: argparse.Namespace) -> int:
     jobs = plan(args.input, formats, out_dir)
     media.find_tool("ffmpeg")  # missing ffmpeg fails the batch at once, not every file
     models, settings = _settings(args)
-    transcriber = FileTranscriber(models, settings, needs_speakers(formats))
     tty = sys.stderr.isatty()
     console = Console(stderr=True, width=None if tty else 160)  # a log keeps a row on one line
     bars = not args.no_progress and tty
-    with BatchBars(console, len(jobs), bars) as progress:
-        results = run_batch(transcriber, jobs, formats, args.overwrite, progress)
+    if args.ray:
+        cluster = RaySettings(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
+        with BatchBars(console, len(jobs), bars, per_file=False) as progress:
+            results = run_on_ray(
+                models, settings, jobs, formats, cluster, args.overwrite, progress, needs_speakers(formats)
+            )
+    else:
+        transcriber = FileTranscriber(models, settings, needs_speakers(formats))
+        with BatchBars(console, len(jobs), bars) as progress:
+            results = run_batch(transcriber, jobs, formats, args.overwrite, progress)
     console.print(summary_table(results))
     found = counts(results)
     console.print(

@@ -1,0 +1,225 @@
+"""A batch of files on a Ray cluster: Ray Data ``map_batches`` over actors that each load
+the models once.
+
+The driver plans the jobs (:mod:`voicestream.files.inputs`), skips finished ones, and hands
+the rest to a pool of :class:`FileWorker` actors, one file per call. A file that fails is a
+``failed`` row (never retried: a corrupt file stays corrupt); a worker that dies mid-file
+is replaced and its file redone once (``max_task_retries=1``); a file whose worker dies
+twice is reported failed and the batch goes on. Inputs and outputs are paths that every
+node sees (a shared folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voicestream.errors import ModelError, OptionError
+from voicestream.files.batch import BatchProgress, FileResult, run_job
+from voicestream.files.inputs import FileJob
+from voicestream.files.transcriber import FileOutcome, FileSettings, FileTranscriber, ModelSettings
+
+log = logging.getLogger(__name__)
+
+WORKER_DIED = "its worker died twice while transcribing it"
+
+
+@dataclass(frozen=True, slots=True)
+class RaySettings:
+    """Where and how wide a batch runs on Ray.
+
+    Attributes:
+        address: Cluster address (``auto``, ``ray://host:10001``), ``None`` for
+            ``$RAY_ADDRESS`` or else a local cluster started for this run.
+        workers: Actors (each with its own models), ``None`` for as many as the cluster's
+            CPUs allow at ``cpus_per_worker``.
+        cpus_per_worker: CPUs reserved per actor (Whisper's threads use them).
+        gpus_per_worker: GPUs per actor (fractions share one).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+
+
+class FileWorker:
+    """A Ray Data actor: the models loaded once, then one file per call."""
+
+    def __init__(self, models: ModelSettings, settings: FileSettings, needs_speakers: bool) -> None:
+        self.transcriber = FileTranscriber(models, settings, needs_speakers)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        """Rows of :func:`job_row` in, rows of :func:`result_row` out."""
+        rows = []
+        for source, outputs, formats, name in zip(
+            batch["source"], batch["outputs"], batch["formats"], batch["name"], strict=True
+        ):
+            job = FileJob(Path(source), tuple(Path(p) for p in outputs), str(name))
+            rows.append(result_row(run_job(self.transcriber, job, list(formats))))
+        return {key: [row[key] for row in rows] for key in RESULT_KEYS}
+
+
+RESULT_KEYS = ("name", "source", "status", "error", "exit_code", "audio_s", "elapsed_s", "cues", "language", "speakers")
+
+
+def job_row(job: FileJob, formats: Sequence[str]) -> dict[str, Any]:
+    """A job as a dataset row (plain values)."""
+    return {
+        "source": str(job.source),
+        "outputs": [str(p) for p in job.outputs],
+        "formats": list(formats),
+        "name": job.name,
+    }
+
+
+def result_row(result: FileResult) -> dict[str, Any]:
+    """A result as a dataset row (plain values; missing figures are 0 or empty)."""
+    o = result.outcome
+    return {
+        "name": result.name,
+        "source": str(result.source),
+        "status": result.status,
+        "error": result.error or "",
+        "exit_code": result.exit_code,
+        "audio_s": 0.0 if o is None else o.audio_s,
+        "elapsed_s": 0.0 if o is None else o.elapsed_s,
+        "cues": 0 if o is None else o.cues,
+        "language": "" if o is None else o.language,
+        "speakers": 0 if o is None else o.speakers,
+    }
+
+
+def from_row(row: dict[str, Any], outputs: tuple[Path, ...]) -> FileResult:
+    """The :class:`FileResult` a result row stands for."""
+    if row["status"] != "done":
+        return FileResult(
+            str(row["name"]), Path(row["source"]), row["status"], error=row["error"] or None,
+            exit_code=int(row["exit_code"]),
+        )  # fmt: skip
+    outcome = FileOutcome(
+        audio_s=float(row["audio_s"]),
+        elapsed_s=float(row["elapsed_s"]),
+        cues=int(row["cues"]),
+        language=str(row["language"]),
+        speakers=int(row["speakers"]),
+        written=outputs,
+    )
+    return FileResult(str(row["name"]), Path(row["source"]), "done", outcome=outcome)
+
+
+def _connect(settings: RaySettings) -> None:
+    try:
+        import ray  # heavy and optional: only a --ray run imports it
+    except ImportError as e:
+        raise ModelError("--ray needs Ray: install voicestream's 'ray' extra (uv sync --extra ray)") from e
+    if ray.is_initialized():
+        return
+    local = settings.address is None and "RAY_ADDRESS" not in os.environ
+    try:
+        ray.init(
+            address=settings.address,
+            _node_ip_address="127.0.0.1" if local else None,  # a cluster of its own listens on loopback only
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+    except ConnectionError as e:
+        raise OptionError(f"cannot reach the Ray cluster at {settings.address}: {e}") from e
+
+
+def _worker_count(settings: RaySettings, files: int) -> int:
+    import ray
+
+    if settings.workers is not None:
+        if settings.workers < 1:
+            raise OptionError("--workers must be at least 1")
+        return min(settings.workers, files)
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+    return max(1, min(files, int(cpus // max(settings.cpus_per_worker, 0.01))))
+
+
+def run_on_ray(
+    models: ModelSettings,
+    settings: FileSettings,
+    jobs: Sequence[FileJob],
+    formats: Sequence[str],
+    ray_settings: RaySettings,
+    overwrite: bool = False,
+    progress: BatchProgress | None = None,
+    needs_speakers: bool = False,
+    worker: type[FileWorker] = FileWorker,
+) -> list[FileResult]:
+    """Run ``jobs`` on Ray; one result per job, in the jobs' order.
+
+    Args:
+        worker: The actor class (a subclass may add behaviour, e.g. fault injection in tests).
+
+    Raises:
+        ModelError: Ray is not installed.
+        OptionError: the cluster cannot be reached, or a bad worker count.
+    """
+    results: dict[str, FileResult] = {}
+    todo = []
+    for job in jobs:
+        if not overwrite and job.done():
+            results[job.name] = FileResult(job.name, job.source, "skipped")
+            if progress is not None:
+                progress.end_file(results[job.name])
+        else:
+            todo.append(job)
+    if todo:
+        for result in _run(models, settings, todo, formats, ray_settings, needs_speakers, worker):
+            results[result.name] = result
+            if progress is not None:
+                progress.end_file(result)
+    ordered = []
+    for job in jobs:
+        if job.name not in results:  # its block errored: the worker died on it twice
+            results[job.name] = FileResult(job.name, job.source, "failed", error=WORKER_DIED, exit_code=1)
+            if progress is not None:
+                progress.end_file(results[job.name])
+        ordered.append(results[job.name])
+    return ordered
+
+
+def _run(
+    models: ModelSettings,
+    settings: FileSettings,
+    jobs: Sequence[FileJob],
+    formats: Sequence[str],
+    ray_settings: RaySettings,
+    needs_speakers: bool,
+    worker: type[FileWorker],
+) -> Iterator[FileResult]:
+    _connect(ray_settings)
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the command shows its own
+    context.print_on_execution_start = False
+    context.max_errored_blocks = -1  # a file whose worker died twice is reported, the rest goes on
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run execution reports
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # nor "bars disabled"
+    by_name = {job.name: job for job in jobs}
+    dataset = ray.data.from_items([job_row(job, formats) for job in jobs], override_num_blocks=len(jobs))
+    with warnings.catch_warnings():  # Ray 2.60 has no named parameter for these two yet
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+        mapped = dataset.map_batches(
+            worker,
+            batch_size=1,
+            fn_constructor_args=(models, settings, needs_speakers),
+            compute=ray.data.ActorPoolStrategy(size=_worker_count(ray_settings, len(jobs))),
+            num_cpus=ray_settings.cpus_per_worker,
+            num_gpus=ray_settings.gpus_per_worker,
+            max_restarts=-1,  # a dead worker is replaced ...
+            max_task_retries=1,  # ... and its file redone once
+        )
+    for row in mapped.iter_rows():
+        yield from_row(row, by_name[str(row["name"])].outputs)
