@@ -26,14 +26,16 @@ def create_asr_engine(
     draft_model: str | None = None,
     draft: DraftSettings | None = None,
     draft_policy: DraftPolicy = "auto",
+    cpu_threads: int | None = None,
 ) -> FasterWhisperEngine:
     """Load a Whisper model by name (see :func:`voicestream.catalog.resolve`), and the
-    draft model of speculative decoding when ``draft_model`` names one."""
+    draft model of speculative decoding when ``draft_model`` names one; ``cpu_threads``
+    (default: this process's cores) are shared by the ``workers``."""
     try:
         import faster_whisper  # noqa: F401
     except ImportError as e:
         raise ModelError("faster-whisper is not installed; install voicestream with its dependencies") from e
-    threads = max(1, default_cpu_threads() // workers)
+    threads = max(1, (cpu_threads or default_cpu_threads()) // workers)
     return FasterWhisperEngine.load(
         resolve(model),
         device=device,

@@ -48,10 +48,10 @@ def add_parser(sub: Any) -> None:
                           "on storage every node sees")  # fmt: skip
     ray.add_argument("--address", default=None,
                      help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster for this run)")  # fmt: skip
-    ray.add_argument("--workers", type=int, default=None,
+    ray.add_argument("--workers", type=int, default=None, metavar="N",
                      help="actors (default: as many as the cluster's CPUs allow)")  # fmt: skip
-    ray.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default: 1)")
-    ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default: 0)")
+    ray.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N", help="CPUs per actor (default: 1)")
+    ray.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="N", help="GPUs per actor (default: 0)")
     p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
     p.add_argument("-l", "--language", default="auto", help="language code, or auto to detect (default: auto)")
     p.add_argument(

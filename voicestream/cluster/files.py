@@ -15,7 +15,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +211,11 @@ def _run(
     dataset = ray.data.from_items([job_row(job, formats) for job in jobs], override_num_blocks=len(jobs))
     with warnings.catch_warnings():  # Ray 2.60 has no named parameter for these two yet
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+        threads = max(1, round(ray_settings.cpus_per_worker))  # each actor's Whisper on the CPUs it reserved
         mapped = dataset.map_batches(
             worker,
             batch_size=1,
-            fn_constructor_args=(models, settings, needs_speakers),
+            fn_constructor_args=(replace(models, cpu_threads=models.cpu_threads or threads), settings, needs_speakers),
             compute=ray.data.ActorPoolStrategy(size=_worker_count(ray_settings, len(jobs))),
             num_cpus=ray_settings.cpus_per_worker,
             num_gpus=ray_settings.gpus_per_worker,

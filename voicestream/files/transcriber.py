@@ -56,6 +56,8 @@ class ModelSettings:
         diarize: Whether speaker models are loaded.
         diarize_model: Speaker pipeline name (``None``: the embedded one).
         hf_token: Hugging Face token for gated hub pipelines.
+        cpu_threads: Whisper's CPU threads, ``None`` for every core of this process (a
+            worker sharing a machine with others gets the CPUs it reserved).
     """
 
     model: str | None = None
@@ -67,6 +69,7 @@ class ModelSettings:
     diarize: bool = False
     diarize_model: str | None = None
     hf_token: str | None = None
+    cpu_threads: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,7 @@ class FileTranscriber:
             draft_model=models.draft_model,
             draft=models.draft,
             draft_policy=models.draft_policy,
+            cpu_threads=models.cpu_threads,
         )
         check_language(self.engine, decode)
         self.vad = registry.create_vad()
