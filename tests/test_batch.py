@@ -4,16 +4,20 @@ real batch of recorded speech with a broken file in it."""
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.test_cli import assert_one_line_error, voicestream
 from tests.test_wer import wer
 from voicestream import registry
 from voicestream.cli import main
+from voicestream.cli.batch_view import BatchBars, summary_table
 from voicestream.errors import InputNotFoundError, OutputError
+from voicestream.files.batch import FileResult
 from voicestream.files.inputs import plan
 
 
@@ -127,4 +131,47 @@ def test_batch_option_errors(data: Path, tmp_path: Path) -> None:
     proc = voicestream("transcribe", jfk, "--overwrite", "-o", str(tmp_path / "x.srt"))
     assert_one_line_error(proc, 2, "--overwrite is for batches")
     proc = voicestream("transcribe", jfk, "--workers", "2", "-o", str(tmp_path / "x.srt"))
-    assert_one_line_error(proc, 2, "--address and --workers need --ray")
+    assert_one_line_error(proc, 2, "--workers need --ray")
+
+
+def test_names_with_wildcards_links_hidden_folders_and_twin_folders(tmp_path: Path) -> None:
+    odd = touch(tmp_path / "talk [1].mp4")  # exists: a file, not a pattern
+    assert [j.source for j in plan([str(odd)], ["srt"], None)] == [odd]
+    assert plan([str(odd)], ["srt"], None)[0].outputs == (tmp_path / "talk [1].srt",)
+    target = touch(tmp_path / "store" / "blob.wav")
+    link = tmp_path / "lib" / "episode.wav"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    job = plan([str(tmp_path / "lib")], ["srt"], None)[0]
+    assert job.source == link and job.outputs == (link.parent / "episode.srt",)  # beside the link, its name
+    assert len(plan([str(link), str(target)], ["srt"], tmp_path / "o")) == 1  # one file named twice: done once
+    touch(tmp_path / "lib" / ".Trash-1000" / "files" / "old.mp4")
+    assert [j.name for j in plan([str(tmp_path / "lib")], ["srt"], None)] == ["episode.wav"]
+    a, b = touch(tmp_path / "s1" / "ep1.mp4"), touch(tmp_path / "s2" / "ep1.mp4")
+    out = tmp_path / "subs"
+    jobs = plan([str(tmp_path / "s1"), str(tmp_path / "s2")], ["srt"], out)
+    assert [j.outputs[0] for j in jobs] == [out / "s1" / "ep1.srt", out / "s2" / "ep1.srt"]
+    assert [j.source for j in jobs] == [a, b]
+
+
+def test_names_and_errors_with_brackets_are_shown_as_they_are() -> None:
+    """rich markup in a file name or an ffmpeg message neither vanishes nor crashes the batch."""
+    result = FileResult("talk [draft].mp4", Path("/x"), "failed", error="[in#0 @ 0x1] bad [/x] data", exit_code=4)
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    BatchBars(console, 1, bars=False).end_file(result)
+    console.print(summary_table([result]))
+    text = out.getvalue()
+    assert text.count("talk [draft].mp4") == 2 and text.count("[in#0 @ 0x1] bad [/x] data") == 2
+
+
+def test_batch_output_checks(data: Path, tmp_path: Path) -> None:
+    jfk = str(data / "jfk_public_domain" / "jfk.flac")
+    proc = voicestream("transcribe", jfk, jfk, "-o", str(tmp_path / "subs.srt"))
+    assert_one_line_error(proc, 8, "names a file, but this is a batch")
+    assert not (tmp_path / "subs.srt").exists()
+    proc = voicestream("transcribe", jfk, "--cpus-per-worker", "2", "-o", str(tmp_path / "x.srt"))
+    assert_one_line_error(proc, 2, "--cpus-per-worker need --ray")
+    # a model no worker could load fails on the driver, before any cluster starts
+    proc = voicestream("transcribe", jfk, "--ray", "-m", str(tmp_path / "no-model"), "-o", f"{tmp_path}/")
+    assert_one_line_error(proc, 6, "unknown model")

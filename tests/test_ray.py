@@ -1,20 +1,28 @@
-"""``voicestream transcribe --ray``: a batch on a real (local) Ray cluster, with workers that
-die mid-file."""
+"""voicestream on a real (local) Ray cluster: ``transcribe --ray`` with workers that die
+mid-file, and live sessions whose ASR replicas die mid-stream."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import shutil
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
+from tests.servers import RunningServer
 from tests.test_wer import wer
-from voicestream.asr import DecodeOptions
+from voicestream import media
+from voicestream.asr import DecodeOptions, FasterWhisperEngine
+from voicestream.client import current_finals, stream_samples
+from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy
 from voicestream.cluster.files import WORKER_DIED, FileWorker, RaySettings, run_on_ray
 from voicestream.files.inputs import plan
 from voicestream.files.transcriber import FileSettings, ModelSettings
@@ -56,6 +64,8 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield attempts
+    if "ray.serve" in sys.modules:
+        sys.modules["ray.serve"].shutdown()
     ray.shutdown()
 
 
@@ -83,7 +93,6 @@ def test_a_batch_on_ray_survives_dying_workers_and_bad_files(data: Path, tmp_pat
     by_name = {r.name: r for r in results}
     attempts = {p.name: int(p.read_text()) for p in ray_cluster.iterdir()}
     print({n: (r.status, r.error) for n, r in by_name.items()}, attempts)
-    assert [r.name for r in results] == [j.name for j in jobs]  # the jobs' order
     assert by_name["broken.wav"].status == "failed" and by_name["broken.wav"].exit_code == 4
     assert attempts["broken.wav"] == 1  # a bad file is not retried
     dies_once = next(n for n in copies if n.startswith("dies_once"))
@@ -101,3 +110,61 @@ def test_a_batch_on_ray_survives_dying_workers_and_bad_files(data: Path, tmp_pat
     # a second run skips what is written and tries the rest again
     again = run_on_ray(models, settings, jobs, ["srt", "txt"], RaySettings(workers=1), worker=DyingWorker)
     assert {r.name for r in again if r.status == "skipped"} == set(done)
+
+
+def _finals_text(events: list[dict[str, Any]]) -> str:
+    return " ".join(f["text"] for f in current_finals(events))
+
+
+async def _sessions(url: str, clips: list[Any], kill: Any = None) -> list[list[dict[str, Any]]]:
+    streams = [asyncio.create_task(stream_samples(url, clip, speed=1.0, language="en")) for clip in clips]
+    if kill is not None:
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(kill)
+    return list(await asyncio.gather(*streams))
+
+
+def _kill_while_decoding(pid: int) -> None:
+    """SIGKILL ``pid`` while it is busy (over 60% of a core in a 50 ms look): mid-decode."""
+    process = psutil.Process(pid)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        before = sum(process.cpu_times()[:2])
+        time.sleep(0.05)
+        if sum(process.cpu_times()[:2]) - before >= 0.03:
+            break
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_live_sessions_on_ray_asr_survive_a_dying_replica(
+    data: Path, tiny_engine: FasterWhisperEngine, ray_cluster: Path
+) -> None:
+    """Three sessions stream three read clips at real time to a server whose ASR runs on two
+    Ray Serve replicas; one replica is killed (SIGKILL) mid-decode 3 s in. The call it was
+    decoding is sent again, every session ends with ``done``, and its finals are as accurate
+    as the one-process server's on the same clips."""
+    with (data / "read_speech_en" / "refs.tsv").open(newline="") as f:
+        refs = {row["file"]: row["reference"] for row in csv.DictReader(f, delimiter="\t")}
+    names = ["1089-134686-0000.flac", "2412-153948-0000.flac", "2412-153948-0001.flac"]
+    clips = [media.decode(data / "read_speech_en" / n) for n in names]
+    local = RunningServer(tiny_engine, workers=2, max_sessions=4, max_rate=0)
+    try:
+        alone = asyncio.run(_sessions(local.url, clips))
+    finally:
+        local.close()
+    remote = RemoteAsrEngine(deploy(None, ModelSettings(model="tiny.en"), AsrReplicas(replicas=2)))
+    pids = remote.replica_pids(16)
+    assert len(pids) == 2, pids
+    victim = min(pids)
+    server = RunningServer(remote, workers=2, max_sessions=4, max_rate=0)
+    try:
+        on_ray = asyncio.run(_sessions(server.url, clips, kill=lambda: _kill_while_decoding(victim)))
+    finally:
+        server.close()
+    assert all(events[-1]["type"] == "done" for events in on_ray)
+    wer_alone = wer([refs[n] for n in names], [_finals_text(e) for e in alone])
+    wer_ray = wer([refs[n] for n in names], [_finals_text(e) for e in on_ray])
+    print(f"WER one process {wer_alone:.2%}, on Ray {wer_ray:.2%}; {remote.retries} calls sent again")
+    assert wer_ray <= wer_alone + 0.03
+    assert remote.retries >= 1  # the kill hit a call in flight, and it was served again
+    assert victim not in remote.replica_pids(16)  # the killed replica is gone; others served

@@ -177,6 +177,21 @@ def _resolve_hub(name: str, repo_id: str, allow_download: bool) -> ResolvedModel
     return ResolvedModel(name, Path(path), f"hub:{repo_id}")
 
 
+def check_name(name: str | None) -> None:
+    """Raise :class:`ModelError` for a name :func:`resolve` can never resolve (not embedded,
+    not an existing folder, not a hub alias or repo id), without loading or downloading
+    anything: a machine that only plans the work (a Ray driver) checks names with it."""
+    name = name or default_model()
+    if name in _manifest()["embedded"] or Path(name).expanduser().exists() or name in hub_aliases():
+        return
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return
+    raise ModelError(
+        f"unknown model '{name}': use {', '.join(embedded_names())} (offline), a hub alias "
+        f"such as large-v3, a Hugging Face repo id (owner/name) or a model directory"
+    )
+
+
 def resolve(name: str | None = None, *, allow_download: bool = True) -> ResolvedModel:
     """Resolve a model name (default: the catalog default) to a local directory.
 
@@ -195,12 +210,8 @@ def resolve(name: str | None = None, *, allow_download: bool = True) -> Resolved
     aliases = hub_aliases()
     if name in aliases:
         return _resolve_hub(name, aliases[name], allow_download)
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        return _resolve_hub(name, name, allow_download)
-    raise ModelError(
-        f"unknown model '{name}': use {', '.join(embedded_names())} (offline), a hub alias "
-        f"such as large-v3, a Hugging Face repo id (owner/name) or a model directory"
-    )
+    check_name(name)  # raises: nothing else is left
+    return _resolve_hub(name, name, allow_download)
 
 
 def list_models() -> list[CatalogEntry]:

@@ -13,7 +13,8 @@ Exception tree::
     ├── OutputError                  exit 8   output path not writable / bad format
     ├── ConnectError                 exit 9   cannot reach or open a session on a server
     ├── StreamClosedError            exit 10  the server ended the session with an error
-    └── BatchIncompleteError         exit 11  some inputs of a batch failed (each in the summary)
+    ├── BatchIncompleteError         exit 11  some inputs of a batch failed (each in the summary)
+    └── ClusterError                 exit 12  a run on a Ray cluster failed as a whole
 
 Exit code 2 is also argparse's usage error; 130 is Ctrl-C.
 """
@@ -89,3 +90,9 @@ class BatchIncompleteError(VoicestreamError):
     """Some files of a ``transcribe`` batch failed; the others were written."""
 
     exit_code = 11
+
+
+class ClusterError(VoicestreamError):
+    """A run on a Ray cluster failed as a whole (not one file of it)."""
+
+    exit_code = 12

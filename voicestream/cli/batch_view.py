@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from voicestream.files.batch import FileResult
 from voicestream.files.inputs import FileJob
@@ -51,7 +53,7 @@ class BatchBars:
         if self._progress is not None and self._per_file:
             if self._file is not None:
                 self._progress.remove_task(self._file)
-            self._file = self._progress.add_task(job.name, total=None)
+            self._file = self._progress.add_task(escape(job.name), total=None)
 
     def stage(self, stage: str, done_s: float, total_s: float) -> None:
         if self._progress is not None and self._file is not None:
@@ -66,6 +68,7 @@ class BatchBars:
             f"voicestream: [{self._ended}/{self.total}] {result.name}: {_describe(result)}",
             highlight=False,
             soft_wrap=True,
+            markup=False,  # names and ffmpeg's messages hold brackets
         )
 
 
@@ -87,12 +90,12 @@ def summary_table(results: Sequence[FileResult]) -> Table:
     for r in results:
         o = r.outcome
         table.add_row(
-            r.name,
-            f"[{_STYLE[r.status]}]{r.status}[/]",
+            Text(r.name),
+            Text(r.status, style=_STYLE[r.status]),
             "" if o is None else f"{o.audio_s:.1f}",
             "" if o is None else f"{o.elapsed_s:.1f}",
             "" if o is None else o.language,
             "" if o is None else str(o.cues),
-            r.error or "",
+            Text(r.error or ""),
         )
     return table

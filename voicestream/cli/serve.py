@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from voicestream import registry
-from voicestream.asr import default_cpu_threads
+from voicestream.asr import AsrEngine, default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
+from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
+from voicestream.files.transcriber import ModelSettings
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.web import default_web_root
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
@@ -61,7 +63,60 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-speaker-audio", type=float, default=d.max_speaker_audio_s, metavar="SECONDS",
                    help="audio a diarized session keeps for its end-of-stream relabelling pass "
                         f"(default: {d.max_speaker_audio_s:g}; 32 kB per second)")  # fmt: skip
+    ray = p.add_argument_group("ASR on a Ray cluster (the 'ray' extra)")
+    ray.add_argument("--ray", action="store_true",
+                     help="decode on a Ray Serve deployment: replicas that hold the model and no session state; "
+                          "this process keeps the sockets and the sessions")  # fmt: skip
+    ray.add_argument("--address", default=None,
+                     help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")  # fmt: skip
+    ray.add_argument("--asr-replicas", type=_replicas, default=1, metavar="N|auto",
+                     help="ASR replicas, or auto to scale with load (default: 1)")  # fmt: skip
+    ray.add_argument("--cpus-per-replica", type=float, default=1.0, metavar="N",
+                     help="CPUs per ASR replica; its Whisper runs that many threads (default: 1)")  # fmt: skip
+    ray.add_argument(
+        "--gpus-per-replica", type=float, default=0.0, metavar="N", help="GPUs per ASR replica (default: 0)"
+    )
     p.set_defaults(run=run)
+
+
+def _replicas(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number or auto") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
+    """The ASR engine (local, or the Ray deployment's) and the worker threads that call it."""
+    if not args.ray:
+        if args.address is not None:
+            raise OptionError("--address needs --ray")
+        engine = registry.create_asr_engine(
+            args.model,
+            args.device,
+            args.compute_type,
+            workers=workers,
+            draft_model=args.draft_model,
+            draft=draft.draft_settings(args),
+            draft_policy=args.draft_policy,
+        )
+        if engine.draft_note:
+            print(f"voicestream: {engine.draft_note}", file=sys.stderr)
+        return engine, workers
+    models = ModelSettings(
+        model=args.model, device=args.device, compute_type=args.compute_type, draft_model=args.draft_model,
+        draft=draft.draft_settings(args), draft_policy=args.draft_policy,
+    )  # fmt: skip
+    sizing = AsrReplicas(args.asr_replicas, args.cpus_per_replica, args.gpus_per_replica)
+    print("voicestream: starting the ASR deployment on Ray ...", file=sys.stderr, flush=True)
+    remote = RemoteAsrEngine(deploy(args.address, models, sizing))
+    # a worker thread waits on one remote decode: one per replica, at least the local default
+    return remote, max(workers, args.asr_replicas or 1, args.workers or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,15 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.web_root is not None and not (args.web_root / "index.html").is_file():
         raise OptionError(f"--web-root {args.web_root}: no index.html there")
     workers = args.workers or default_cpu_threads()
-    engine = registry.create_asr_engine(
-        args.model,
-        args.device,
-        args.compute_type,
-        workers=workers,
-        draft_model=args.draft_model,
-        draft=draft.draft_settings(args),
-        draft_policy=args.draft_policy,
-    )
+    engine, workers = _engine(args, workers)
     diarization = None
     if diarize.wanted(args):
         import torch  # PyTorch comes with the diarize and dub extras
@@ -98,8 +145,6 @@ def run(args: argparse.Namespace) -> int:
         max_speaker_audio_s=args.max_speaker_audio, warm_speech=True,
     )  # fmt: skip
     logging.getLogger("voicestream").setLevel(logging.INFO)
-    if engine.draft_note:
-        print(f"voicestream: {engine.draft_note}", file=sys.stderr)
     server = VoicestreamServer(engine, SileroFrameModel(), config, diarization)
 
     async def main() -> None:
@@ -107,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
         auth = "token required" if config.token else "no token"
         auth += f", speaker labels by {diarization.diarizer.name}" if diarization is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
+        where = f", ASR on Ray ({args.asr_replicas or 'auto'} replicas)" if args.ray else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
-              f"{config.max_sessions} sessions, {workers} workers)", file=sys.stderr, flush=True)  # fmt: skip
+              f"{config.max_sessions} sessions, {workers} workers{where})", file=sys.stderr, flush=True)  # fmt: skip
         try:
             await asyncio.Future()
         finally:

@@ -22,7 +22,14 @@ from voicestream.cluster.files import RaySettings, run_on_ray
 from voicestream.errors import BatchIncompleteError, OptionError, OutputError
 from voicestream.files.batch import counts, run_batch
 from voicestream.files.inputs import is_glob, plan
-from voicestream.files.transcriber import FileSettings, FileTranscriber, ModelSettings, StageHook, needs_speakers
+from voicestream.files.transcriber import (
+    FileSettings,
+    FileTranscriber,
+    ModelSettings,
+    StageHook,
+    check_settings,
+    needs_speakers,
+)
 from voicestream.output import check_writable
 from voicestream.subtitles import SubtitleRules
 from voicestream.subtitles.formats import FORMATS
@@ -50,8 +57,8 @@ def add_parser(sub: Any) -> None:
                      help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster for this run)")  # fmt: skip
     ray.add_argument("--workers", type=int, default=None, metavar="N",
                      help="actors (default: as many as the cluster's CPUs allow)")  # fmt: skip
-    ray.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N", help="CPUs per actor (default: 1)")
-    ray.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="N", help="GPUs per actor (default: 0)")
+    ray.add_argument("--cpus-per-worker", type=float, default=None, metavar="N", help="CPUs per actor (default: 1)")
+    ray.add_argument("--gpus-per-worker", type=float, default=None, metavar="N", help="GPUs per actor (default: 0)")
     p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
     p.add_argument("-l", "--language", default="auto", help="language code, or auto to detect (default: auto)")
     p.add_argument(
@@ -175,7 +182,7 @@ def is_batch(args: argparse.Namespace) -> bool:
     return (
         args.ray
         or len(args.input) > 1
-        or any(Path(i).is_dir() or is_glob(i) for i in args.input)
+        or any(Path(i).is_dir() or (is_glob(i) and not Path(i).exists()) for i in args.input)
         or (output not in (None, "-") and (output.endswith(("/", os.sep)) or Path(output).is_dir()))
         or len(args.format or ()) > 1
     )
@@ -187,8 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return run_batch_command(args)
     if args.overwrite:
         raise OptionError("--overwrite is for batches; a single file's output is always written")
-    if args.address is not None or args.workers is not None:
-        raise OptionError("--address and --workers need --ray")
+    _check_ray_options(args)
     fmt_arg = args.format[0] if args.format else None
     target, fmt = output_target(args.input[0], args.output, fmt_arg)
     if target is not None:
@@ -218,26 +224,50 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ray_options(args: argparse.Namespace) -> None:
+    """Ray's options without ``--ray`` are a mistake, not something to ignore."""
+    given = [f for f, v in (("--address", args.address), ("--workers", args.workers),
+                            ("--cpus-per-worker", args.cpus_per_worker), ("--gpus-per-worker", args.gpus_per_worker))
+             if v is not None]  # fmt: skip
+    if given and not args.ray:
+        raise OptionError(f"{', '.join(given)} need --ray")
+
+
+def _output_folder(output: str | None) -> Path | None:
+    """The batch's output folder, checked: not a file, nor a name that reads as one."""
+    if output is None:
+        return None
+    if output == "-":
+        raise OptionError("a batch writes files: give -o a folder, or no -o to write beside each input")
+    folder = Path(output).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output is not a folder: {folder}")
+    looks_like_file = folder.suffix.lower().lstrip(".") in FORMATS and not output.endswith(("/", os.sep))
+    if not folder.exists() and looks_like_file:
+        raise OutputError(f"-o {output} names a file, but this is a batch: give a folder (end it with /)")
+    return folder
+
+
 def run_batch_command(args: argparse.Namespace) -> int:
     """Transcribe every file the inputs name into its outputs; a summary table at the end.
 
     Raises:
         BatchIncompleteError: some files failed (the others were written).
     """
-    if args.output == "-":
-        raise OptionError("a batch writes files: give -o a folder, or no -o to write beside each input")
+    _check_ray_options(args)
     formats = list(args.format or ["srt"])
-    out_dir = None if args.output is None else Path(args.output).expanduser()
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"output is not a folder: {out_dir}")
+    out_dir = _output_folder(args.output)
     jobs = plan(args.input, formats, out_dir)
-    media.find_tool("ffmpeg")  # missing ffmpeg fails the batch at once, not every file
+    media.find_tool("ffmpeg"), media.find_tool("ffprobe")  # missing tools fail the batch at once, not every file
     models, settings = _settings(args)
+    check_settings(settings)
     tty = sys.stderr.isatty()
     console = Console(stderr=True, width=None if tty else 160)  # a log keeps a row on one line
     bars = not args.no_progress and tty
     if args.ray:
-        cluster = RaySettings(args.address, args.workers, args.cpus_per_worker, args.gpus_per_worker)
+        cluster = RaySettings(args.address, args.workers, args.cpus_per_worker or 1.0, args.gpus_per_worker or 0.0)
+        if cluster.gpus_per_worker > 0 and args.device == "cpu":
+            raise OptionError("--gpus-per-worker needs --device cuda (or auto)")
         with BatchBars(console, len(jobs), bars, per_file=False) as progress:
             results = run_on_ray(
                 models, settings, jobs, formats, cluster, args.overwrite, progress, needs_speakers(formats)

@@ -12,14 +12,15 @@ node sees (a shared folder).
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from voicestream.errors import ModelError, OptionError
+from voicestream.catalog import check_name
+from voicestream.cluster.connect import connect
+from voicestream.errors import ClusterError, OptionError, VoicestreamError
 from voicestream.files.batch import BatchProgress, FileResult, run_job
 from voicestream.files.inputs import FileJob
 from voicestream.files.transcriber import FileOutcome, FileSettings, FileTranscriber, ModelSettings
@@ -113,36 +114,39 @@ def from_row(row: dict[str, Any], outputs: tuple[Path, ...]) -> FileResult:
     return FileResult(str(row["name"]), Path(row["source"]), "done", outcome=outcome)
 
 
-def _connect(settings: RaySettings) -> None:
-    try:
-        import ray  # heavy and optional: only a --ray run imports it
-    except ImportError as e:
-        raise ModelError("--ray needs Ray: install voicestream's 'ray' extra (uv sync --extra ray)") from e
-    if ray.is_initialized():
-        return
-    local = settings.address is None and "RAY_ADDRESS" not in os.environ
-    try:
-        ray.init(
-            address=settings.address,
-            _node_ip_address="127.0.0.1" if local else None,  # a cluster of its own listens on loopback only
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            configure_logging=False,
-        )
-    except ConnectionError as e:
-        raise OptionError(f"cannot reach the Ray cluster at {settings.address}: {e}") from e
-
-
 def _worker_count(settings: RaySettings, files: int) -> int:
+    """Actors to start: as asked, else as many as the cluster's CPUs (and GPUs, when asked
+    for) allow, never more than the files."""
     import ray
 
+    if settings.cpus_per_worker <= 0 or settings.gpus_per_worker < 0:
+        raise OptionError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0")
     if settings.workers is not None:
         if settings.workers < 1:
             raise OptionError("--workers must be at least 1")
         return min(settings.workers, files)
-    cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
-    return max(1, min(files, int(cpus // max(settings.cpus_per_worker, 0.01))))
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    fit = int(float(resources.get("CPU", 1.0)) // settings.cpus_per_worker)
+    if settings.gpus_per_worker > 0:
+        fit = min(fit, int(float(resources.get("GPU", 0.0)) // settings.gpus_per_worker))
+        if fit < 1:
+            raise OptionError(f"the cluster has no room for a worker with {settings.gpus_per_worker:g} GPU")
+    return max(1, min(files, fit))
+
+
+def _voicestream_error(error: BaseException) -> VoicestreamError | None:
+    """The voicestream error behind a Ray error (an actor that could not start), if any."""
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen or not isinstance(e, BaseException):
+            continue
+        seen.add(id(e))
+        if isinstance(e, VoicestreamError):
+            return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
 
 
 def run_on_ray(
@@ -162,9 +166,14 @@ def run_on_ray(
         worker: The actor class (a subclass may add behaviour, e.g. fault injection in tests).
 
     Raises:
-        ModelError: Ray is not installed.
-        OptionError: the cluster cannot be reached, or a bad worker count.
+        ModelError: Ray is not installed, or (as any voicestream error) what stopped the
+            workers from starting (a model that cannot load, a bad device).
+        OptionError: the cluster cannot be reached, or bad worker resources.
+        ClusterError: the run failed on the cluster for another reason.
     """
+    check_name(models.model)  # a name no worker could load fails here, in one line
+    if models.draft_model is not None:
+        check_name(models.draft_model)
     results: dict[str, FileResult] = {}
     todo = []
     for job in jobs:
@@ -175,10 +184,19 @@ def run_on_ray(
         else:
             todo.append(job)
     if todo:
-        for result in _run(models, settings, todo, formats, ray_settings, needs_speakers, worker):
-            results[result.name] = result
-            if progress is not None:
-                progress.end_file(result)
+        try:
+            for result in _run(models, settings, todo, formats, ray_settings, needs_speakers, worker):
+                results[result.name] = result
+                if progress is not None:
+                    progress.end_file(result)
+        except VoicestreamError:
+            raise
+        except Exception as e:  # a worker that cannot start (model, device): one line, its own exit code
+            cause = _voicestream_error(e)
+            if cause is not None:
+                raise cause from None
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise ClusterError(f"the Ray run failed: {last}") from e
     ordered = []
     for job in jobs:
         if job.name not in results:  # its block errored: the worker died on it twice
@@ -198,7 +216,7 @@ def _run(
     needs_speakers: bool,
     worker: type[FileWorker],
 ) -> Iterator[FileResult]:
-    _connect(ray_settings)
+    connect(ray_settings.address)
     import ray.data
 
     context = ray.data.DataContext.get_current()
@@ -207,16 +225,21 @@ def _run(
     context.max_errored_blocks = -1  # a file whose worker died twice is reported, the rest goes on
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run execution reports
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # nor "bars disabled"
+    # a block lost to a twice-dead worker is logged there with its traceback; it is reported per file
+    logging.getLogger("ray.data._internal.execution.streaming_executor_state").setLevel(logging.CRITICAL)
     by_name = {job.name: job for job in jobs}
     dataset = ray.data.from_items([job_row(job, formats) for job in jobs], override_num_blocks=len(jobs))
     with warnings.catch_warnings():  # Ray 2.60 has no named parameter for these two yet
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
-        threads = max(1, round(ray_settings.cpus_per_worker))  # each actor's Whisper on the CPUs it reserved
+        threads = max(1, int(ray_settings.cpus_per_worker))  # each actor's Whisper on the CPUs it reserved
         mapped = dataset.map_batches(
             worker,
             batch_size=1,
             fn_constructor_args=(replace(models, cpu_threads=models.cpu_threads or threads), settings, needs_speakers),
-            compute=ray.data.ActorPoolStrategy(size=_worker_count(ray_settings, len(jobs))),
+            # one file per actor at a time: a file never waits (or dies) behind another's crash
+            compute=ray.data.ActorPoolStrategy(
+                size=_worker_count(ray_settings, len(jobs)), max_tasks_in_flight_per_actor=1
+            ),
             num_cpus=ray_settings.cpus_per_worker,
             num_gpus=ray_settings.gpus_per_worker,
             max_restarts=-1,  # a dead worker is replaced ...

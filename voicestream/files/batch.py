@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from voicestream.errors import OutputError, VoicestreamError
 from voicestream.files.inputs import FileJob
 from voicestream.files.transcriber import FileOutcome, FileTranscriber, StageHook
+from voicestream.output import check_writable
 
 FileStatus = Literal["done", "skipped", "failed"]
 
@@ -64,6 +65,7 @@ def run_job(
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise OutputError(f"cannot create output folder {path.parent}: {e.strerror}") from e
+            check_writable(path)  # a read-only folder fails before the transcription, not after
         outcome = transcriber.run(job.source, list(zip(job.outputs, formats, strict=True)), hook)
     except VoicestreamError as e:
         return FileResult(job.name, job.source, "failed", error=str(e), exit_code=e.exit_code)

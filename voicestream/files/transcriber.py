@@ -68,7 +68,7 @@ class ModelSettings:
     draft_policy: DraftPolicy = "auto"
     diarize: bool = False
     diarize_model: str | None = None
-    hf_token: str | None = None
+    hf_token: str | None = field(default=None, repr=False)
     cpu_threads: int | None = None
 
 
@@ -134,13 +134,7 @@ class FileTranscriber:
         self.settings = settings
         self._translators: dict[str, Translator] = {}
         decode = settings.decode
-        if settings.translate_to is None and (settings.bilingual or settings.translator):
-            raise OptionError("--bilingual and --translator need --translate-to LANG")
-        if settings.translate_to is not None:
-            if settings.translate_to not in language_codes():
-                raise OptionError(f"unknown --translate-to language '{settings.translate_to}'")
-            if decode.task == "translate":
-                raise OptionError("--task translate already writes English; use --translate-to en instead of both")
+        check_settings(settings)
         self.diarizer: PyannoteDiarizer | None = None
         if models.diarize or needs_speakers:
             device = "cpu" if models.device == "auto" else models.device
@@ -233,6 +227,21 @@ class FileTranscriber:
             written=tuple(path for path, _ in outputs),
             speculative=transcript.speculative,
         )
+
+
+def check_settings(settings: FileSettings) -> None:
+    """Raise :class:`OptionError` for settings that cannot work whatever the models
+    (checked before any model loads, on the machine that plans a batch)."""
+    if settings.translate_to is None and (settings.bilingual or settings.translator):
+        raise OptionError("--bilingual and --translator need --translate-to LANG")
+    if settings.translate_to is not None:
+        if settings.translate_to not in language_codes():
+            raise OptionError(f"unknown --translate-to language '{settings.translate_to}'")
+        if settings.decode.task == "translate":
+            raise OptionError("--task translate already writes English; use --translate-to en instead of both")
+    codes = language_codes()
+    if settings.decode.language is not None and settings.decode.language not in codes:
+        raise OptionError(f"unknown language code '{settings.decode.language}'; use auto or one of: {', '.join(codes)}")
 
 
 def needs_speakers(formats: Sequence[str]) -> bool:

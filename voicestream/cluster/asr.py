@@ -1,0 +1,175 @@
+"""Whisper as a Ray Serve deployment, and an :class:`~voicestream.asr.AsrEngine` that calls it.
+
+The deployment's replicas hold the models and no session state: each call ships a window
+of audio, its options and the previous hypothesis, and gets the words back with the
+drafting counts of that call (the caller adds them to its session's counters). So any
+replica can serve any update, and a replica that dies costs the updates it was decoding,
+which :class:`RemoteAsrEngine` sends again (to a live replica) instead of failing the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from voicestream import registry
+from voicestream.asr import AsrSegment, DecodeOptions
+from voicestream.asr.speculative import SpeculativeStats
+from voicestream.cluster.connect import connect
+from voicestream.errors import ModelError, OptionError
+from voicestream.files.transcriber import ModelSettings
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "voicestream-asr"
+RETRY_FOR_S = 120.0
+"""How long a call is sent again while replicas die or restart (a restart loads the model)."""
+
+
+class AsrReplica:
+    """One replica: a Whisper engine decoding one window at a time on ``threads`` CPU threads."""
+
+    def __init__(self, models: ModelSettings, threads: int) -> None:
+        self.engine = registry.create_asr_engine(
+            models.model,
+            models.device,
+            models.compute_type,
+            draft_model=models.draft_model,
+            draft=models.draft,
+            draft_policy=models.draft_policy,
+            cpu_threads=threads,
+        )
+
+    def describe(self) -> tuple[str, bool, bool, int]:
+        """``(name, multilingual, speculative, pid)`` of this replica's engine and process."""
+        return self.engine.name, self.engine.multilingual, self.engine.speculative, os.getpid()
+
+    def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """As :meth:`AsrEngine.detect_language`."""
+        return self.engine.detect_language(samples)
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        hypothesis: str | None,
+        counted: bool,
+    ) -> tuple[list[AsrSegment], SpeculativeStats | None]:
+        """As :meth:`AsrEngine.transcribe`; the drafting counts of this call come back
+        (when ``counted``) instead of being added to a caller's counters."""
+        stats = SpeculativeStats() if counted else None
+        return self.engine.transcribe(samples, offset_s, options, hypothesis, stats), stats
+
+
+@dataclass(frozen=True, slots=True)
+class AsrReplicas:
+    """How the ASR deployment is sized.
+
+    Attributes:
+        replicas: Replicas, or ``None`` to autoscale between 1 and what the cluster's CPUs
+            allow at ``cpus_per_replica``.
+        cpus_per_replica: CPUs each replica reserves; its Whisper runs that many threads.
+        gpus_per_replica: GPUs each replica reserves (fractions share one).
+    """
+
+    replicas: int | None = 1
+    cpus_per_replica: float = 1.0
+    gpus_per_replica: float = 0.0
+
+
+def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> Any:
+    """Start (or update) the ASR deployment on the cluster; returns its handle.
+
+    Raises:
+        ModelError: Ray Serve is not installed.
+        OptionError: the cluster cannot be reached, or a bad replica count.
+    """
+    connect(address)
+    try:
+        import ray
+        from ray import serve
+    except ImportError as e:
+        raise ModelError("--ray needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
+    if sizing.replicas is not None and sizing.replicas < 1:
+        raise OptionError("--asr-replicas must be at least 1 or auto")
+    threads = max(1, round(sizing.cpus_per_replica))
+    options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": sizing.cpus_per_replica, "num_gpus": sizing.gpus_per_replica},
+        "max_ongoing_requests": 1,  # one window at a time: the router sends the next to a free replica
+        "health_check_period_s": 2.0,
+    }
+    if sizing.replicas is None:
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+        most = max(1, int(cpus // max(sizing.cpus_per_replica, 0.01)))
+        options["autoscaling_config"] = {"min_replicas": 1, "max_replicas": most, "target_ongoing_requests": 1}
+    else:
+        options["num_replicas"] = sizing.replicas
+    serve.start(proxy_location="Disabled")  # no HTTP proxy: the gateway is voicestream's own server
+    deployment = serve.deployment(name="asr", **options)(AsrReplica)
+    return serve.run(deployment.bind(models, threads), name=APP_NAME, route_prefix=None, blocking=False)
+
+
+class RemoteAsrEngine:
+    """An :class:`~voicestream.asr.AsrEngine` whose decodes run on the ASR deployment.
+
+    Calls block the calling worker thread until a replica answers; a call whose replica
+    died or was unreachable is sent again for up to :data:`RETRY_FOR_S`.
+    """
+
+    def __init__(self, handle: Any, retry_for_s: float = RETRY_FOR_S) -> None:
+        self.handle = handle
+        self.retry_for_s = retry_for_s
+        self.retries = 0
+        """Calls sent again after a replica failed them (for metrics and tests)."""
+        self.name, self.multilingual, self._speculative, _ = self._call("describe")
+
+    @property
+    def speculative(self) -> bool:
+        """Whether the replicas' greedy windows use the step decoder."""
+        return bool(self._speculative)
+
+    def replica_pids(self, calls: int = 8) -> set[int]:
+        """Process ids of the replicas that answer ``calls`` describe calls (a sample)."""
+        return {int(self._call("describe")[3]) for _ in range(calls)}
+
+    def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """As :meth:`AsrEngine.detect_language`, on a replica."""
+        language, probability = self._call("detect_language", samples)
+        return str(language), float(probability)
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        hypothesis: str | None = None,
+        stats: SpeculativeStats | None = None,
+    ) -> list[AsrSegment]:
+        """As :meth:`AsrEngine.transcribe`, on a replica; its drafting counts are added to ``stats``."""
+        segments, counts = self._call("transcribe", samples, offset_s, options, hypothesis, stats is not None)
+        if stats is not None and counts is not None:
+            stats.add(counts)
+        return list(segments)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        from ray.exceptions import ActorUnavailableError, RayActorError
+        from ray.serve.exceptions import DeploymentUnavailableError, ReplicaUnavailableError
+
+        retryable = (RayActorError, ActorUnavailableError, ReplicaUnavailableError, DeploymentUnavailableError)
+        deadline = time.monotonic() + self.retry_for_s
+        while True:
+            try:
+                return getattr(self.handle, method).remote(*args).result()
+            except retryable as e:
+                if time.monotonic() > deadline:
+                    raise ModelError(f"no ASR replica answered for {self.retry_for_s:.0f} s: {e}") from e
+                self.retries += 1
+                log.warning("ASR replica failed a call (%s); sending it again", type(e).__name__)
+                time.sleep(0.2)

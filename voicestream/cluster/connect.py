@@ -1,0 +1,37 @@
+"""Joining a Ray cluster, or starting a local one for this process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from voicestream.errors import ModelError, OptionError
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``), or at
+    ``$RAY_ADDRESS``, else start a local one that listens on loopback only; nothing when
+    this process is connected already.
+
+    Raises:
+        ModelError: Ray is not installed (the ``ray`` extra).
+        OptionError: the cluster cannot be reached.
+    """
+    try:
+        import ray  # heavy and optional: only --ray runs import it
+    except ImportError as e:
+        raise ModelError("--ray needs Ray: install voicestream's 'ray' extra (uv sync --extra ray)") from e
+    if ray.is_initialized():
+        return
+    local = address is None and "RAY_ADDRESS" not in os.environ
+    try:
+        ray.init(
+            address=address,
+            _node_ip_address="127.0.0.1" if local else None,  # a cluster of its own listens on loopback only
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+    except ConnectionError as e:
+        raise OptionError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {e}") from e
