@@ -25,9 +25,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def library(folder: Path, count: int) -> list[Path]:
-    """``count`` real recordings (LibriSpeech and v2_dev utterances) copied into ``folder``."""
-    found = sorted((DATA / "read_speech_en").glob("*.flac")) + sorted((DATA / "v2_dev").rglob("*.wav"))
-    found += sorted((DATA / "v2_dev").rglob("*.flac"))
+    """``count`` real English recordings (read speech, then v2_dev's) copied into ``folder``."""
+    found = sorted((DATA / "read_speech_en").glob("*.flac"))
+    found += sorted(p for p in (DATA / "v2_dev" / "asr_en").rglob("*") if p.suffix in (".wav", ".flac", ".mp3"))
     if len(found) < count:
         raise SystemExit(f"only {len(found)} recordings found under {DATA}")
     folder.mkdir(parents=True)

@@ -82,6 +82,10 @@ def serve_process(*args: str, audit: NetworkAudit | None = None) -> Iterator[tup
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
+            if audit:  # the server runs under strace: killing strace alone would leave it running
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()
             proc.kill()
             proc.wait()
 

@@ -7,6 +7,13 @@ import os
 
 from voicestream.errors import ModelError, OptionError
 
+# Ray 2.60 runs its workers through `uv run` in a temporary folder when the driver was started
+# with `uv run` (as the README runs everything): they miss the project's environment and die at
+# start ("No module named 'ray'"), and the run waits for ever. Every node has voicestream
+# installed (docs/cluster.md), so workers use the interpreter they are given. Read at Ray's
+# import, so set here, before it; a value the user set is kept.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 
 def connect(address: str | None) -> None:
     """Join the cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``), or at
