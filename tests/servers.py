@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import re
@@ -52,9 +53,11 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def serve_process(*args: str, audit: NetworkAudit | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serve_process(
+    *args: str, audit: NetworkAudit | None = None, stop: signal.Signals = signal.SIGINT
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``voicestream serve`` with tiny.en on a free port, as a user runs it; yields the
-    process and its URL, and stops it with Ctrl-C (exit 0) afterwards. With ``audit`` the
+    process and its URL, and stops it with ``stop`` (Ctrl-C; exit 0) afterwards. With ``audit`` the
     server runs under its network audit (``tests/network.py``)."""
     argv = [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", *args]
     proc = subprocess.Popen(
@@ -74,12 +77,18 @@ def serve_process(*args: str, audit: NetworkAudit | None = None) -> Iterator[tup
             if match:
                 url = match.group(0)
         assert url, "server did not report its address"
-        drain = threading.Thread(target=proc.stderr.read, daemon=True)  # its log must not fill the pipe
+        log: collections.deque[str] = collections.deque(maxlen=80)  # its log must not fill the pipe
+        drain = threading.Thread(target=log.extend, args=(proc.stderr,), daemon=True)
         drain.start()
         yield proc, url
         server = psutil.Process(proc.pid).children()[0] if audit else proc  # strace ignores Ctrl-C: ask its child
-        server.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        server.send_signal(stop)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        drain.join(5)
+        assert code == 0, f"serve exited with {code} after {stop.name}; its log ends:\n" + "".join(log)
     finally:
         if proc.poll() is None:
             if audit:  # the server runs under strace: killing strace alone would leave it running

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from websockets.frames import CloseCode
+from websockets.sync.client import connect
 
-from tests.servers import serve_process
+from tests.servers import close_code, serve_process, start_msg
+from voicestream import media
+
+CLOSE_GOING_AWAY = int(CloseCode.GOING_AWAY)
 
 pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """A ``voicestream serve`` process with tiny.en on a free port; yields its URL."""
-    with serve_process("--max-rate", "0") as (_, url):
+    """A ``voicestream serve`` process with tiny.en on a free port; yields its URL. Stopped
+    with SIGTERM (as ``docker stop`` does), which must end it as Ctrl-C does (exit 0)."""
+    with serve_process("--max-rate", "0", stop=signal.SIGTERM) as (_, url):
         yield url
 
 
@@ -49,3 +57,18 @@ def test_stream_cli_unreachable_server(data: Path) -> None:
     assert proc.returncode == 9
     assert proc.stderr.strip().startswith("voicestream: error: cannot connect")
     assert "Traceback" not in proc.stderr
+
+
+def test_sigterm_ends_open_sessions_and_the_process(data: Path) -> None:
+    """SIGTERM mid-session (``docker stop``): the client is told "going away" (1001) and
+    the server exits 0."""
+    speech = (media.decode(data / "jfk_public_domain" / "jfk.flac") * 32767).astype("<i2")
+    with serve_process("--max-rate", "0", stop=signal.SIGTERM) as (proc, url), connect(url) as ws:
+        ws.send(start_msg())
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        for frame in np.array_split(speech[: 16000 * 4], 40):  # 4 s, then the server is stopped
+            ws.send(frame.tobytes())
+        ws.recv(timeout=60)  # an event: the session is under way
+        proc.send_signal(signal.SIGTERM)
+        assert close_code(ws, timeout=30)[0] == CLOSE_GOING_AWAY
+        assert proc.wait(timeout=30) == 0

@@ -116,6 +116,21 @@ def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> A
     return serve.run(deployment.bind(models, threads), name=APP_NAME, route_prefix=None, blocking=False)
 
 
+def undeploy() -> None:
+    """Take the ASR deployment down and leave the cluster (a local cluster stops with it);
+    nothing when this process never connected."""
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        return
+    try:
+        serve.delete(APP_NAME)
+    except Exception as e:  # a cluster that is gone already: nothing left to free
+        log.warning("could not remove the ASR deployment: %s", e)
+    ray.shutdown()
+
+
 class RemoteAsrEngine:
     """An :class:`~voicestream.asr.AsrEngine` whose decodes run on the ASR deployment.
 
