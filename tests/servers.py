@@ -54,30 +54,35 @@ class RunningServer:
 
 @contextlib.contextmanager
 def serve_process(
-    *args: str, audit: NetworkAudit | None = None, stop: signal.Signals = signal.SIGINT
+    *args: str,
+    audit: NetworkAudit | None = None,
+    stop: signal.Signals = signal.SIGINT,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``voicestream serve`` with tiny.en on a free port, as a user runs it; yields the
     process and its URL, and stops it with ``stop`` (Ctrl-C; exit 0) afterwards. With ``audit`` the
-    server runs under its network audit (``tests/network.py``)."""
+    server runs under its network audit (``tests/network.py``); else in ``env`` if given."""
     argv = [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", *args]
     proc = subprocess.Popen(
         audit.argv(argv) if audit else argv,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=audit.env() if audit else None,
+        env=audit.env() if audit else env,
     )  # fmt: skip
     assert proc.stderr is not None
     try:
         url = None
+        log: collections.deque[str] = collections.deque(maxlen=80)
         deadline = time.monotonic() + 120
         while url is None and time.monotonic() < deadline:
             line = proc.stderr.readline()
             if not line:
                 break
+            log.append(line)
             match = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
             if match:
                 url = match.group(0)
-        assert url, "server did not report its address"
-        log: collections.deque[str] = collections.deque(maxlen=80)  # its log must not fill the pipe
+        assert url, "server did not report its address; its log ends:\n" + "".join(log)
+        # its log must not fill the pipe
         drain = threading.Thread(target=log.extend, args=(proc.stderr,), daemon=True)
         drain.start()
         yield proc, url

@@ -4,12 +4,18 @@ mid-file, and live sessions whose ASR replicas die mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import os
+import secrets
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.servers import RunningServer
+from tests.servers import RunningServer, serve_process
 from tests.test_wer import wer
 from voicestream import media
 from voicestream.asr import DecodeOptions, FasterWhisperEngine
@@ -168,3 +174,76 @@ def test_live_sessions_on_ray_asr_survive_a_dying_replica(
     assert wer_ray <= wer_alone + 0.03
     assert remote.retries >= 1  # the kill hit a call in flight, and it was served again
     assert victim not in remote.replica_pids(16)  # the killed replica is gone; others served
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def ray_head(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A Ray cluster started as an operator would (``ray start --head``, with the dashboard
+    that ``serve deploy`` talks to, token authentication on); yields its address and its
+    dashboard's URL, and stops it afterwards (``--block``: its processes end with it)."""
+    gcs, dashboard = _free_port(), _free_port()
+    bin_dir = Path(sys.executable).parent
+    head = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+         "--num-cpus", "2", "--disable-usage-stats"],
+        env=env, stdin=subprocess.DEVNULL, stdout=(tmp_path / "ray-head.log").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/version", timeout=2).close()
+                break
+            except urllib.error.HTTPError:  # it answers (401: it wants the token): it is up
+                break
+            except OSError:
+                assert head.poll() is None, (tmp_path / "ray-head.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
+                time.sleep(1)
+        yield f"127.0.0.1:{gcs}", url
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+
+
+def _serve_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    serve = Path(sys.executable).parent / "serve"
+    return subprocess.run([str(serve), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_serve_deploy_of_ray_config_with_a_gateway_that_joins_it(data: Path, tmp_path: Path) -> None:
+    """The operator's path: ``voicestream ray-config`` written to a file, ``serve deploy``
+    of it on a ``ray start`` cluster, ``voicestream serve --ray --no-deploy`` as the gateway.
+    A stream gets JFK's words through the deployed replica; the gateway stops on SIGTERM
+    (exit 0) and leaves the deployed application running."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # fmt: skip
+    config = tmp_path / "asr.yaml"
+    made = subprocess.run([sys.executable, "-m", "voicestream", "ray-config", "--model", "tiny.en", "-o", str(config)],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with ray_head(env, tmp_path) as (address, dashboard):
+        deployed = _serve_cli(env, "deploy", str(config), "-a", dashboard)
+        assert deployed.returncode == 0, deployed.stderr
+        args = ("--ray", "--no-deploy", "--address", address, "--max-rate", "0")
+        with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
+            events = asyncio.run(stream_samples(url, media.decode(data / "jfk_public_domain" / "jfk.flac"), speed=4.0))
+        assert events[-1]["type"] == "done"
+        reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
+        score = wer([reference], [_finals_text(events)])
+        print(f"WER through the deployed replica {score:.2%}")
+        assert score <= 0.08  # tiny.en live on this clip: 0-4.6% in test_server
+        status = _serve_cli(env, "status", "-a", dashboard)
+        assert "voicestream-asr" in status.stdout and "RUNNING" in status.stdout, status.stdout + status.stderr

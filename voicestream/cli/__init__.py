@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from voicestream import __version__
-from voicestream.cli import doctor, dub, models, serve, stream, transcribe
+from voicestream.cli import doctor, dub, models, ray_config, serve, stream, transcribe
 from voicestream.errors import VoicestreamError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_parser(sub)
     dub.add_parser(sub)
     serve.add_parser(sub)
+    ray_config.add_parser(sub)
     stream.add_parser(sub)
     models.add_parser(sub)
     doctor.add_parser(sub)

@@ -16,11 +16,10 @@ from typing import Any
 from voicestream import registry
 from voicestream.asr import AsrEngine, default_cpu_threads
 from voicestream.catalog import default_model
-from voicestream.cli import diarize, draft
-from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy, undeploy
+from voicestream.cli import diarize, draft, ray_config
+from voicestream.cluster.asr import RemoteAsrEngine, attach, deploy, undeploy
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
-from voicestream.files.transcriber import ModelSettings
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.web import default_web_root
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
@@ -75,33 +74,20 @@ def add_parser(sub: Any) -> None:
                           "this process keeps the sockets and the sessions")  # fmt: skip
     ray.add_argument("--address", default=None,
                      help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")  # fmt: skip
-    ray.add_argument("--asr-replicas", type=_replicas, default=1, metavar="N|auto",
-                     help="ASR replicas, or auto to scale with load (default: 1)")  # fmt: skip
-    ray.add_argument("--cpus-per-replica", type=float, default=1.0, metavar="N",
-                     help="CPUs per ASR replica; its Whisper runs that many threads (default: 1)")  # fmt: skip
-    ray.add_argument(
-        "--gpus-per-replica", type=float, default=0.0, metavar="N", help="GPUs per ASR replica (default: 0)"
-    )
+    ray.add_argument("--no-deploy", action="store_true",
+                     help="use the ASR application already on the cluster (`serve deploy` of `voicestream "
+                          "ray-config`) instead of deploying one; it stays when this server stops")  # fmt: skip
+    ray_config.add_sizing(ray)
     p.set_defaults(run=run)
-
-
-def _replicas(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("a whole number or auto") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("at least 1")
-    return value
 
 
 def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
     """The ASR engine (local, or the Ray deployment's) and the worker threads that call it."""
     if not args.ray:
-        if args.address is not None:
-            raise OptionError("--address needs --ray")
+        given = [f for f, v in (("--address", args.address), ("--no-deploy", args.no_deploy)) if v]
+        given += ray_config.sizing_given(args)
+        if given:
+            raise OptionError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --ray")
         engine = registry.create_asr_engine(
             args.model,
             args.device,
@@ -114,15 +100,20 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
         if engine.draft_note:
             print(f"voicestream: {engine.draft_note}", file=sys.stderr)
         return engine, workers
-    models = ModelSettings(
-        model=args.model, device=args.device, compute_type=args.compute_type, draft_model=args.draft_model,
-        draft=draft.draft_settings(args), draft_policy=args.draft_policy,
-    )  # fmt: skip
-    sizing = AsrReplicas(args.asr_replicas, args.cpus_per_replica, args.gpus_per_replica)
+    if args.no_deploy:
+        if ray_config.sizing_given(args):
+            raise OptionError(
+                f"{', '.join(ray_config.sizing_given(args))}: with --no-deploy the deployed config sizes the replicas"
+            )
+        print("voicestream: joining the ASR deployment on Ray ...", file=sys.stderr, flush=True)
+        remote = RemoteAsrEngine(attach(args.address))
+        return remote, max(workers, args.workers or 0)
+    sizing = ray_config.sizing(args)
+    models = ray_config.model_settings(args)
     print("voicestream: starting the ASR deployment on Ray ...", file=sys.stderr, flush=True)
     remote = RemoteAsrEngine(deploy(args.address, models, sizing))
     # a worker thread waits on one remote decode: one per replica, at least the local default
-    return remote, max(workers, args.asr_replicas or 1, args.workers or 0)
+    return remote, max(workers, sizing.replicas or 1, args.workers or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         auth = "token required" if config.token else "no token"
         auth += f", speaker labels by {diarization.diarizer.name}" if diarization is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
-        where = f", ASR on Ray ({args.asr_replicas or 'auto'} replicas)" if args.ray else ""
+        where = f", ASR on Ray ({_replicas_text(args)})" if args.ray else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
               f"{config.max_sessions} sessions, {workers} workers{where})", file=sys.stderr, flush=True)  # fmt: skip
         try:
@@ -178,10 +169,17 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         if args.ray:
-            undeploy()
+            undeploy(remove=not args.no_deploy)
     print("voicestream: stopped", file=sys.stderr, flush=True)
     _exit_now(0)
     return 0  # not reached
+
+
+def _replicas_text(args: argparse.Namespace) -> str:
+    if args.no_deploy:
+        return "the deployed replicas"
+    replicas = ray_config.sizing(args).replicas
+    return f"{replicas} replicas" if replicas else "autoscaled replicas"
 
 
 def _exit_now(code: int) -> None:

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream import registry
-from voicestream.asr import AsrSegment, DecodeOptions
-from voicestream.asr.speculative import SpeculativeStats
+from voicestream.asr import AsrSegment, DecodeOptions, DraftPolicy
+from voicestream.asr.speculative import DraftSettings, SpeculativeStats
+from voicestream.catalog import default_model
 from voicestream.cluster.connect import connect
 from voicestream.errors import ModelError, OptionError
 from voicestream.files.transcriber import ModelSettings
@@ -28,14 +30,20 @@ from voicestream.files.transcriber import ModelSettings
 log = logging.getLogger(__name__)
 
 APP_NAME = "voicestream-asr"
+DEPLOYMENT_NAME = "asr"
 RETRY_FOR_S = 120.0
 """How long a call is sent again while replicas die or restart (a restart loads the model)."""
 
 
 class AsrReplica:
-    """One replica: a Whisper engine decoding one window at a time on ``threads`` CPU threads."""
+    """One replica: a Whisper engine decoding one window at a time on as many CPU threads
+    as the CPUs its actor reserved (``num_cpus``; at least one)."""
 
-    def __init__(self, models: ModelSettings, threads: int) -> None:
+    def __init__(self, models: ModelSettings) -> None:
+        import ray
+
+        resources = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
+        cpus = float(resources.get("CPU", 1.0))
         self.engine = registry.create_asr_engine(
             models.model,
             models.device,
@@ -43,7 +51,7 @@ class AsrReplica:
             draft_model=models.draft_model,
             draft=models.draft,
             draft_policy=models.draft_policy,
-            cpu_threads=threads,
+            cpu_threads=max(1, round(cpus)),
         )
 
     def describe(self) -> tuple[str, bool, bool, int]:
@@ -84,6 +92,87 @@ class AsrReplicas:
     gpus_per_replica: float = 0.0
 
 
+def deployment_options(sizing: AsrReplicas, cluster_cpus: float | None) -> dict[str, Any]:
+    """Ray Serve options of the ``asr`` deployment (as in a Serve config's ``deployments``);
+    ``auto`` scales between 1 and the replicas ``cluster_cpus`` hold (8 when unknown).
+
+    Raises:
+        OptionError: a replica count below 1, or no CPUs per replica.
+    """
+    if sizing.replicas is not None and sizing.replicas < 1:
+        raise OptionError("--asr-replicas must be at least 1 or auto")
+    if sizing.cpus_per_replica <= 0 or sizing.gpus_per_replica < 0:
+        raise OptionError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
+    options: dict[str, Any] = {
+        "name": DEPLOYMENT_NAME,
+        "max_ongoing_requests": 1,  # one window at a time: the router sends the next to a free replica
+        "health_check_period_s": 2.0,
+        "ray_actor_options": {"num_cpus": sizing.cpus_per_replica, "num_gpus": sizing.gpus_per_replica},
+    }
+    if sizing.replicas is None:
+        most = 8 if cluster_cpus is None else max(1, int(cluster_cpus // sizing.cpus_per_replica))
+        options["autoscaling_config"] = {"min_replicas": 1, "max_replicas": most, "target_ongoing_requests": 1}
+    else:
+        options["num_replicas"] = sizing.replicas
+    return options
+
+
+def app_args(models: ModelSettings) -> dict[str, Any]:
+    """:func:`build_app`'s arguments for ``models``: plain values, as in a Serve config file."""
+    draft = models.draft or DraftSettings()
+    return {
+        "model": models.model or default_model(),
+        "device": models.device,
+        "compute_type": models.compute_type,
+        "draft_model": models.draft_model,
+        "draft_policy": models.draft_policy,
+        "draft_tokens": draft.num_tokens,
+        "draft_min_tokens": draft.min_tokens,
+        "draft_max_tokens": draft.max_tokens,
+    }
+
+
+def models_from_args(args: Mapping[str, Any]) -> ModelSettings:
+    """The models :func:`app_args` describes (missing keys take their defaults).
+
+    Raises:
+        OptionError: an unknown key, or a value of the wrong kind.
+    """
+    known = set(app_args(ModelSettings()))
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise OptionError(
+            f"unknown ASR application arguments: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    d = DraftSettings()
+    try:
+        draft = DraftSettings(
+            int(args.get("draft_tokens", d.num_tokens)),
+            int(args.get("draft_min_tokens", d.min_tokens)),
+            int(args.get("draft_max_tokens", d.max_tokens)),
+        )
+    except (TypeError, ValueError) as e:
+        raise OptionError(f"ASR application arguments: draft tokens: {e}") from None
+    policy = args.get("draft_policy", "auto")
+    if policy not in get_args(DraftPolicy):
+        raise OptionError(f"ASR application arguments: draft_policy must be one of {', '.join(get_args(DraftPolicy))}")
+    return ModelSettings(
+        model=args.get("model"), device=str(args.get("device", "cpu")),
+        compute_type=str(args.get("compute_type", "default")), draft_model=args.get("draft_model"),
+        draft=draft, draft_policy=policy,
+    )  # fmt: skip
+
+
+def build_app(args: dict[str, Any]) -> Any:
+    """The ASR application (a Serve application builder: ``import_path:
+    voicestream.cluster.asr:build_app`` with :func:`app_args` as ``args``). Sizing comes
+    from the config's ``deployments`` entry, else one replica on one CPU."""
+    from ray import serve
+
+    defaults = deployment_options(AsrReplicas(), None)
+    return serve.deployment(**defaults)(AsrReplica).bind(models_from_args(args))
+
+
 def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> Any:
     """Start (or update) the ASR deployment on the cluster; returns its handle.
 
@@ -97,37 +186,68 @@ def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> A
         from ray import serve
     except ImportError as e:
         raise ModelError("--ray needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
-    if sizing.replicas is not None and sizing.replicas < 1:
-        raise OptionError("--asr-replicas must be at least 1 or auto")
-    threads = max(1, round(sizing.cpus_per_replica))
-    options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": sizing.cpus_per_replica, "num_gpus": sizing.gpus_per_replica},
-        "max_ongoing_requests": 1,  # one window at a time: the router sends the next to a free replica
-        "health_check_period_s": 2.0,
-    }
-    if sizing.replicas is None:
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
-        most = max(1, int(cpus // max(sizing.cpus_per_replica, 0.01)))
-        options["autoscaling_config"] = {"min_replicas": 1, "max_replicas": most, "target_ongoing_requests": 1}
-    else:
-        options["num_replicas"] = sizing.replicas
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+    options = deployment_options(sizing, cpus)
     serve.start(proxy_location="Disabled")  # no HTTP proxy: the gateway is voicestream's own server
-    deployment = serve.deployment(name="asr", **options)(AsrReplica)
-    return serve.run(deployment.bind(models, threads), name=APP_NAME, route_prefix=None, blocking=False)
+    app = serve.deployment(**options)(AsrReplica).bind(models)
+    return serve.run(app, name=APP_NAME, route_prefix=None, blocking=False)
 
 
-def undeploy() -> None:
-    """Take the ASR deployment down and leave the cluster (a local cluster stops with it);
-    nothing when this process never connected."""
+def attach(address: str | None, wait_s: float = RETRY_FOR_S) -> Any:
+    """The handle of the ASR application deployed on the cluster (by ``serve deploy`` of a
+    :func:`serve_config` file, or by another server), waiting up to ``wait_s`` for it to
+    appear (``serve deploy`` returns before the application exists).
+
+    Raises:
+        ModelError: Ray Serve is not installed.
+        OptionError: the cluster cannot be reached, or holds no such application in time.
+    """
+    connect(address)
+    from ray import serve
+    from ray.serve.exceptions import RayServeException
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return serve.get_app_handle(APP_NAME)
+        except RayServeException as e:
+            if time.monotonic() > deadline:
+                raise OptionError(
+                    f"the cluster has no {APP_NAME!r} application after {wait_s:.0f} s ({e}); deploy it with "
+                    "`voicestream ray-config -o asr.yaml && serve deploy asr.yaml`, or drop --no-deploy"
+                ) from None
+            time.sleep(1.0)
+
+
+def serve_config(models: ModelSettings, sizing: AsrReplicas) -> dict[str, Any]:
+    """A Ray Serve config (for ``serve deploy``) of the ASR application sized by ``sizing``."""
+    return {
+        "proxy_location": "Disabled",  # voicestream serve --ray --no-deploy is the gateway
+        "applications": [
+            {
+                "name": APP_NAME,
+                "route_prefix": None,
+                "import_path": f"{__name__}:build_app",
+                "args": app_args(models),
+                "deployments": [deployment_options(sizing, None)],
+            }
+        ],
+    }
+
+
+def undeploy(remove: bool = True) -> None:
+    """Take the ASR application down (with ``remove``) and leave the cluster (a local cluster
+    stops with it); nothing when this process never connected."""
     import ray
     from ray import serve
 
     if not ray.is_initialized():
         return
-    try:
-        serve.delete(APP_NAME)
-    except Exception as e:  # a cluster that is gone already: nothing left to free
-        log.warning("could not remove the ASR deployment: %s", e)
+    if remove:
+        try:
+            serve.delete(APP_NAME)
+        except Exception as e:  # a cluster that is gone already: nothing left to free
+            log.warning("could not remove the ASR deployment: %s", e)
     ray.shutdown()
 
 

@@ -41,4 +41,6 @@ def connect(address: str | None) -> None:
             configure_logging=False,
         )
     except ConnectionError as e:
-        raise OptionError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {e}") from e
+        where = address or os.environ.get("RAY_ADDRESS")
+        hint = "" if local else " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token)"
+        raise OptionError(f"cannot reach the Ray cluster at {where}: {e}{hint}") from e

@@ -1,0 +1,81 @@
+"""``voicestream ray-config`` and the Ray options of ``serve``: the config Ray Serve's own
+schema accepts, its arguments read back into the same models, and each option error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import assert_one_line_error, voicestream
+from voicestream.asr.speculative import DraftSettings
+from voicestream.cluster.asr import APP_NAME, AsrReplicas, app_args, models_from_args, serve_config
+from voicestream.errors import OptionError
+from voicestream.files.transcriber import ModelSettings
+
+schema = pytest.importorskip("ray.serve.schema", reason="the 'ray' extra")
+yaml = pytest.importorskip("yaml")
+
+
+def test_ray_config_is_a_serve_config_of_the_asked_replicas(tmp_path: Path) -> None:
+    """The printed file is valid for ``serve deploy`` (Ray's schema), names the application
+    builder, and carries the models and sizing asked for; ``-o`` writes the same text."""
+    proc = voicestream(
+        "ray-config", "--model", "tiny.en", "--draft-tokens", "3", "--asr-replicas", "3", "--cpus-per-replica", "2"
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    deploy = schema.ServeDeploySchema.model_validate(config)
+    (app,) = deploy.applications
+    assert app.name == APP_NAME and app.import_path == "voicestream.cluster.asr:build_app"
+    (deployment,) = app.deployments
+    assert deployment.num_replicas == 3 and deployment.max_ongoing_requests == 1
+    assert deployment.ray_actor_options.num_cpus == 2.0
+    models = models_from_args(app.args)
+    assert models.model == "tiny.en" and models.draft == DraftSettings(3, 1, 8)
+    written = tmp_path / "asr.yaml"
+    assert voicestream("ray-config", "--model", "tiny.en", "--draft-tokens", "3", "--asr-replicas", "3",
+                       "--cpus-per-replica", "2", "-o", str(written)).returncode == 0  # fmt: skip
+    assert written.read_text() == proc.stdout
+
+
+def test_autoscaled_replicas_and_gpus() -> None:
+    config = serve_config(ModelSettings(model="base", device="cuda"), AsrReplicas(None, 4.0, 0.5))
+    schema.ServeDeploySchema.model_validate(config)
+    (deployment,) = config["applications"][0]["deployments"]
+    assert deployment["autoscaling_config"]["min_replicas"] == 1 and "num_replicas" not in deployment
+    assert deployment["ray_actor_options"] == {"num_cpus": 4.0, "num_gpus": 0.5}
+
+
+def test_application_arguments_read_back() -> None:
+    models = ModelSettings(model="base", draft_model="tiny", draft=DraftSettings(2, 2, 2), draft_policy="always")
+    assert models_from_args(app_args(models)) == models
+    assert models_from_args({}) == ModelSettings(draft=DraftSettings())
+    with pytest.raises(OptionError, match="unknown ASR application arguments: beam"):
+        models_from_args({"beam": 5})
+    with pytest.raises(OptionError, match="draft_policy"):
+        models_from_args({"draft_policy": "never"})
+    with pytest.raises(OptionError, match="draft tokens"):
+        models_from_args({"draft_min_tokens": 9})
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["ray-config", "--model", "no/such/model"], 6, "unknown model 'no/such/model'"),
+        (["ray-config", "--gpus-per-replica", "1"], 2, "--gpus-per-replica needs --device cuda"),
+        (["ray-config", "--cpus-per-replica", "0"], 2, "--cpus-per-replica must be above 0"),
+        (["ray-config", "--asr-replicas", "0"], 2, "at least 1"),
+        (["ray-config", "-o", "/nonexistent/dir/asr.yaml"], 8, "cannot write /nonexistent/dir/asr.yaml"),
+        (["serve", "--asr-replicas", "2"], 2, "--asr-replicas needs --ray"),
+        (["serve", "--no-deploy", "--address", "auto"], 2, "--address, --no-deploy need --ray"),
+        (["serve", "--ray", "--no-deploy", "--cpus-per-replica", "2"], 2, "the deployed config sizes the replicas"),
+    ],
+)
+def test_option_errors(args: list[str], code: int, message: str) -> None:
+    """Each mistake is one line and its exit code, before any cluster is started."""
+    proc = voicestream(*args)
+    if code == 2 and "at least 1" in message:  # argparse's own usage error
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+        return
+    assert_one_line_error(proc, code, message)

@@ -1,0 +1,117 @@
+"""``voicestream ray-config``: a Ray Serve config of the ASR application, for ``serve deploy``;
+and the replica options it shares with ``serve --ray``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from voicestream.catalog import check_name, default_model
+from voicestream.cli import draft
+from voicestream.cluster.asr import AsrReplicas, serve_config
+from voicestream.errors import ModelError, OptionError, OutputError
+from voicestream.files.transcriber import ModelSettings
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``ray-config`` sub-command."""
+    p = sub.add_parser(
+        "ray-config",
+        help="print a Ray Serve config of the ASR replicas, for `serve deploy` (docs/cluster.md)",
+        description="Print a Ray Serve config file of voicestream's ASR application. Deploy it with "
+        "`serve deploy FILE` on the cluster, then run `voicestream serve --ray --no-deploy` as the gateway.",
+    )
+    p.add_argument("-m", "--model", default=None, help=f"model name, hub id or directory (default: {default_model()})")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="inference device (default: cpu)")
+    p.add_argument("--compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU)")
+    draft.add_arguments(p)
+    add_sizing(p)
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
+    p.set_defaults(run=run)
+
+
+def add_sizing(p: Any) -> None:
+    """Add ``--asr-replicas``, ``--cpus-per-replica`` and ``--gpus-per-replica`` to ``p``
+    (``None`` when not given; :func:`sizing` fills the defaults)."""
+    p.add_argument("--asr-replicas", type=_replicas, default=None, metavar="N|auto",
+                   help="ASR replicas, or auto to scale with load (default: 1)")  # fmt: skip
+    p.add_argument("--cpus-per-replica", type=float, default=None, metavar="N",
+                   help="CPUs per ASR replica; its Whisper runs that many threads (default: 1)")  # fmt: skip
+    p.add_argument(
+        "--gpus-per-replica", type=float, default=None, metavar="N", help="GPUs per ASR replica (default: 0)"
+    )
+
+
+def sizing_given(args: argparse.Namespace) -> list[str]:
+    """The sizing options given on the command line."""
+    names = (("--asr-replicas", args.asr_replicas), ("--cpus-per-replica", args.cpus_per_replica),
+             ("--gpus-per-replica", args.gpus_per_replica))  # fmt: skip
+    return [name for name, value in names if value is not None]
+
+
+def sizing(args: argparse.Namespace) -> AsrReplicas:
+    """The replica sizing asked for.
+
+    Raises:
+        OptionError: GPUs on ``--device cpu``, no CPUs per replica.
+    """
+    d = AsrReplicas()
+    gpus = d.gpus_per_replica if args.gpus_per_replica is None else args.gpus_per_replica
+    cpus = d.cpus_per_replica if args.cpus_per_replica is None else args.cpus_per_replica
+    if gpus > 0 and args.device == "cpu":
+        raise OptionError("--gpus-per-replica needs --device cuda (or auto)")
+    if cpus <= 0 or gpus < 0:
+        raise OptionError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
+    replicas = None if args.asr_replicas == "auto" else (args.asr_replicas or d.replicas)
+    return AsrReplicas(replicas, cpus, gpus)
+
+
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    """The ASR models asked for (names checked here, without loading them)."""
+    check_name(args.model or default_model())
+    if args.draft_model is not None:
+        check_name(args.draft_model)
+    return ModelSettings(
+        model=args.model, device=args.device, compute_type=args.compute_type, draft_model=args.draft_model,
+        draft=draft.draft_settings(args), draft_policy=args.draft_policy,
+    )  # fmt: skip
+
+
+def _replicas(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number or auto") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print (or write) the config, checked against Ray Serve's own schema."""
+    try:
+        import yaml  # type: ignore[import-untyped]
+        from ray.serve.schema import ServeDeploySchema
+    except ImportError as e:
+        raise ModelError("ray-config needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
+    config = serve_config(model_settings(args), sizing(args))
+    ServeDeploySchema.model_validate(config)  # what `serve deploy` will accept
+    text = (
+        "# voicestream's ASR replicas on Ray Serve: `serve deploy` this file, then run\n"
+        "# `voicestream serve --ray --no-deploy --address auto` as the gateway (docs/cluster.md).\n"
+        "# Every node needs voicestream installed; each replica runs as many Whisper threads as\n"
+        "# its ray_actor_options.num_cpus; autoscaling stays within min_replicas..max_replicas.\n"
+    ) + yaml.safe_dump(config, sort_keys=False)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text)
+    except OSError as e:
+        raise OutputError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"voicestream: wrote {args.output}", file=sys.stderr)
+    return 0
