@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -68,7 +70,7 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     attempts.mkdir()
     monkeypatch.setenv("VOICESTREAM_TEST_ATTEMPTS", str(attempts))
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield attempts
     if "ray.serve" in sys.modules:
         sys.modules["ray.serve"].shutdown()
@@ -165,8 +167,15 @@ def test_live_sessions_on_ray_asr_survive_a_dying_replica(
     server = RunningServer(remote, workers=2, max_sessions=4, max_rate=0)
     try:
         on_ray = asyncio.run(_sessions(server.url, clips, kill=lambda: _kill_while_decoding(victim)))
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as reply:
+            replicas = json.load(reply)["asr"]
     finally:
         server.close()
+    print("replica metrics", replicas)
+    finals = sum(1 for events in on_ray for event in events if event["type"] == "final")
+    assert replicas["retries"] == remote.retries and replicas["calls"] >= finals  # a decode or more per final
+    assert victim in {int(pid) for pid in replicas["calls_by_replica"]} and replicas["replicas_answering"] >= 1
+    assert 0.0 < replicas["busy"] <= 1.0 and replicas["overhead_ms"]["p95"] >= replicas["overhead_ms"]["p50"] > 0
     assert all(events[-1]["type"] == "done" for events in on_ray)
     wer_alone = wer([refs[n] for n in names], [_finals_text(e) for e in alone])
     wer_ray = wer([refs[n] for n in names], [_finals_text(e) for e in on_ray])
@@ -189,8 +198,12 @@ def ray_head(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
     dashboard's URL, and stops it afterwards (``--block``: its processes end with it)."""
     gcs, dashboard = _free_port(), _free_port()
     bin_dir = Path(sys.executable).parent
+    # a folder of its own (short: Ray's socket paths must fit 107 bytes): the address file
+    # `ray start` leaves there would otherwise make later `ray.init()` calls join a dead cluster
+    temp = tempfile.mkdtemp(prefix="vsray")
     head = subprocess.Popen(
-        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--temp-dir", temp,
+         "--node-ip-address", "127.0.0.1", "--port", str(gcs),
          "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
          "--num-cpus", "2", "--disable-usage-stats"],
         env=env, stdin=subprocess.DEVNULL, stdout=(tmp_path / "ray-head.log").open("w"), stderr=subprocess.STDOUT,
@@ -216,6 +229,7 @@ def ray_head(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             head.kill()
             head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _serve_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

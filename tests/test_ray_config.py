@@ -10,6 +10,7 @@ import pytest
 from tests.test_cli import assert_one_line_error, voicestream
 from voicestream.asr.speculative import DraftSettings
 from voicestream.cluster.asr import APP_NAME, AsrReplicas, app_args, models_from_args, serve_config
+from voicestream.cluster.metrics import Decoded, ReplicaMetrics
 from voicestream.errors import OptionError
 from voicestream.files.transcriber import ModelSettings
 
@@ -79,3 +80,19 @@ def test_option_errors(args: list[str], code: int, message: str) -> None:
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
         return
     assert_one_line_error(proc, code, message)
+
+
+def test_replica_metrics_window_and_overhead() -> None:
+    """Decodes are counted by replica; the window forgets replicas that stopped answering;
+    the overhead is the round trip beyond the decode."""
+    load = ReplicaMetrics(window_s=10.0)
+    load.record(0.0, Decoded(pid=11, decode_s=1.0), round_trip_s=1.2)
+    load.record(1.0, Decoded(pid=12, decode_s=2.0), round_trip_s=2.1)
+    load.retried()
+    now = load.summary(2.0)
+    assert now["replicas_answering"] == 2 and now["calls"] == 2 and now["retries"] == 1
+    assert now["busy"] == pytest.approx(3.0 / 20.0, abs=1e-3)
+    assert 100.0 <= now["overhead_ms"]["p50"] <= 200.0 and now["calls_by_replica"] == {"11": 1, "12": 1}
+    later = load.summary(10.5)  # replica 11's decode is out of the window
+    assert later["replicas_answering"] == 1 and later["calls"] == 2
+    assert ReplicaMetrics().summary(0.0)["overhead_ms"] == {"p50": 0.0, "p95": 0.0}

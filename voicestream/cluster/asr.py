@@ -24,6 +24,7 @@ from voicestream.asr import AsrSegment, DecodeOptions, DraftPolicy
 from voicestream.asr.speculative import DraftSettings, SpeculativeStats
 from voicestream.catalog import default_model
 from voicestream.cluster.connect import connect
+from voicestream.cluster.metrics import Decoded, ReplicaMetrics
 from voicestream.errors import ModelError, OptionError
 from voicestream.files.transcriber import ModelSettings
 
@@ -69,11 +70,14 @@ class AsrReplica:
         options: DecodeOptions,
         hypothesis: str | None,
         counted: bool,
-    ) -> tuple[list[AsrSegment], SpeculativeStats | None]:
+    ) -> tuple[list[AsrSegment], SpeculativeStats | None, Decoded]:
         """As :meth:`AsrEngine.transcribe`; the drafting counts of this call come back
-        (when ``counted``) instead of being added to a caller's counters."""
+        (when ``counted``) instead of being added to a caller's counters, with this
+        replica's process id and decode time."""
         stats = SpeculativeStats() if counted else None
-        return self.engine.transcribe(samples, offset_s, options, hypothesis, stats), stats
+        started = time.perf_counter()
+        segments = self.engine.transcribe(samples, offset_s, options, hypothesis, stats)
+        return segments, stats, Decoded(os.getpid(), time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +265,8 @@ class RemoteAsrEngine:
     def __init__(self, handle: Any, retry_for_s: float = RETRY_FOR_S) -> None:
         self.handle = handle
         self.retry_for_s = retry_for_s
-        self.retries = 0
-        """Calls sent again after a replica failed them (for metrics and tests)."""
+        self.load = ReplicaMetrics()
+        """Decodes by replica, calls sent again, round-trip overhead (``GET /metrics``)."""
         self.name, self.multilingual, self._speculative, _ = self._call("describe")
 
     @property
@@ -288,10 +292,22 @@ class RemoteAsrEngine:
         stats: SpeculativeStats | None = None,
     ) -> list[AsrSegment]:
         """As :meth:`AsrEngine.transcribe`, on a replica; its drafting counts are added to ``stats``."""
-        segments, counts = self._call("transcribe", samples, offset_s, options, hypothesis, stats is not None)
+        started = time.monotonic()
+        segments, counts, decoded = self._call("transcribe", samples, offset_s, options, hypothesis, stats is not None)
+        now = time.monotonic()
+        self.load.record(now, decoded, now - started)
         if stats is not None and counts is not None:
             stats.add(counts)
         return list(segments)
+
+    @property
+    def retries(self) -> int:
+        """Calls sent again after a replica failed them."""
+        return self.load.retries
+
+    def metrics(self) -> dict[str, Any]:
+        """The replicas' figures for ``GET /metrics`` (:meth:`ReplicaMetrics.summary`)."""
+        return self.load.summary(time.monotonic())
 
     def _call(self, method: str, *args: Any) -> Any:
         from ray.exceptions import ActorUnavailableError, RayActorError
@@ -305,6 +321,6 @@ class RemoteAsrEngine:
             except retryable as e:
                 if time.monotonic() > deadline:
                     raise ModelError(f"no ASR replica answered for {self.retry_for_s:.0f} s: {e}") from e
-                self.retries += 1
+                self.load.retried()
                 log.warning("ASR replica failed a call (%s); sending it again", type(e).__name__)
                 time.sleep(0.2)

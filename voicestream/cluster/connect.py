@@ -33,8 +33,10 @@ def connect(address: str | None) -> None:
     local = address is None and "RAY_ADDRESS" not in os.environ
     try:
         ray.init(
-            address=address,
-            _node_ip_address="127.0.0.1" if local else None,  # a cluster of its own listens on loopback only
+            # "local": a cluster of this process's own, even where `ray start` ran on this machine
+            # (or left its address file behind), listening on loopback only
+            address="local" if local else address,
+            _node_ip_address="127.0.0.1" if local else None,
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.WARNING,

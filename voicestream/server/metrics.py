@@ -6,13 +6,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import psutil
 
 LAG_PERIOD_S = 0.1
 """How often the loop-lag probe wakes (s)."""
+
+
+@runtime_checkable
+class ReportsMetrics(Protocol):
+    """An engine with figures of its own for ``GET /metrics`` (the Ray ASR replicas')."""
+
+    def metrics(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        ...
 
 
 class LoopLag:

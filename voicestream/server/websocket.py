@@ -40,7 +40,7 @@ from voicestream.live.session import LiveSession, SessionFailedError
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server import protocol as p
 from voicestream.server.limits import RateLimit
-from voicestream.server.metrics import Counters, LoopLag, process_stats
+from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
 from voicestream.server.redact import server_logger
 from voicestream.server.web import WebPage, json_response
 
@@ -188,7 +188,8 @@ class VoicestreamServer:
 
     def metrics(self) -> dict[str, Any]:
         """Health figures (``GET /metrics``): sessions, close codes, loop lag, how often and how
-        long speech synthesis was stopped for captions, process resources."""
+        long speech synthesis was stopped for captions, process resources, and ``asr``: the
+        engine's own figures where it has some (the Ray replicas')."""
         pause = self.live.pause
         return {
             "sessions": len(self.sessions), "sessions_opened": self.counters.opened,
@@ -196,6 +197,7 @@ class VoicestreamServer:
             "tasks": len(asyncio.all_tasks()), "uptime_s": round(time.monotonic() - self.counters.started, 1),
             "speech_pauses": pause.stops, "speech_paused_s": round(pause.stopped_total_s, 1),
             **process_stats(),
+            **({"asr": self.engine.metrics()} if isinstance(self.engine, ReportsMetrics) else {}),
         }  # fmt: skip
 
     def info(self) -> dict[str, Any]:
