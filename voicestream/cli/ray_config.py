@@ -52,7 +52,7 @@ def sizing_given(args: argparse.Namespace) -> list[str]:
 
 
 def sizing(args: argparse.Namespace) -> AsrReplicas:
-    """The replica sizing asked for.
+    """The replica sizing asked for (checked by :class:`AsrReplicas`, before any cluster starts).
 
     Raises:
         OptionError: GPUs on ``--device cpu``, no CPUs per replica.
@@ -62,8 +62,6 @@ def sizing(args: argparse.Namespace) -> AsrReplicas:
     cpus = d.cpus_per_replica if args.cpus_per_replica is None else args.cpus_per_replica
     if gpus > 0 and args.device == "cpu":
         raise OptionError("--gpus-per-replica needs --device cuda (or auto)")
-    if cpus <= 0 or gpus < 0:
-        raise OptionError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
     replicas = None if args.asr_replicas == "auto" else (args.asr_replicas or d.replicas)
     return AsrReplicas(replicas, cpus, gpus)
 

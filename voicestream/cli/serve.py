@@ -101,10 +101,8 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
             print(f"voicestream: {engine.draft_note}", file=sys.stderr)
         return engine, workers
     if args.no_deploy:
-        if ray_config.sizing_given(args):
-            raise OptionError(
-                f"{', '.join(ray_config.sizing_given(args))}: with --no-deploy the deployed config sizes the replicas"
-            )
+        if given := ray_config.sizing_given(args):
+            raise OptionError(f"{', '.join(given)}: with --no-deploy the deployed config sizes the replicas")
         print("voicestream: joining the ASR deployment on Ray ...", file=sys.stderr, flush=True)
         remote = RemoteAsrEngine(attach(args.address))
         return remote, max(workers, args.workers or 0)

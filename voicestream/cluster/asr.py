@@ -89,24 +89,25 @@ class AsrReplicas:
             allow at ``cpus_per_replica``.
         cpus_per_replica: CPUs each replica reserves; its Whisper runs that many threads.
         gpus_per_replica: GPUs each replica reserves (fractions share one).
+
+    Raises:
+        OptionError: a replica count below 1, no CPUs per replica, or negative GPUs.
     """
 
     replicas: int | None = 1
     cpus_per_replica: float = 1.0
     gpus_per_replica: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.replicas is not None and self.replicas < 1:
+            raise OptionError("--asr-replicas must be at least 1 or auto")
+        if self.cpus_per_replica <= 0 or self.gpus_per_replica < 0:
+            raise OptionError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
+
 
 def deployment_options(sizing: AsrReplicas, cluster_cpus: float | None) -> dict[str, Any]:
     """Ray Serve options of the ``asr`` deployment (as in a Serve config's ``deployments``);
-    ``auto`` scales between 1 and the replicas ``cluster_cpus`` hold (8 when unknown).
-
-    Raises:
-        OptionError: a replica count below 1, or no CPUs per replica.
-    """
-    if sizing.replicas is not None and sizing.replicas < 1:
-        raise OptionError("--asr-replicas must be at least 1 or auto")
-    if sizing.cpus_per_replica <= 0 or sizing.gpus_per_replica < 0:
-        raise OptionError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
+    ``auto`` scales between 1 and the replicas ``cluster_cpus`` hold (8 when unknown)."""
     options: dict[str, Any] = {
         "name": DEPLOYMENT_NAME,
         "max_ongoing_requests": 1,  # one window at a time: the router sends the next to a free replica
