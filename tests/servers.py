@@ -56,11 +56,12 @@ class RunningServer:
 def serve_process(
     *args: str,
     audit: NetworkAudit | None = None,
-    stop: signal.Signals = signal.SIGINT,
+    stop: signal.Signals | None = signal.SIGINT,
     env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``voicestream serve`` with tiny.en on a free port, as a user runs it; yields the
-    process and its URL, and stops it with ``stop`` (Ctrl-C; exit 0) afterwards. With ``audit`` the
+    process and its URL, and stops it with ``stop`` (Ctrl-C; exit 0) afterwards (``None``: the
+    test ends it itself, e.g. with SIGKILL; a process left running is killed). With ``audit`` the
     server runs under its network audit (``tests/network.py``); else in ``env`` if given."""
     argv = [sys.executable, "-m", "voicestream", "serve", "--port", "0", "--model", "tiny.en", *args]
     proc = subprocess.Popen(
@@ -86,6 +87,8 @@ def serve_process(
         drain = threading.Thread(target=log.extend, args=(proc.stderr,), daemon=True)
         drain.start()
         yield proc, url
+        if stop is None:
+            return
         server = psutil.Process(proc.pid).children()[0] if audit else proc  # strace ignores Ctrl-C: ask its child
         server.send_signal(stop)
         try:

@@ -4,6 +4,7 @@ mid-file, and live sessions whose ASR replicas die mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import csv
 import json
@@ -32,6 +33,7 @@ from voicestream.asr import DecodeOptions, FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy
 from voicestream.cluster.files import WORKER_DIED, FileWorker, RaySettings, run_on_ray
+from voicestream.errors import StreamClosedError
 from voicestream.files.inputs import plan
 from voicestream.files.transcriber import FileSettings, ModelSettings
 
@@ -118,6 +120,77 @@ def test_a_batch_on_ray_survives_dying_workers_and_bad_files(data: Path, tmp_pat
     # a second run skips what is written and tries the rest again
     again = run_on_ray(models, settings, jobs, ["srt", "txt"], RaySettings(workers=1), worker=DyingWorker)
     assert {r.name for r in again if r.status == "skipped"} == set(done)
+
+
+class StuckWorker(FileWorker):
+    """Records which node takes each file in ``$VOICESTREAM_TEST_ATTEMPTS``/log and, on the
+    node named in ``victim`` there, hangs mid-file (until that node is removed)."""
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        import ray
+
+        folder = Path(os.environ["VOICESTREAM_TEST_ATTEMPTS"])
+        node = ray.get_runtime_context().get_node_id()
+        for name in batch["name"]:
+            with (folder / "log").open("a") as log:
+                log.write(f"{Path(str(name)).name}\t{node}\n")
+            if node == (folder / "victim").read_text():
+                (folder / "stuck").write_text(Path(str(name)).name)
+                time.sleep(600)
+        return super().__call__(batch)
+
+
+def test_a_batch_on_two_nodes_finishes_every_file_once_when_a_node_is_removed(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six LibriSpeech files on a two-node cluster (``ray.cluster_utils.Cluster``, a CPU each,
+    one worker per node); the second node is removed while its worker is mid-file. That file
+    is redone on the node that is left, and every file is written once with its speech."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    with (data / "read_speech_en" / "refs.tsv").open(newline="") as f:
+        refs = {row["file"]: row["reference"] for row in csv.DictReader(f, delimiter="\t")}
+    names = sorted(refs)[:6]
+    lib, attempts = tmp_path / "lib", tmp_path / "attempts"
+    lib.mkdir()
+    attempts.mkdir()
+    for name in names:
+        shutil.copy(data / "read_speech_en" / name, lib / name)
+    monkeypatch.setenv("VOICESTREAM_TEST_ATTEMPTS", str(attempts))
+    # ray.init() rewrites a loopback address to the machine's own, so both nodes listen on it
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        second = cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, log_to_driver=False)
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        (attempts / "victim").write_text(second.node_id)
+        jobs = plan([str(lib)], ["txt"], tmp_path / "out")
+        models = ModelSettings(model="tiny.en")
+        settings = FileSettings(decode=DecodeOptions(language="en"))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            run = pool.submit(run_on_ray, models, settings, jobs, ["txt"], RaySettings(), worker=StuckWorker)
+            deadline = time.monotonic() + 240
+            while not (attempts / "stuck").exists():
+                assert not run.done(), run.result()
+                assert time.monotonic() < deadline, "no file reached the second node"
+                time.sleep(0.2)
+            cluster.remove_node(second)
+            results = run.result(timeout=300)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    stuck = (attempts / "stuck").read_text()
+    taken = [line.split("\t") for line in (attempts / "log").read_text().splitlines()]
+    print("file -> node", [(n, node[:8]) for n, node in taken], "stuck:", stuck)
+    assert [r.status for r in results] == ["done"] * len(names), [(r.name, r.error) for r in results]
+    assert sorted(n for n, _ in taken) == sorted([*names, stuck])  # each file once, the stuck one twice
+    assert [node for n, node in taken if n == stuck][-1] != second.node_id  # redone on the node left
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(n).with_suffix(".txt").name for n in names)
+    score = wer([refs[n] for n in names], [(out / n).with_suffix(".txt").read_text() for n in names])
+    print(f"WER after the node's removal {score:.2%}")
+    assert score <= 0.09  # tiny.en, as above
 
 
 def _finals_text(events: list[dict[str, Any]]) -> str:
@@ -237,27 +310,71 @@ def _serve_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     return subprocess.run([str(serve), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_serve_deploy_of_ray_config_with_a_gateway_that_joins_it(data: Path, tmp_path: Path) -> None:
+async def _stream_and_kill(
+    victim: subprocess.Popen[str], victim_url: str, other_url: str, clip: Any
+) -> tuple[list[dict[str, Any]], BaseException, float, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A session on each of two gateways; the first gateway is killed (SIGKILL) once its
+    session has had a final. Returns the killed session's events and error, the seconds from
+    the kill to that error, the other session's events, and a new session's events on the
+    other gateway afterwards."""
+    seen: list[dict[str, Any]] = []
+    first_final = asyncio.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        seen.append(event)
+        if event["type"] == "final":
+            first_final.set()
+
+    doomed = asyncio.create_task(stream_samples(victim_url, clip, speed=1.0, language="en", on_event=on_event))
+    other = asyncio.create_task(stream_samples(other_url, clip, speed=1.0, language="en"))
+    await asyncio.wait_for(first_final.wait(), 30)
+    victim.kill()
+    killed = time.monotonic()
+    with pytest.raises(StreamClosedError) as error:
+        await doomed
+    reported_s = time.monotonic() - killed
+    kept = await other
+    after = await stream_samples(other_url, clip, speed=4.0, language="en")
+    return seen, error.value, reported_s, kept, after
+
+
+def test_a_serve_deploy_of_ray_config_with_gateways_that_join_it(data: Path, tmp_path: Path) -> None:
     """The operator's path: ``voicestream ray-config`` written to a file, ``serve deploy``
     of it on a ``ray start`` cluster, ``voicestream serve --ray --no-deploy`` as the gateway.
     A stream gets JFK's words through the deployed replica; the gateway stops on SIGTERM
-    (exit 0) and leaves the deployed application running."""
+    (exit 0) and leaves the deployed application running. Then two gateways share the
+    application, a session on each, and one gateway is killed (SIGKILL) mid-session: its
+    client learns at once (the connection ends before ``done``), the other gateway's session
+    ends with all its words, and that gateway takes a new session afterwards."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # fmt: skip
     config = tmp_path / "asr.yaml"
     made = subprocess.run([sys.executable, "-m", "voicestream", "ray-config", "--model", "tiny.en", "-o", str(config)],
                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert made.returncode == 0, made.stderr
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
     with ray_head(env, tmp_path) as (address, dashboard):
         deployed = _serve_cli(env, "deploy", str(config), "-a", dashboard)
         assert deployed.returncode == 0, deployed.stderr
         args = ("--ray", "--no-deploy", "--address", address, "--max-rate", "0")
         with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
-            events = asyncio.run(stream_samples(url, media.decode(data / "jfk_public_domain" / "jfk.flac"), speed=4.0))
+            events = asyncio.run(stream_samples(url, jfk, speed=4.0))
         assert events[-1]["type"] == "done"
-        reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
         score = wer([reference], [_finals_text(events)])
         print(f"WER through the deployed replica {score:.2%}")
         assert score <= 0.08  # tiny.en live on this clip: 0-4.6% in test_server
         status = _serve_cli(env, "status", "-a", dashboard)
         assert "voicestream-asr" in status.stdout and "RUNNING" in status.stdout, status.stdout + status.stderr
+
+        with (
+            serve_process(*args, env=env, stop=None) as (victim, victim_url),
+            serve_process(*args, env=env, stop=signal.SIGTERM) as (_, other_url),
+        ):
+            seen, error, reported_s, kept, after = asyncio.run(_stream_and_kill(victim, victim_url, other_url, jfk))
+        print(f"killed gateway: its client told {reported_s:.2f} s after the kill ({error}); {len(seen)} events before")
+        assert "connection ended before done" in str(error) and reported_s < 5.0
+        assert any(e["type"] == "final" for e in seen) and not any(e["type"] == "done" for e in seen)
+        for events in (kept, after):
+            assert events[-1]["type"] == "done"
+            assert wer([reference], [_finals_text(events)]) <= 0.08
