@@ -1,26 +1,38 @@
-"""Files per hour: a loop of single ``transcribe`` runs, one multi-file ``transcribe``, and
-``transcribe --ray`` (a local cluster started for the run), over the same files, same model,
-in one run; plus the idle CPU and memory of a local Ray cluster.
+"""One machine against Ray, in one run, same model: files per hour and live sessions.
 
-Each way runs as a user runs it (a new ``voicestream`` process per command, outputs into a
-fresh folder) and is timed from the command's start to its end, model loads and cluster
-start included. Prints files per hour and the ratio to the loop.
+Files: a loop of single ``transcribe`` runs, one multi-file ``transcribe``, and ``transcribe
+--ray`` (a local cluster started for the run), over the same files. Each way runs as a user
+runs it (a new ``voicestream`` process per command, outputs into a fresh folder) and is
+timed from the command's start to its end, model loads and cluster start included. Prints
+files per hour and the ratio to the loop.
+
+Live: N sessions streamed at real time (``benchmarks/load.py``'s load) against the
+one-process ``serve`` and against ``serve --ray`` with ``--replicas`` ASR replicas on a local
+cluster, for each N: sessions held, final latency p50/p95, and the round-trip overhead of
+one remote ASR call (``/metrics``). A load is held when every session ends with ``done`` and
+the final latency p95 stays under ``--max-p95``.
+
+Idle: the CPU and memory of a local Ray cluster doing nothing.
 
     uv run python benchmarks/cluster.py [--files 24] [--model tiny.en] [--workers 2]
-
-(Live sessions on Ray replicas are measured by ``tests/test_ray.py`` through ``/metrics``:
-round-trip overhead and retries; a live throughput comparison is not built yet.)
+        [--sessions 4,8,12] [--seconds 45] [--replicas 2] [--skip files,live,idle]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # benchmarks/load.py: the live load
+
+from voicestream import media
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -77,34 +89,77 @@ def idle_cluster(seconds: float) -> tuple[float, float]:
         ray.shutdown()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=24)
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--idle-s", type=float, default=30.0)
-    args = parser.parse_args()
+def files_per_hour(count: int, model: str, workers: int) -> None:
+    """The loop of single runs, one multi-file run and ``--ray`` over the same ``count`` files."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = library(root / "lib", args.files)
+        files = library(root / "lib", count)
         audio_s = sum(float(subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(f)],
             capture_output=True, text=True, check=True).stdout) for f in files)  # fmt: skip
-        print(f"{len(files)} files, {audio_s:.0f} s of speech, model {args.model}, 2 cores")
-        common = ["-m", args.model, "-l", "en", "--no-progress"]
+        print(f"{len(files)} files, {audio_s:.0f} s of speech, model {model}, {os.cpu_count()} cores")
+        common = ["-m", model, "-l", "en", "--no-progress"]
         loop_s = 0.0
         (root / "loop").mkdir()
         for f in files:
             loop_s += timed(["transcribe", str(f), "-o", str(root / "loop" / f"{f.stem}.srt"), *common])
         batch_s = timed(["transcribe", str(root / "lib"), "-o", f"{root / 'batch'}/", *common])
         ray_s = timed(["transcribe", str(root / "lib"), "-o", f"{root / 'ray'}/", "--ray", "--workers",
-                       str(args.workers), *common])  # fmt: skip
+                       str(workers), *common])  # fmt: skip
         for name, seconds in (("loop of single runs", loop_s), ("one multi-file run", batch_s),
-                              (f"--ray, {args.workers} actors", ray_s)):  # fmt: skip
+                              (f"--ray, {workers} actors", ray_s)):  # fmt: skip
             print(f"  {name:<24} {seconds:7.1f} s  {3600 * len(files) / seconds:8.0f} files/h  "
                   f"{loop_s / seconds:5.2f}x the loop")  # fmt: skip
-    cpu, rss = idle_cluster(args.idle_s)
-    print(f"idle local Ray cluster ({args.idle_s:.0f} s): {100 * cpu:.1f}% of one core, {rss:.0f} MiB")
+
+
+def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: float) -> None:
+    """N sessions at real time on the one-process server and on ``serve --ray``."""
+    audio = media.decode(DATA / "long_form" / "librispeech_concat_4spk.wav")
+    ways = {"one process": (), f"--ray, {replicas} replicas": ("--ray", "--asr-replicas", str(replicas))}
+    print(f"live: {seconds:g} s per session at real time, model {model}, {os.cpu_count()} cores, "
+          f"held = all done and final p95 <= {max_p95:g} s")  # fmt: skip
+    largest = dict.fromkeys(ways, 0)
+    p95: dict[tuple[str, int], float] = {}
+    for count in counts:
+        for way, extra in ways.items():
+            r = load.run_load(model, count, seconds, audio, None, extra)
+            held = r.ok(max_p95)
+            if held:
+                largest[way] = max(largest[way], count)
+            p95[way, count] = load.pct(r.final, 95)
+            overhead = ""
+            if r.asr:
+                o = r.asr["overhead_ms"]
+                overhead = f" | remote call overhead p50 {o['p50']:.0f} ms p95 {o['p95']:.0f} ms"
+            print(f"  N={count:<3} {way:<20} {'held' if held else 'NOT held':<8} {r.held}/{count} done | final p50 "
+                  f"{load.pct(r.final, 50):.2f} p95 {p95[way, count]:.2f} s{overhead}", flush=True)  # fmt: skip
+    one, ray = ways
+    print(f"largest N held: one process {largest[one]}, --ray {largest[ray]} "
+          f"({largest[ray] / max(1, largest[one]):.2f}x)")  # fmt: skip
+    for count in counts:
+        print(f"  N={count}: --ray final p95 {p95[ray, count] - p95[one, count]:+.2f} s against one process")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sessions", default="4,8,12", help="live loads (sessions) to run")
+    parser.add_argument("--seconds", type=float, default=45.0, help="seconds per live session")
+    parser.add_argument("--replicas", type=int, default=2, help="ASR replicas of serve --ray")
+    parser.add_argument("--max-p95", type=float, default=5.0, help="final latency p95 (s) a held load stays under")
+    parser.add_argument("--idle-s", type=float, default=30.0)
+    parser.add_argument("--skip", default="", help="parts to leave out: files, live, idle")
+    args = parser.parse_args()
+    skip = set(args.skip.split(",")) - {""}
+    if "files" not in skip:
+        files_per_hour(args.files, args.model, args.workers)
+    if "live" not in skip:
+        live(args.model, [int(c) for c in args.sessions.split(",")], args.seconds, args.replicas, args.max_p95)
+    if "idle" not in skip:
+        cpu, rss = idle_cluster(args.idle_s)
+        print(f"idle local Ray cluster ({args.idle_s:.0f} s): {100 * cpu:.1f}% of one core, {rss:.0f} MiB")
 
 
 if __name__ == "__main__":

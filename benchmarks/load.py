@@ -49,6 +49,7 @@ class Result:
     lag_p99_ms: float
     rtf: float
     rss_per_session_mb: float
+    asr: dict[str, Any] | None = None  # /metrics' "asr" at the end (serve --ray: the replicas' figures)
 
     def ok(self, max_p95: float) -> bool:
         return self.held == self.sessions and bool(self.final) and float(np.percentile(self.final, 95)) <= max_p95
@@ -66,14 +67,17 @@ def metrics(port: int) -> dict[str, Any]:
     return doc
 
 
-def start_server(model: str, sessions: int, workers: int | None) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    model: str, sessions: int, workers: int | None, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``voicestream serve`` (with ``extra`` options, e.g. ``--ray``) on a free port, once it answers."""
     port = free_port()
     argv = [sys.executable, "-m", "voicestream", "serve", "--model", model, "--port", str(port),
-            "--max-sessions", str(sessions), "--no-web"]  # fmt: skip
+            "--max-sessions", str(sessions), "--no-web", *extra]  # fmt: skip
     if workers:
         argv += ["--workers", str(workers)]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a --ray server starts a cluster and loads its replicas first
     while time.monotonic() < deadline:
         try:
             metrics(port)
@@ -84,8 +88,11 @@ def start_server(model: str, sessions: int, workers: int | None) -> tuple[subpro
     raise SystemExit("the server did not start")
 
 
-def run_load(model: str, count: int, seconds: float, audio: np.ndarray, workers: int | None) -> Result:
-    proc, port = start_server(model, count, workers)
+def run_load(
+    model: str, count: int, seconds: float, audio: np.ndarray, workers: int | None, extra: tuple[str, ...] = ()
+) -> Result:
+    """``count`` sessions of ``seconds`` each at real time against a new server."""
+    proc, port = start_server(model, count, workers, extra)
     try:
         n = round(seconds * 16000)
 
@@ -134,7 +141,7 @@ def run_load(model: str, count: int, seconds: float, audio: np.ndarray, workers:
     return Result(
         sessions=count, held=held, refused=int(after["closed"].get("1013", 0)), final=finals, partial=partials,
         lag_p99_ms=max(lags) if lags else 0.0, rtf=(after["cpu_s"] - before["cpu_s"]) / (seconds * count),
-        rss_per_session_mb=(max(rss, default=before["rss_mb"]) - before["rss_mb"]) / count,
+        rss_per_session_mb=(max(rss, default=before["rss_mb"]) - before["rss_mb"]) / count, asr=after.get("asr"),
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.network import NetworkAudit
 from voicestream.asr import AsrEngine
-from voicestream.diarize.live import DiarizationModels
+from voicestream.diarize.live import SpeakerModels
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
@@ -29,7 +29,7 @@ from voicestream.server.websocket import ServerConfig, VoicestreamServer
 class RunningServer:
     """A server on its own event loop thread, on a free loopback port."""
 
-    def __init__(self, engine: AsrEngine, speakers: DiarizationModels | None = None, **config: Any) -> None:
+    def __init__(self, engine: AsrEngine, speakers: SpeakerModels | None = None, **config: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()

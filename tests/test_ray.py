@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,9 +34,15 @@ from voicestream.asr import DecodeOptions, FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy
 from voicestream.cluster.files import WORKER_DIED, FileWorker, RaySettings, run_on_ray
+from voicestream.cluster.speakers import RemoteSpeakerModels, SpeakerReplicas
+from voicestream.cluster.speakers import deploy as deploy_speakers
+from voicestream.diarize.engine import PyannoteDiarizer
+from voicestream.diarize.live import DiarizationModels, LiveDiarizer
+from voicestream.diarize.scoring import load_reference, score
 from voicestream.errors import StreamClosedError
 from voicestream.files.inputs import plan
 from voicestream.files.transcriber import FileSettings, ModelSettings
+from voicestream.live.replay import replay
 
 pytestmark = [
     pytest.mark.models,
@@ -159,6 +166,8 @@ def test_a_batch_on_two_nodes_finishes_every_file_once_when_a_node_is_removed(
         shutil.copy(data / "read_speech_en" / name, lib / name)
     monkeypatch.setenv("VOICESTREAM_TEST_ATTEMPTS", str(attempts))
     # ray.init() rewrites a loopback address to the machine's own, so both nodes listen on it
+    address_file = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # Cluster() writes its own there
+    before = address_file.read_text() if address_file.exists() else None
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         second = cluster.add_node(num_cpus=1)
@@ -179,7 +188,11 @@ def test_a_batch_on_two_nodes_finishes_every_file_once_when_a_node_is_removed(
             results = run.result(timeout=300)
     finally:
         ray.shutdown()
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
+        if before is None:
+            address_file.unlink(missing_ok=True)
+        else:
+            address_file.write_text(before)
     stuck = (attempts / "stuck").read_text()
     taken = [line.split("\t") for line in (attempts / "log").read_text().splitlines()]
     print("file -> node", [(n, node[:8]) for n, node in taken], "stuck:", stuck)
@@ -256,6 +269,42 @@ def test_live_sessions_on_ray_asr_survive_a_dying_replica(
     assert wer_ray <= wer_alone + 0.03
     assert remote.retries >= 1  # the kill hit a call in flight, and it was served again
     assert victim not in remote.replica_pids(16)  # the killed replica is gone; others served
+
+
+def test_live_speaker_labels_from_speaker_replicas_that_die(
+    data: Path, tiny_engine: FasterWhisperEngine, diarizer: PyannoteDiarizer, ray_cluster: Path
+) -> None:
+    """The two-speaker recording through a live session whose speaker models run on two Ray
+    Serve replicas, one killed (SIGKILL) mid-session: the calls it was serving are sent
+    again, every final gets a speaker, and the live labels and the end-of-stream pass score
+    (DER against the reference RTTM) as well as with the models in this process."""
+    samples = media.decode(data / "diar_pyannote_sample_2spk" / "sample.wav")
+    duration = samples.size / 16000
+    reference = load_reference(data / "diar_pyannote_sample_2spk" / "sample.rttm")
+    local = LiveDiarizer(DiarizationModels(diarizer))
+    _, local_session = replay(tiny_engine, samples, diarizer=local)
+    local_live = score(reference, local.turns, duration)
+    local_session.correct_speakers()
+    local_fixed = score(reference, local_session.speaker_turns, duration)
+
+    models = RemoteSpeakerModels(deploy_speakers(None, SpeakerReplicas(replicas=2)))
+    pids = models.replica_pids(16)
+    assert len(pids) == 2 and os.getpid() not in pids, pids
+    victim = min(pids)
+    killer = threading.Timer(2.0, _kill_while_decoding, (victim,))
+    killer.start()
+    remote = LiveDiarizer(models)
+    finals, session = replay(tiny_engine, samples, diarizer=remote)
+    killer.join()
+    remote_live = score(reference, remote.turns, duration)
+    session.correct_speakers()
+    remote_fixed = score(reference, session.speaker_turns, duration)
+    print(f"DER live {local_live.der:.3f} here, {remote_live.der:.3f} on replicas; after the end-of-stream pass "
+          f"{local_fixed.der:.3f} / {remote_fixed.der:.3f}; {models.retries} calls sent again")  # fmt: skip
+    assert finals and all(f.speaker is not None for f in finals)
+    assert remote_live.der <= local_live.der + 0.03 and remote_fixed.der <= local_fixed.der + 0.03
+    assert len({w.speaker for w in session.final_words}) == 2
+    assert models.retries >= 1 and victim not in models.replica_pids(16)
 
 
 def _free_port() -> int:
@@ -339,33 +388,39 @@ async def _stream_and_kill(
 
 
 def test_a_serve_deploy_of_ray_config_with_gateways_that_join_it(data: Path, tmp_path: Path) -> None:
-    """The operator's path: ``voicestream ray-config`` written to a file, ``serve deploy``
-    of it on a ``ray start`` cluster, ``voicestream serve --ray --no-deploy`` as the gateway.
-    A stream gets JFK's words through the deployed replica; the gateway stops on SIGTERM
-    (exit 0) and leaves the deployed application running. Then two gateways share the
+    """The operator's path: ``voicestream ray-config --diarize`` written to a file, ``serve
+    deploy`` of it on a ``ray start`` cluster, ``voicestream serve --ray --no-deploy
+    --diarize`` as the gateway. A stream gets JFK's words through the deployed ASR replica,
+    and a two-speaker stream its two speakers through the speaker replica; the gateway stops
+    on SIGTERM (exit 0) and leaves the deployed applications running. Then two gateways share the
     application, a session on each, and one gateway is killed (SIGKILL) mid-session: its
     client learns at once (the connection ends before ``done``), the other gateway's session
     ends with all its words, and that gateway takes a new session afterwards."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # fmt: skip
     config = tmp_path / "asr.yaml"
-    made = subprocess.run([sys.executable, "-m", "voicestream", "ray-config", "--model", "tiny.en", "-o", str(config)],
-                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    made = subprocess.run([sys.executable, "-m", "voicestream", "ray-config", "--model", "tiny.en", "--diarize",
+                           "-o", str(config)], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert made.returncode == 0, made.stderr
     jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    two_speakers = media.decode(data / "diar_pyannote_sample_2spk" / "sample.wav")
     reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
     with ray_head(env, tmp_path) as (address, dashboard):
         deployed = _serve_cli(env, "deploy", str(config), "-a", dashboard)
         assert deployed.returncode == 0, deployed.stderr
         args = ("--ray", "--no-deploy", "--address", address, "--max-rate", "0")
-        with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
+        with serve_process(*args, "--diarize", env=env, stop=signal.SIGTERM) as (_, url):
             events = asyncio.run(stream_samples(url, jfk, speed=4.0))
+            labelled = asyncio.run(stream_samples(url, two_speakers, speed=4.0, diarize=True))
         assert events[-1]["type"] == "done"
+        assert labelled[-1]["type"] == "done" and labelled[-1]["speakers"] == ["Speaker 1", "Speaker 2"]
+        assert all(f["speaker"] in ("Speaker 1", "Speaker 2") for f in current_finals(labelled))
         score = wer([reference], [_finals_text(events)])
         print(f"WER through the deployed replica {score:.2%}")
         assert score <= 0.08  # tiny.en live on this clip: 0-4.6% in test_server
         status = _serve_cli(env, "status", "-a", dashboard)
-        assert "voicestream-asr" in status.stdout and "RUNNING" in status.stdout, status.stdout + status.stderr
+        assert "voicestream-asr" in status.stdout and "voicestream-speakers" in status.stdout, status.stdout
+        assert "RUNNING" in status.stdout and "DEPLOY_FAILED" not in status.stdout, status.stdout + status.stderr
 
         with (
             serve_process(*args, env=env, stop=None) as (victim, victim_url),

@@ -11,6 +11,7 @@ from tests.test_cli import assert_one_line_error, voicestream
 from voicestream.asr.speculative import DraftSettings
 from voicestream.cluster.asr import APP_NAME, AsrReplicas, app_args, models_from_args, serve_config
 from voicestream.cluster.metrics import Decoded, ReplicaMetrics
+from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.errors import OptionError
 from voicestream.files.transcriber import ModelSettings
 
@@ -38,6 +39,23 @@ def test_ray_config_is_a_serve_config_of_the_asked_replicas(tmp_path: Path) -> N
     assert voicestream("ray-config", "--model", "tiny.en", "--draft-tokens", "3", "--asr-replicas", "3",
                        "--cpus-per-replica", "2", "-o", str(written)).returncode == 0  # fmt: skip
     assert written.read_text() == proc.stdout
+
+
+def test_ray_config_with_speakers_adds_the_speaker_application() -> None:
+    """``--diarize`` adds a second application, the speaker models' builder with the pipeline
+    asked for and its sizing; Ray's schema accepts both."""
+    proc = voicestream("ray-config", "--model", "tiny.en", "--diarize-model", "embedded", "--speaker-replicas", "2",
+                       "--cpus-per-speaker-replica", "3")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    deploy = schema.ServeDeploySchema.model_validate(yaml.safe_load(proc.stdout))
+    asr, speakers = deploy.applications
+    assert asr.name == APP_NAME and speakers.name == SPEAKER_APP
+    assert speakers.import_path == "voicestream.cluster.speakers:build_app"
+    assert speakers.args == {"diarize_model": "embedded"}
+    (deployment,) = speakers.deployments
+    assert deployment.num_replicas == 2 and deployment.ray_actor_options.num_cpus == 3.0
+    plain = yaml.safe_load(voicestream("ray-config", "--model", "tiny.en").stdout)
+    assert [app["name"] for app in plain["applications"]] == [APP_NAME]
 
 
 def test_autoscaled_replicas_and_gpus() -> None:
@@ -71,6 +89,13 @@ def test_application_arguments_read_back() -> None:
         (["serve", "--asr-replicas", "2"], 2, "--asr-replicas needs --ray"),
         (["serve", "--no-deploy", "--address", "auto"], 2, "--address, --no-deploy need --ray"),
         (["serve", "--ray", "--no-deploy", "--cpus-per-replica", "2"], 2, "the deployed config sizes the replicas"),
+        (["ray-config", "--speaker-replicas", "2"], 2, "--speaker-replicas needs --diarize"),
+        (["ray-config", "--diarize", "--speaker-replicas", "0"], 2, "--speaker-replicas must be at least 1"),
+        (["serve", "--speaker-replicas", "2"], 2, "--speaker-replicas needs --ray"),
+        (["serve", "--ray", "--cpus-per-speaker-replica", "2"], 2, "--cpus-per-speaker-replica needs --diarize"),
+        (["serve", "--ray", "--diarize", "--hf-token", "x"], 2, "the speaker replicas read $HF_TOKEN"),
+        (["serve", "--ray", "--no-deploy", "--diarize", "--speaker-replicas", "2"], 2,
+         "with --no-deploy the deployed config sizes the speaker replicas"),
     ],
 )
 def test_option_errors(args: list[str], code: int, message: str) -> None:

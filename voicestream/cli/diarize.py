@@ -8,15 +8,16 @@ from typing import Any
 from voicestream.diarize.base import SpeakerCount
 
 
-def add_arguments(p: Any, counts: bool = True) -> None:
-    """Add ``--diarize``, ``--diarize-model``, ``--hf-token`` and (``counts``) the speaker counts."""
+def add_arguments(p: Any, counts: bool = True, token: bool = True) -> None:
+    """Add ``--diarize``, ``--diarize-model``, (``token``) ``--hf-token`` and (``counts``) the speaker counts."""
     p.add_argument("--diarize", action="store_true", help="label speakers (speaker diarization)")
     p.add_argument("--diarize-model", default=None, metavar="NAME",
                    help="diarization pipeline: embedded (offline default: pyannote segmentation-3.0 + CAM++), "
                         "a pyannote hub id such as pyannote/speaker-diarization-community-1, or a pipeline "
                         "folder; implies --diarize")  # fmt: skip
-    p.add_argument("--hf-token", default=None, metavar="TOKEN",
-                   help="Hugging Face token for gated hub pipelines (default: $HF_TOKEN)")  # fmt: skip
+    if token:
+        p.add_argument("--hf-token", default=None, metavar="TOKEN",
+                       help="Hugging Face token for gated hub pipelines (default: $HF_TOKEN)")  # fmt: skip
     if counts:
         p.add_argument("--num-speakers", type=int, default=None, metavar="N", help="exact number of speakers")
         p.add_argument("--min-speakers", type=int, default=None, metavar="N", help="at least N speakers")

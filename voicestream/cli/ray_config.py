@@ -1,5 +1,5 @@
-"""``voicestream ray-config``: a Ray Serve config of the ASR application, for ``serve deploy``;
-and the replica options it shares with ``serve --ray``."""
+"""``voicestream ray-config``: a Ray Serve config of the ASR application (and the speaker
+application), for ``serve deploy``; and the replica options it shares with ``serve --ray``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from voicestream.catalog import check_name, default_model
-from voicestream.cli import draft
+from voicestream.cli import diarize, draft
+from voicestream.cluster import speakers
 from voicestream.cluster.asr import AsrReplicas, serve_config
 from voicestream.errors import ModelError, OptionError, OutputError
 from voicestream.files.transcriber import ModelSettings
@@ -27,7 +28,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="inference device (default: cpu)")
     p.add_argument("--compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU)")
     draft.add_arguments(p)
+    diarize.add_arguments(p, counts=False, token=False)
     add_sizing(p)
+    add_speaker_sizing(p)
     p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
     p.set_defaults(run=run)
 
@@ -41,6 +44,39 @@ def add_sizing(p: Any) -> None:
                    help="CPUs per ASR replica; its Whisper runs that many threads (default: 1)")  # fmt: skip
     p.add_argument(
         "--gpus-per-replica", type=float, default=None, metavar="N", help="GPUs per ASR replica (default: 0)"
+    )
+
+
+def add_speaker_sizing(p: Any) -> None:
+    """Add ``--speaker-replicas`` and ``--cpus-per-speaker-replica`` to ``p`` (``None`` when not given)."""
+    p.add_argument("--speaker-replicas", type=int, default=None, metavar="N",
+                   help="speaker model replicas, with --diarize (default: 1)")  # fmt: skip
+    p.add_argument("--cpus-per-speaker-replica", type=float, default=None, metavar="N",
+                   help="CPUs per speaker replica; its PyTorch runs that many threads (default: 1)")  # fmt: skip
+
+
+def speaker_sizing_given(args: argparse.Namespace) -> list[str]:
+    """The speaker sizing options given on the command line."""
+    names = (("--speaker-replicas", args.speaker_replicas),
+             ("--cpus-per-speaker-replica", args.cpus_per_speaker_replica))  # fmt: skip
+    return [name for name, value in names if value is not None]
+
+
+def speaker_sizing(args: argparse.Namespace) -> speakers.SpeakerReplicas | None:
+    """The speaker deployment asked for: ``None`` without ``--diarize``.
+
+    Raises:
+        OptionError: speaker sizing without ``--diarize``, or a bad size.
+    """
+    given = speaker_sizing_given(args)
+    if not diarize.wanted(args):
+        if given:
+            raise OptionError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --diarize")
+        return None
+    d = speakers.SpeakerReplicas()
+    return speakers.SpeakerReplicas(
+        d.replicas if args.speaker_replicas is None else args.speaker_replicas,
+        d.cpus_per_replica if args.cpus_per_speaker_replica is None else args.cpus_per_speaker_replica,
     )
 
 
@@ -96,13 +132,16 @@ def run(args: argparse.Namespace) -> int:
         from ray.serve.schema import ServeDeploySchema
     except ImportError as e:
         raise ModelError("ray-config needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
-    config = serve_config(model_settings(args), sizing(args))
+    speaker_sizes = speaker_sizing(args)
+    speaker_app = None if speaker_sizes is None else speakers.app_config(args.diarize_model, speaker_sizes)
+    config = serve_config(model_settings(args), sizing(args), speaker_app)
     ServeDeploySchema.model_validate(config)  # what `serve deploy` will accept
     text = (
         "# voicestream's ASR replicas on Ray Serve: `serve deploy` this file, then run\n"
         "# `voicestream serve --ray --no-deploy --address auto` as the gateway (docs/cluster.md).\n"
         "# Every node needs voicestream installed; each replica runs as many Whisper threads as\n"
         "# its ray_actor_options.num_cpus; autoscaling stays within min_replicas..max_replicas.\n"
+        "# Speaker replicas (with --diarize) read a hub pipeline's $HF_TOKEN from their node.\n"
     ) + yaml.safe_dump(config, sort_keys=False)
     if args.output is None:
         sys.stdout.write(text)

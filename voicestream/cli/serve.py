@@ -11,18 +11,24 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicestream import registry
 from voicestream.asr import AsrEngine, default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft, ray_config
+from voicestream.cluster import speakers
+from voicestream.cluster.asr import APP_NAME as ASR_APP
 from voicestream.cluster.asr import RemoteAsrEngine, attach, deploy, undeploy
+from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.web import default_web_root
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
+
+if TYPE_CHECKING:
+    from voicestream.diarize.live import SpeakerModels
 
 _STOP_REPORT_S = 20.0
 """Seconds after Ctrl-C at which a server still stopping prints its threads' stacks."""
@@ -68,16 +74,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-speaker-audio", type=float, default=d.max_speaker_audio_s, metavar="SECONDS",
                    help="audio a diarized session keeps for its end-of-stream relabelling pass "
                         f"(default: {d.max_speaker_audio_s:g}; 32 kB per second)")  # fmt: skip
-    ray = p.add_argument_group("ASR on a Ray cluster (the 'ray' extra)")
+    ray = p.add_argument_group("ASR and speaker models on a Ray cluster (the 'ray' extra)")
     ray.add_argument("--ray", action="store_true",
-                     help="decode on a Ray Serve deployment: replicas that hold the model and no session state; "
-                          "this process keeps the sockets and the sessions")  # fmt: skip
+                     help="decode (and with --diarize label speakers) on Ray Serve deployments: replicas "
+                          "that hold the models and no session state; this process keeps the sessions")  # fmt: skip
     ray.add_argument("--address", default=None,
                      help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")  # fmt: skip
     ray.add_argument("--no-deploy", action="store_true",
-                     help="use the ASR application already on the cluster (`serve deploy` of `voicestream "
-                          "ray-config`) instead of deploying one; it stays when this server stops")  # fmt: skip
+                     help="use the applications already on the cluster (`serve deploy` of `voicestream "
+                          "ray-config`) instead of deploying them; they stay when this server stops")  # fmt: skip
     ray_config.add_sizing(ray)
+    ray_config.add_speaker_sizing(ray)
     p.set_defaults(run=run)
 
 
@@ -86,6 +93,7 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
     if not args.ray:
         given = [f for f, v in (("--address", args.address), ("--no-deploy", args.no_deploy)) if v]
         given += ray_config.sizing_given(args)
+        given += ray_config.speaker_sizing_given(args)
         if given:
             raise OptionError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --ray")
         engine = registry.create_asr_engine(
@@ -114,6 +122,24 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
     return remote, max(workers, sizing.replicas or 1, args.workers or 0)
 
 
+def _speakers(args: argparse.Namespace, workers: int, sizing: speakers.SpeakerReplicas | None) -> SpeakerModels | None:
+    """The speaker models the command line asks for: loaded here, or on Ray replicas."""
+    if not diarize.wanted(args):
+        return None
+    if args.ray and args.no_deploy:
+        print("voicestream: joining the speaker deployment on Ray ...", file=sys.stderr, flush=True)
+        return speakers.RemoteSpeakerModels(attach(args.address, app=SPEAKER_APP))
+    if args.ray and sizing is not None:
+        print("voicestream: starting the speaker deployment on Ray ...", file=sys.stderr, flush=True)
+        return speakers.RemoteSpeakerModels(speakers.deploy(args.diarize_model, sizing))
+    import torch  # PyTorch comes with the diarize and dub extras
+
+    from voicestream.diarize.live import DiarizationModels  # needs SciPy (the diarize extra)
+
+    torch.set_num_threads(max(1, default_cpu_threads() // workers))
+    return DiarizationModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the models once and serve until Ctrl-C or SIGTERM, which close every session first."""
     if args.max_sessions < 1:
@@ -123,15 +149,13 @@ def run(args: argparse.Namespace) -> int:
     if args.web_root is not None and not (args.web_root / "index.html").is_file():
         raise OptionError(f"--web-root {args.web_root}: no index.html there")
     workers = args.workers or default_cpu_threads()
+    speaker_sizes = ray_config.speaker_sizing(args) if args.ray else None  # checked before any model loads
+    if args.ray and args.hf_token and diarize.wanted(args):
+        raise OptionError("--hf-token with --ray: the speaker replicas read $HF_TOKEN from their nodes' environment")
+    if args.no_deploy and ray_config.speaker_sizing_given(args):
+        raise OptionError("with --no-deploy the deployed config sizes the speaker replicas")
     engine, workers = _engine(args, workers)
-    diarization = None
-    if diarize.wanted(args):
-        import torch  # PyTorch comes with the diarize and dub extras
-
-        from voicestream.diarize.live import DiarizationModels  # needs SciPy (the diarize extra)
-
-        torch.set_num_threads(max(1, default_cpu_threads() // workers))
-        diarization = DiarizationModels(load_diarizer(args.diarize_model, args.hf_token, "cpu"))
+    diarization = _speakers(args, workers, speaker_sizes)
     config = ServerConfig(
         host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
@@ -148,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         port = await server.start()
         auth = "token required" if config.token else "no token"
-        auth += f", speaker labels by {diarization.diarizer.name}" if diarization is not None else ""
+        auth += f", speaker labels by {diarization.name}" if diarization is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
         where = f", ASR on Ray ({_replicas_text(args)})" if args.ray else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
@@ -167,17 +191,20 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         if args.ray:
-            undeploy(remove=not args.no_deploy)
+            undeploy(remove=not args.no_deploy, apps=(ASR_APP, SPEAKER_APP) if diarization else (ASR_APP,))
     print("voicestream: stopped", file=sys.stderr, flush=True)
     _exit_now(0)
     return 0  # not reached
 
 
 def _replicas_text(args: argparse.Namespace) -> str:
+    """The start-up line's account of the replicas: ``1 replicas``, ``..., 1 speaker replicas``."""
+    speaker_sizes = ray_config.speaker_sizing(args)
     if args.no_deploy:
-        return "the deployed replicas"
+        return "the deployed replicas" + (", speakers too" if speaker_sizes is not None else "")
     replicas = ray_config.sizing(args).replicas
-    return f"{replicas} replicas" if replicas else "autoscaled replicas"
+    text = f"{replicas} replicas" if replicas else "autoscaled replicas"
+    return text + (f", {speaker_sizes.replicas} speaker replicas" if speaker_sizes is not None else "")
 
 
 def _exit_now(code: int) -> None:

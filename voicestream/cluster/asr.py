@@ -23,6 +23,8 @@ from voicestream import registry
 from voicestream.asr import AsrSegment, DecodeOptions, DraftPolicy
 from voicestream.asr.speculative import DraftSettings, SpeculativeStats
 from voicestream.catalog import default_model
+from voicestream.cluster import calls
+from voicestream.cluster.calls import RETRY_FOR_S
 from voicestream.cluster.connect import connect
 from voicestream.cluster.metrics import Decoded, ReplicaMetrics
 from voicestream.errors import ModelError, OptionError
@@ -32,8 +34,6 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "voicestream-asr"
 DEPLOYMENT_NAME = "asr"
-RETRY_FOR_S = 120.0
-"""How long a call is sent again while replicas die or restart (a restart loads the model)."""
 
 
 class AsrReplica:
@@ -198,8 +198,8 @@ def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> A
     return serve.run(app, name=APP_NAME, route_prefix=None, blocking=False)
 
 
-def attach(address: str | None, wait_s: float = RETRY_FOR_S) -> Any:
-    """The handle of the ASR application deployed on the cluster (by ``serve deploy`` of a
+def attach(address: str | None, wait_s: float = RETRY_FOR_S, app: str = APP_NAME) -> Any:
+    """The handle of application ``app`` deployed on the cluster (by ``serve deploy`` of a
     :func:`serve_config` file, or by another server), waiting up to ``wait_s`` for it to
     appear (``serve deploy`` returns before the application exists).
 
@@ -214,45 +214,48 @@ def attach(address: str | None, wait_s: float = RETRY_FOR_S) -> Any:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return serve.get_app_handle(APP_NAME)
+            return serve.get_app_handle(app)
         except RayServeException as e:
             if time.monotonic() > deadline:
                 raise OptionError(
-                    f"the cluster has no {APP_NAME!r} application after {wait_s:.0f} s ({e}); deploy it with "
-                    "`voicestream ray-config -o asr.yaml && serve deploy asr.yaml`, or drop --no-deploy"
+                    f"the cluster has no {app!r} application after {wait_s:.0f} s ({e}); deploy it with "
+                    "`voicestream ray-config -o asr.yaml && serve deploy asr.yaml` (with the same --diarize "
+                    "options), or drop --no-deploy"
                 ) from None
             time.sleep(1.0)
 
 
-def serve_config(models: ModelSettings, sizing: AsrReplicas) -> dict[str, Any]:
-    """A Ray Serve config (for ``serve deploy``) of the ASR application sized by ``sizing``."""
+def serve_config(models: ModelSettings, sizing: AsrReplicas, speakers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Ray Serve config (for ``serve deploy``) of the ASR application sized by ``sizing``,
+    and the speaker application when ``speakers`` (its entry,
+    :func:`voicestream.cluster.speakers.app_config`) is given."""
+    asr = {
+        "name": APP_NAME,
+        "route_prefix": None,
+        "import_path": f"{__name__}:build_app",
+        "args": app_args(models),
+        "deployments": [deployment_options(sizing, None)],
+    }
     return {
         "proxy_location": "Disabled",  # voicestream serve --ray --no-deploy is the gateway
-        "applications": [
-            {
-                "name": APP_NAME,
-                "route_prefix": None,
-                "import_path": f"{__name__}:build_app",
-                "args": app_args(models),
-                "deployments": [deployment_options(sizing, None)],
-            }
-        ],
+        "applications": [asr] if speakers is None else [asr, speakers],
     }
 
 
-def undeploy(remove: bool = True) -> None:
-    """Take the ASR application down (with ``remove``) and leave the cluster (a local cluster
-    stops with it); nothing when this process never connected."""
+def undeploy(remove: bool = True, apps: tuple[str, ...] = (APP_NAME,)) -> None:
+    """Take the applications ``apps`` down (with ``remove``) and leave the cluster (a local
+    cluster stops with it); nothing when this process never connected."""
     import ray
     from ray import serve
 
     if not ray.is_initialized():
         return
     if remove:
-        try:
-            serve.delete(APP_NAME)
-        except Exception as e:  # a cluster that is gone already: nothing left to free
-            log.warning("could not remove the ASR deployment: %s", e)
+        for app in apps:
+            try:
+                serve.delete(app)
+            except Exception as e:  # a cluster that is gone already: nothing left to free
+                log.warning("could not remove the %s application: %s", app, e)
     ray.shutdown()
 
 
@@ -311,17 +314,4 @@ class RemoteAsrEngine:
         return self.load.summary(time.monotonic())
 
     def _call(self, method: str, *args: Any) -> Any:
-        from ray.exceptions import ActorUnavailableError, RayActorError
-        from ray.serve.exceptions import DeploymentUnavailableError, ReplicaUnavailableError
-
-        retryable = (RayActorError, ActorUnavailableError, ReplicaUnavailableError, DeploymentUnavailableError)
-        deadline = time.monotonic() + self.retry_for_s
-        while True:
-            try:
-                return getattr(self.handle, method).remote(*args).result()
-            except retryable as e:
-                if time.monotonic() > deadline:
-                    raise ModelError(f"no ASR replica answered for {self.retry_for_s:.0f} s: {e}") from e
-                self.load.retried()
-                log.warning("ASR replica failed a call (%s); sending it again", type(e).__name__)
-                time.sleep(0.2)
+        return calls.call(self.handle, method, args, "ASR", self.retry_for_s, self.load.retried)

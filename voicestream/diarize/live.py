@@ -1,7 +1,8 @@
 """Speaker labels for a live stream's finals, and the offline second pass at its end.
 
 :class:`DiarizationModels` (shared by all sessions) wraps the segmentation model and the
-speaker embedding of a pyannote pipeline. :class:`LiveDiarizer` (one per session)
+speaker embedding of a pyannote pipeline (:class:`SpeakerModels`: the same calls may run on
+Ray replicas instead, :mod:`voicestream.cluster.speakers`). :class:`LiveDiarizer` (one per session)
 keeps the session's audio and its :class:`~voicestream.diarize.online.OnlineClustering`:
 for each batch of finals it segments the newest 10 s of audio (which reach past the
 finals' words, since words are confirmed a second or two after they are heard), embeds
@@ -17,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from voicestream.diarize.attribution import attribute_words, snap_to_sentences
 from voicestream.diarize.base import SpeakerCount
 from voicestream.diarize.engine import PyannoteDiarizer
 from voicestream.diarize.online import OnlineClustering, OnlineSettings
-from voicestream.messages import SpeakerTurn, Word
+from voicestream.messages import Diarization, SpeakerTurn, Word
 from voicestream.timebase import SAMPLE_RATE
 
 WINDOW_S = 10.0
@@ -45,15 +46,42 @@ def speaker_name(index: int) -> str:
     return f"Speaker {index + 1}"
 
 
+class SpeakerModels(Protocol):
+    """What live speaker labelling calls: stateless, shared by every session.
+
+    Attributes:
+        name: The diarization pipeline's name.
+        frame_step_s: Seconds between the segmentation model's output frames.
+        frame_start_s: Centre (s) of its first output frame.
+    """
+
+    name: str
+    frame_step_s: float
+    frame_start_s: float
+
+    def segment(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Local speaker activity of ``samples`` ``(n,)`` (at most 10 s): ``(frames, local_speakers)``, 0/1."""
+        ...
+
+    def embed(self, samples: npt.NDArray[np.float32], masks: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Embeddings ``(k, dimension)`` of ``samples`` ``(n,)`` under ``masks`` ``(k, frames)``."""
+        ...
+
+    def diarize(self, samples: npt.NDArray[np.float32], speakers: SpeakerCount | None = None) -> Diarization:
+        """The whole pipeline on 16 kHz ``samples`` ``(n,)`` (the end-of-stream pass)."""
+        ...
+
+
 class DiarizationModels:
     """The segmentation model and speaker embedding of ``diarizer``'s pyannote pipeline,
-    shared by every session (forward passes hold no state)."""
+    shared by every session (forward passes hold no state); a :class:`SpeakerModels`."""
 
     def __init__(self, diarizer: PyannoteDiarizer) -> None:
         from pyannote.audio.utils.powerset import Powerset  # pyannote.audio comes with the diarize extra
 
         pipeline = diarizer.pipeline
         self.diarizer = diarizer
+        self.name = diarizer.name
         self.model: Any = pipeline._segmentation.model
         self.embedding: Any = pipeline._embedding
         specs = self.model.specifications
@@ -80,6 +108,10 @@ class DiarizationModels:
         out: npt.NDArray[np.float32] = np.asarray(self.embedding(waveforms, masks=torch.from_numpy(masks)))
         return out
 
+    def diarize(self, samples: npt.NDArray[np.float32], speakers: SpeakerCount | None = None) -> Diarization:
+        """The pipeline on 16 kHz ``samples`` ``(n,)``."""
+        return self.diarizer.diarize(samples, speakers)
+
 
 @dataclass(frozen=True, slots=True)
 class SecondPass:
@@ -93,7 +125,7 @@ class LiveDiarizer:
     """One session's speaker labelling; see the module docstring."""
 
     def __init__(
-        self, models: DiarizationModels, settings: OnlineSettings | None = None, max_audio_s: float = 3600.0
+        self, models: SpeakerModels, settings: OnlineSettings | None = None, max_audio_s: float = 3600.0
     ) -> None:
         self.models = models
         self.clustering = OnlineClustering(settings)
@@ -186,7 +218,7 @@ class LiveDiarizer:
             if not self.audio.complete:
                 return None
             samples = self.audio.slice_samples(0, self.audio.end)
-        offline = self.models.diarizer.diarize(samples, speakers)
+        offline = self.models.diarize(samples, speakers)
         relabelled = snap_to_sentences(attribute_words(words, offline.exclusive))
         names = match_names(words, relabelled)
         fixed = tuple(replace(w, speaker=names.get(w.speaker or "", w.speaker)) for w in relabelled)

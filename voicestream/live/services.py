@@ -30,7 +30,7 @@ from voicestream.tts.cast import catalog
 from voicestream.tts.remote import RemoteStretch, remote_synthesizers
 
 if TYPE_CHECKING:
-    from voicestream.diarize.live import DiarizationModels, LiveDiarizer
+    from voicestream.diarize.live import LiveDiarizer, SpeakerModels
     from voicestream.live.speech.voices import LiveVoices
     from voicestream.tts.base import Synthesizer
 
@@ -77,7 +77,7 @@ class LiveServices:
         engine: AsrEngine,
         vad: SileroFrameModel,
         settings: LiveSettings | None = None,
-        diarization: DiarizationModels | None = None,
+        diarization: SpeakerModels | None = None,
     ) -> None:
         self.engine = engine
         self.vad = vad

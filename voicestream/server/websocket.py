@@ -45,7 +45,7 @@ from voicestream.server.redact import server_logger
 from voicestream.server.web import WebPage, json_response
 
 if TYPE_CHECKING:
-    from voicestream.diarize.live import DiarizationModels
+    from voicestream.diarize.live import SpeakerModels
 
 log = logging.getLogger("voicestream.server")
 
@@ -123,7 +123,7 @@ class VoicestreamServer:
         engine: AsrEngine,
         vad: SileroFrameModel,
         config: ServerConfig,
-        diarization: DiarizationModels | None = None,
+        diarization: SpeakerModels | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
