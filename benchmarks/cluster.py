@@ -68,7 +68,9 @@ def idle_cluster(seconds: float) -> tuple[float, float]:
     import psutil
     import ray
 
-    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    from voicestream.cluster.connect import connect
+
+    connect(None)  # the local cluster voicestream starts for itself
     try:
         time.sleep(5.0)  # let start-up settle
         me = psutil.Process()
@@ -131,8 +133,10 @@ def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: 
             if r.asr:
                 o = r.asr["overhead_ms"]
                 overhead = f" | remote call overhead p50 {o['p50']:.0f} ms p95 {o['p95']:.0f} ms"
+            # the serving process's CPU per audio second per session: with --ray the gateway's alone
             print(f"  N={count:<3} {way:<20} {'held' if held else 'NOT held':<8} {r.held}/{count} done | final p50 "
-                  f"{load.pct(r.final, 50):.2f} p95 {p95[way, count]:.2f} s{overhead}", flush=True)  # fmt: skip
+                  f"{load.pct(r.final, 50):.2f} p95 {p95[way, count]:.2f} s | server process CPU {r.rtf:.3f} s "
+                  f"per audio s per session{overhead}", flush=True)  # fmt: skip
     one, ray = ways
     print(f"largest N held: one process {largest[one]}, --ray {largest[ray]} "
           f"({largest[ray] / max(1, largest[one]):.2f}x)")  # fmt: skip

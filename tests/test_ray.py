@@ -33,6 +33,7 @@ from voicestream import media
 from voicestream.asr import DecodeOptions, FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
 from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, deploy
+from voicestream.cluster.connect import connect
 from voicestream.cluster.files import WORKER_DIED, FileWorker, RaySettings, run_on_ray
 from voicestream.cluster.speakers import RemoteSpeakerModels, SpeakerReplicas
 from voicestream.cluster.speakers import deploy as deploy_speakers
@@ -79,7 +80,7 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     attempts.mkdir()
     monkeypatch.setenv("VOICESTREAM_TEST_ATTEMPTS", str(attempts))
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
-    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    connect(None)  # the local cluster voicestream starts for itself, with its settings
     yield attempts
     if "ray.serve" in sys.modules:
         sys.modules["ray.serve"].shutdown()

@@ -15,6 +15,10 @@ from voicestream.errors import ModelError, OptionError
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 
+IDLE_LEAN = {"enable_worker_prestart": False, "num_workers_soft_limit": 0}
+"""Ray settings of a local cluster started by voicestream (Ray allows them only at a start)."""
+
+
 def connect(address: str | None) -> None:
     """Join the cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``), or at
     ``$RAY_ADDRESS``, else start a local one that listens on loopback only; nothing when
@@ -39,6 +43,9 @@ def connect(address: str | None) -> None:
             _node_ip_address="127.0.0.1" if local else None,
             include_dashboard=False,
             log_to_driver=False,
+            # no pool of idle task workers kept (started when a task needs one): an idle local
+            # cluster costs 3.2% of a core and 580 MiB instead of 4.8-5.4% and 750 MiB
+            _system_config=IDLE_LEAN if local else None,
             logging_level=logging.WARNING,
             configure_logging=False,
         )
