@@ -94,8 +94,11 @@ def test_application_arguments_read_back() -> None:
         (["serve", "--speaker-replicas", "2"], 2, "--speaker-replicas needs --ray"),
         (["serve", "--ray", "--cpus-per-speaker-replica", "2"], 2, "--cpus-per-speaker-replica needs --diarize"),
         (["serve", "--ray", "--diarize", "--hf-token", "x"], 2, "the speaker replicas read $HF_TOKEN"),
-        (["serve", "--ray", "--no-deploy", "--diarize", "--speaker-replicas", "2"], 2,
-         "with --no-deploy the deployed config sizes the speaker replicas"),
+        (
+            ["serve", "--ray", "--no-deploy", "--diarize", "--speaker-replicas", "2"],
+            2,
+            "with --no-deploy the deployed config sizes the speaker replicas",
+        ),
     ],
 )
 def test_option_errors(args: list[str], code: int, message: str) -> None:
