@@ -7,9 +7,11 @@ timed from the command's start to its end, model loads and cluster start include
 files per hour and the ratio to the loop.
 
 Live: N sessions streamed at real time (``benchmarks/load.py``'s load) against the
-one-process ``serve`` and against ``serve --ray`` with ``--replicas`` ASR replicas on a local
-cluster, for each N: sessions held, final latency p50/p95, and the round-trip overhead of
-one remote ASR call (``/metrics``). A load is held when every session ends with ``done`` and
+one-process ``serve``, against ``serve --ray`` with ``--replicas`` ASR replicas on a local
+cluster, and against the same with the gateway as a Serve deployment behind Serve's proxy
+(``--gateway-replicas 1``), for each N: sessions held, final latency p50/p95, the serving
+process's CPU (the gateway replica's with the Serve gateway), and the round-trip overhead
+of one remote ASR call (``/metrics``). A load is held when every session ends with ``done`` and
 the final latency p95 stays under ``--max-p95``.
 
 Idle: the CPU and memory of a local Ray cluster doing nothing.
@@ -117,7 +119,9 @@ def files_per_hour(count: int, model: str, workers: int) -> None:
 def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: float) -> None:
     """N sessions at real time on the one-process server and on ``serve --ray``."""
     audio = media.decode(DATA / "long_form" / "librispeech_concat_4spk.wav")
-    ways = {"one process": (), f"--ray, {replicas} replicas": ("--ray", "--asr-replicas", str(replicas))}
+    on_ray = ("--ray", "--asr-replicas", str(replicas))
+    ways = {"one process": (), f"--ray, {replicas} replicas": on_ray,
+            "--ray, Serve gateway": (*on_ray, "--gateway-replicas", "1")}  # fmt: skip
     print(f"live: {seconds:g} s per session at real time, model {model}, {os.cpu_count()} cores, "
           f"held = all done and final p95 <= {max_p95:g} s")  # fmt: skip
     largest = dict.fromkeys(ways, 0)
@@ -137,11 +141,12 @@ def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: 
             print(f"  N={count:<3} {way:<20} {'held' if held else 'NOT held':<8} {r.held}/{count} done | final p50 "
                   f"{load.pct(r.final, 50):.2f} p95 {p95[way, count]:.2f} s | server process CPU {r.rtf:.3f} s "
                   f"per audio s per session{overhead}", flush=True)  # fmt: skip
-    one, ray = ways
-    print(f"largest N held: one process {largest[one]}, --ray {largest[ray]} "
-          f"({largest[ray] / max(1, largest[one]):.2f}x)")  # fmt: skip
-    for count in counts:
-        print(f"  N={count}: --ray final p95 {p95[ray, count] - p95[one, count]:+.2f} s against one process")
+    one, *others = ways
+    for way in others:
+        print(f"largest N held: one process {largest[one]}, {way} {largest[way]} "
+              f"({largest[way] / max(1, largest[one]):.2f}x)")  # fmt: skip
+        for count in counts:
+            print(f"  N={count}: {way} final p95 {p95[way, count] - p95[one, count]:+.2f} s against one process")
 
 
 def main() -> None:

@@ -434,3 +434,84 @@ def test_a_serve_deploy_of_ray_config_with_gateways_that_join_it(data: Path, tmp
         for events in (kept, after):
             assert events[-1]["type"] == "done"
             assert wer([reference], [_finals_text(events)]) <= 0.08
+
+
+def _metrics(port: int, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        doc: dict[str, Any] = json.load(reply)
+        return doc
+
+
+def _gateways(port: int, token: str, looks: int = 24) -> dict[int, dict[str, Any]]:
+    """``/metrics`` of each gateway replica that answers ``looks`` requests, by process id."""
+    return {doc["pid"]: doc for doc in (_metrics(port, token) for _ in range(looks))}
+
+
+async def _streams_through_a_dying_gateway(
+    url: str, clip: Any, token: str, victim: int
+) -> list[tuple[list[dict[str, Any]] | BaseException, float]]:
+    """Four sessions at real time; ``victim`` (a gateway replica's pid) is SIGKILLed once every
+    session has had a final. Returns each session's events, or the error its client raised,
+    with the seconds from the kill to that end."""
+    finals: list[asyncio.Event] = [asyncio.Event() for _ in range(4)]
+    killed = [0.0]
+
+    def marker(i: int) -> Any:
+        return lambda event: finals[i].set() if event["type"] == "final" else None
+
+    async def session(i: int) -> tuple[list[dict[str, Any]] | BaseException, float]:
+        try:
+            outcome: list[dict[str, Any]] | BaseException = await stream_samples(
+                url, clip, speed=1.0, language="en", token=token, on_event=marker(i)
+            )
+        except StreamClosedError as e:
+            outcome = e
+        return outcome, time.monotonic() - killed[0]
+
+    streams = [asyncio.create_task(session(i)) for i in range(4)]
+    await asyncio.wait_for(asyncio.gather(*(f.wait() for f in finals)), 60)
+    os.kill(victim, signal.SIGKILL)
+    killed[0] = time.monotonic()
+    return list(await asyncio.gather(*streams))
+
+
+def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None:
+    """``voicestream serve --ray --gateway-replicas 2``: the websockets, page, ``/info`` and
+    ``/metrics`` come from two gateway replicas behind Ray Serve's proxy, with the one-process
+    server's protocol (a wrong token gets 4401 and its reason) and JFK's words through the ASR
+    replica. Four sessions spread over both replicas; one replica is killed (SIGKILL): its
+    clients learn at once that the connection ended before ``done``, the other replica's
+    sessions end with all their words, and a new session is served afterwards. SIGTERM stops
+    the server (exit 0) and takes the applications down."""
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
+    token, port = secrets.token_hex(8), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("VOICESTREAM_TOKEN", "RAY_ADDRESS")}
+    args = ("--ray", "--gateway-replicas", "2", "--port", str(port), "--max-rate", "0", "--token", token)
+    with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
+        assert url == f"ws://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=10) as reply:
+            assert json.load(reply)["model"] == "tiny.en"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as reply:
+            assert b"<html" in reply.read() and "default-src 'none'" in reply.headers["Content-Security-Policy"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _metrics(port, "wrong")
+        assert refused.value.code == 401
+        with pytest.raises(StreamClosedError, match="4401 missing or wrong token"):
+            asyncio.run(stream_samples(url, jfk[:16000], token="wrong"))
+        gateways = _gateways(port, token)
+        assert len(gateways) == 2 and all("asr" in g for g in gateways.values())  # both hold a remote engine
+
+        outcomes = asyncio.run(_streams_through_a_dying_gateway(url, jfk, token, victim=min(gateways)))
+        ended = [o for o, _ in outcomes if isinstance(o, list)]
+        cut = [(o, s) for o, s in outcomes if isinstance(o, BaseException)]
+        print(f"gateway replica killed: {len(ended)} sessions ended with done, {len(cut)} cut: {cut}")
+        assert ended and cut  # sessions were on both replicas
+        assert all("connection ended before done" in str(error) and s < 5.0 for error, s in cut)
+        for events in ended:
+            assert events[-1]["type"] == "done" and wer([reference], [_finals_text(events)]) <= 0.08
+        after = asyncio.run(stream_samples(url, jfk, speed=4.0, language="en", token=token))
+        assert after[-1]["type"] == "done" and wer([reference], [_finals_text(after)]) <= 0.08
+        left = _gateways(port, token)
+        assert min(gateways) not in left and sum(g["sessions_opened"] for g in left.values()) >= 1

@@ -10,10 +10,14 @@ import pytest
 from tests.test_cli import assert_one_line_error, voicestream
 from voicestream.asr.speculative import DraftSettings
 from voicestream.cluster.asr import APP_NAME, AsrReplicas, app_args, models_from_args, serve_config
+from voicestream.cluster.gateway import APP_NAME as GATEWAY_APP
+from voicestream.cluster.gateway import app_args as gateway_args
+from voicestream.cluster.gateway import build_app, config_from_args
 from voicestream.cluster.metrics import Decoded, ReplicaMetrics
 from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.errors import OptionError
 from voicestream.files.transcriber import ModelSettings
+from voicestream.server.websocket import ServerConfig
 
 schema = pytest.importorskip("ray.serve.schema", reason="the 'ray' extra")
 yaml = pytest.importorskip("yaml")
@@ -58,6 +62,36 @@ def test_ray_config_with_speakers_adds_the_speaker_application() -> None:
     assert [app["name"] for app in plain["applications"]] == [APP_NAME]
 
 
+def test_ray_config_with_gateway_replicas_serves_through_serves_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--gateway-replicas`` adds the gateway application at ``/``, Serve's proxy on every node
+    at the address asked for, and the gateway's limits as arguments that read back into the
+    server's config; the token is never written: replicas read ``$VOICESTREAM_TOKEN``."""
+    proc = voicestream("ray-config", "--model", "tiny.en", "--asr-replicas", "3", "--gateway-replicas", "2",
+                       "--host", "0.0.0.0", "--port", "9000", "--max-sessions", "6", "--require-token",
+                       "--allow-origin", "https://captions.example")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    deploy = schema.ServeDeploySchema.model_validate(config)
+    assert config["proxy_location"] == "EveryNode" and config["http_options"] == {"host": "0.0.0.0", "port": 9000}
+    asr, gateway = deploy.applications
+    assert asr.name == APP_NAME and gateway.name == GATEWAY_APP and gateway.route_prefix == "/"
+    assert gateway.import_path == "voicestream.cluster.gateway:build_app"
+    (deployment,) = gateway.deployments
+    assert deployment.num_replicas == 2 and deployment.max_ongoing_requests >= 6
+    monkeypatch.setenv("VOICESTREAM_TOKEN", "t0ken")
+    server, diarize = config_from_args(gateway.args)
+    assert server.max_sessions == 6 and server.allowed_origins == ("https://captions.example",)
+    assert server.token == "t0ken" and server.workers >= 3 and server.web_root is not None and not diarize
+    assert "t0ken" not in proc.stdout
+    monkeypatch.delenv("VOICESTREAM_TOKEN")
+    with pytest.raises(OptionError, match="set \\$VOICESTREAM_TOKEN"):
+        config_from_args(gateway.args)
+    with pytest.raises(OptionError, match="unknown gateway arguments: port"):
+        config_from_args({"port": 1})
+    assert build_app(gateway.args) is not None  # the builder `serve deploy` runs
+    assert gateway_args(ServerConfig(max_sessions=3, token="x"), True)["token_required"] is True
+
+
 def test_autoscaled_replicas_and_gpus() -> None:
     config = serve_config(ModelSettings(model="base", device="cuda"), AsrReplicas(None, 4.0, 0.5))
     schema.ServeDeploySchema.model_validate(config)
@@ -90,6 +124,11 @@ def test_application_arguments_read_back() -> None:
         (["serve", "--no-deploy", "--address", "auto"], 2, "--address, --no-deploy need --ray"),
         (["serve", "--ray", "--no-deploy", "--cpus-per-replica", "2"], 2, "the deployed config sizes the replicas"),
         (["ray-config", "--speaker-replicas", "2"], 2, "--speaker-replicas needs --diarize"),
+        (["ray-config", "--host", "0.0.0.0", "--port", "80"], 2, "--host, --port need --gateway-replicas"),
+        (["ray-config", "--gateway-replicas", "0"], 2, "--gateway-replicas must be at least 1"),
+        (["serve", "--gateway-replicas", "2"], 2, "--gateway-replicas needs --ray"),
+        (["serve", "--ray", "--gateway-replicas", "2", "--port", "0"], 2, "--gateway-replicas needs a fixed --port"),
+        (["serve", "--ray", "--no-deploy", "--gateway-replicas", "1"], 2, "--gateway-replicas with --no-deploy"),
         (["ray-config", "--diarize", "--speaker-replicas", "0"], 2, "--speaker-replicas must be at least 1"),
         (["serve", "--speaker-replicas", "2"], 2, "--speaker-replicas needs --ray"),
         (["serve", "--ray", "--cpus-per-speaker-replica", "2"], 2, "--cpus-per-speaker-replica needs --diarize"),

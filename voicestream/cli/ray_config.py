@@ -10,10 +10,11 @@ from typing import Any
 
 from voicestream.catalog import check_name, default_model
 from voicestream.cli import diarize, draft
-from voicestream.cluster import speakers
+from voicestream.cluster import gateway, speakers
 from voicestream.cluster.asr import AsrReplicas, serve_config
 from voicestream.errors import ModelError, OptionError, OutputError
 from voicestream.files.transcriber import ModelSettings
+from voicestream.server.websocket import ServerConfig
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +32,16 @@ def add_parser(sub: Any) -> None:
     diarize.add_arguments(p, counts=False, token=False)
     add_sizing(p)
     add_speaker_sizing(p)
+    g = p.add_argument_group("the gateway as a Serve deployment (else `voicestream serve --ray --no-deploy` is it)")
+    g.add_argument("--gateway-replicas", type=int, default=None, metavar="N",
+                   help="add the gateway application: N replicas behind Serve's proxy hold the websockets")  # fmt: skip
+    g.add_argument("--host", default=None, help="address Serve's proxy listens on (default: 127.0.0.1)")
+    g.add_argument("--port", type=int, default=None, help="port of Serve's proxy (default: 8765)")
+    g.add_argument("--max-sessions", type=int, default=None, help="sessions per gateway replica (default: 4)")
+    g.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
+                   help="browser origin allowed (repeatable; * for any; default: same host only)")  # fmt: skip
+    g.add_argument("--require-token", action="store_true",
+                   help="clients must send the token in $VOICESTREAM_TOKEN of the gateway replicas' nodes")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write here (default: stdout)")
     p.set_defaults(run=run)
 
@@ -113,6 +124,34 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
     )  # fmt: skip
 
 
+def _add_gateway(config: dict[str, Any], args: argparse.Namespace, asr: AsrReplicas, diarize: bool) -> bool:
+    """Add the gateway application and Serve's proxy address to ``config`` when
+    ``--gateway-replicas`` asks for it; whether it did.
+
+    Raises:
+        OptionError: gateway options without ``--gateway-replicas``, or bad values.
+    """
+    given = [name for name, value in (("--host", args.host), ("--port", args.port),
+             ("--max-sessions", args.max_sessions), ("--allow-origin", args.allow_origin),
+             ("--require-token", args.require_token)) if value]  # fmt: skip
+    if args.gateway_replicas is None:
+        if given:
+            raise OptionError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --gateway-replicas")
+        return False
+    d = ServerConfig()
+    if args.max_sessions is not None and args.max_sessions < 1:
+        raise OptionError("--max-sessions must be at least 1")
+    server = ServerConfig(
+        max_sessions=args.max_sessions or d.max_sessions, allowed_origins=tuple(args.allow_origin or ()),
+        workers=max(2, asr.replicas or 8), web_root=Path("packaged"),
+    )  # fmt: skip
+    gateway_args = {**gateway.app_args(server, diarize), "token_required": args.require_token}
+    config["applications"].append(gateway.app_config(gateway_args, gateway.GatewayReplicas(args.gateway_replicas)))
+    config["proxy_location"] = "EveryNode"
+    config["http_options"] = {"host": args.host or d.host, "port": d.port if args.port is None else args.port}
+    return True
+
+
 def _replicas(text: str) -> int | str:
     if text == "auto":
         return text
@@ -134,12 +173,21 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError("ray-config needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
     speaker_sizes = speaker_sizing(args)
     speaker_app = None if speaker_sizes is None else speakers.app_config(args.diarize_model, speaker_sizes)
-    config = serve_config(model_settings(args), sizing(args), speaker_app)
+    asr_sizing = sizing(args)
+    config = serve_config(model_settings(args), asr_sizing, speaker_app)
+    with_gateway = _add_gateway(config, args, asr_sizing, speaker_app is not None)
     ServeDeploySchema.model_validate(config)  # what `serve deploy` will accept
+    then = (
+        "# Serve's proxy then serves the websockets, the page, /info and /metrics on http_options'\n"
+        "# address (the gateway application; a token in $VOICESTREAM_TOKEN of its nodes).\n"
+        if with_gateway
+        else "# `voicestream serve --ray --no-deploy --address auto` as the gateway (docs/cluster.md).\n"
+    )
     text = (
-        "# voicestream's ASR replicas on Ray Serve: `serve deploy` this file, then run\n"
-        "# `voicestream serve --ray --no-deploy --address auto` as the gateway (docs/cluster.md).\n"
-        "# Every node needs voicestream installed; each replica runs as many Whisper threads as\n"
+        "# voicestream's ASR replicas on Ray Serve: `serve deploy` this file"
+        + (".\n" if with_gateway else ", then run\n")
+        + then
+        + "# Every node needs voicestream installed; each replica runs as many Whisper threads as\n"
         "# its ray_actor_options.num_cpus; autoscaling stays within min_replicas..max_replicas.\n"
         "# Speaker replicas (with --diarize) read a hub pipeline's $HF_TOKEN from their node.\n"
     ) + yaml.safe_dump(config, sort_keys=False)

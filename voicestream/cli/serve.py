@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from voicestream import registry
 from voicestream.asr import AsrEngine, default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft, ray_config
-from voicestream.cluster import speakers
+from voicestream.cluster import gateway, speakers
 from voicestream.cluster.asr import APP_NAME as ASR_APP
 from voicestream.cluster.asr import RemoteAsrEngine, attach, deploy, undeploy
 from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
@@ -83,6 +84,10 @@ def add_parser(sub: Any) -> None:
     ray.add_argument("--no-deploy", action="store_true",
                      help="use the applications already on the cluster (`serve deploy` of `voicestream "
                           "ray-config`) instead of deploying them; they stay when this server stops")  # fmt: skip
+    ray.add_argument("--gateway-replicas", type=int, default=None, metavar="N",
+                     help="serve the websockets, page, /info and /metrics from N Ray Serve gateway replicas "
+                          "behind Serve's HTTP proxy on --host/--port (each holds --max-sessions sessions), "
+                          "instead of from this process (docs/cluster.md)")  # fmt: skip
     ray_config.add_sizing(ray)
     ray_config.add_speaker_sizing(ray)
     p.set_defaults(run=run)
@@ -154,15 +159,16 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--hf-token with --ray: the speaker replicas read $HF_TOKEN from their nodes' environment")
     if args.no_deploy and ray_config.speaker_sizing_given(args):
         raise OptionError("with --no-deploy the deployed config sizes the speaker replicas")
-    engine, workers = _engine(args, workers)
-    diarization = _speakers(args, workers, speaker_sizes)
-    config = ServerConfig(
-        host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
-        max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
-        max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
-        web_root=None if args.no_web else (args.web_root or default_web_root()),
-        max_speaker_audio_s=args.max_speaker_audio, warm_speech=True,
-    )  # fmt: skip
+    if args.gateway_replicas is not None:
+        return _serve_on_ray(args, workers, speaker_sizes)
+    try:
+        engine, workers = _engine(args, workers)
+        diarization = _speakers(args, workers, speaker_sizes)
+    except BaseException:
+        if args.ray:  # the ASR application is up when the speaker one fails to start: take it down
+            undeploy(remove=not args.no_deploy, apps=(SPEAKER_APP, ASR_APP))
+        raise
+    config = _config(args, workers)
     logging.getLogger("voicestream").setLevel(logging.INFO)
     server = VoicestreamServer(engine, SileroFrameModel(), config, diarization)
 
@@ -192,6 +198,60 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.ray:
             undeploy(remove=not args.no_deploy, apps=(ASR_APP, SPEAKER_APP) if diarization else (ASR_APP,))
+    print("voicestream: stopped", file=sys.stderr, flush=True)
+    _exit_now(0)
+    return 0  # not reached
+
+
+def _config(args: argparse.Namespace, workers: int) -> ServerConfig:
+    return ServerConfig(
+        host=args.host, port=args.port, token=args.token or None, allowed_origins=tuple(args.allow_origin),
+        max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
+        max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
+        web_root=None if args.no_web else (args.web_root or default_web_root()),
+        max_speaker_audio_s=args.max_speaker_audio, warm_speech=True,
+    )  # fmt: skip
+
+
+def _serve_on_ray(args: argparse.Namespace, workers: int, speaker_sizes: speakers.SpeakerReplicas | None) -> int:
+    """``serve --ray --gateway-replicas N``: the ASR (and speaker) deployments and a gateway
+    deployment behind Serve's proxy on ``--host``/``--port``; this process waits for Ctrl-C or
+    SIGTERM and then takes the three applications down."""
+    wrong = [f for f, v in (("--no-deploy", args.no_deploy), ("--web-root", args.web_root)) if v]
+    if not args.ray or wrong:
+        raise OptionError("--gateway-replicas needs --ray" if not args.ray else f"--gateway-replicas with {wrong[0]}: "
+                          "the gateway replicas serve the packaged page from the deployed applications")  # fmt: skip
+    if args.port == 0:
+        raise OptionError("--gateway-replicas needs a fixed --port: Serve's proxy listens on it on every node")
+    sizing = gateway.GatewayReplicas(args.gateway_replicas)
+    asr_sizing, models = ray_config.sizing(args), ray_config.model_settings(args)
+    config = _config(args, max(workers, asr_sizing.replicas or 1, args.workers or 0))
+    if config.token is not None:  # a local cluster's replicas inherit it; other nodes need it set (docs/cluster.md)
+        os.environ[gateway.TOKEN_VARIABLE] = config.token
+    apps = (gateway.APP_NAME, SPEAKER_APP, ASR_APP) if speaker_sizes is not None else (gateway.APP_NAME, ASR_APP)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        print("voicestream: starting the ASR deployment and Serve's proxy on Ray ...", file=sys.stderr, flush=True)
+        deploy(args.address, models, asr_sizing, http=(args.host, args.port))
+        if speaker_sizes is not None:
+            print("voicestream: starting the speaker deployment on Ray ...", file=sys.stderr, flush=True)
+            speakers.deploy(args.diarize_model, speaker_sizes)
+        print(f"voicestream: starting {sizing.replicas} gateway replicas on Ray ...", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # Ray set its own at the connect
+        gateway.deploy(gateway.app_args(config, speaker_sizes is not None), sizing)
+        info = gateway.wait_for_proxy(args.host, args.port)
+        auth = "token required" if config.token else "no token"
+        print(f"voicestream: serving {info['model']} on ws://{args.host}:{args.port} through Ray Serve's proxy "
+              f"({auth}, {sizing.replicas} gateway replicas of {config.max_sessions} sessions, "
+              f"{_replicas_text(args)})", file=sys.stderr, flush=True)  # fmt: skip
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("voicestream: stopping", file=sys.stderr, flush=True)
+    finally:
+        for each in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+            signal.signal(each, signal.SIG_IGN)
+        undeploy(apps=apps)
     print("voicestream: stopped", file=sys.stderr, flush=True)
     _exit_now(0)
     return 0  # not reached

@@ -178,8 +178,11 @@ def build_app(args: dict[str, Any]) -> Any:
     return serve.deployment(**defaults)(AsrReplica).bind(models_from_args(args))
 
 
-def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> Any:
-    """Start (or update) the ASR deployment on the cluster; returns its handle.
+def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas, http: tuple[str, int] | None = None) -> Any:
+    """Start (or update) the ASR deployment on the cluster; returns its handle. With ``http``
+    (host, port) Serve's proxy listens there for a gateway deployment
+    (:mod:`voicestream.cluster.gateway`): on every node of a cluster given by address, on
+    this machine for a local one; without, Serve runs no proxy (this process is the gateway).
 
     Raises:
         ModelError: Ray Serve is not installed.
@@ -193,7 +196,12 @@ def deploy(address: str | None, models: ModelSettings, sizing: AsrReplicas) -> A
         raise ModelError("--ray needs Ray Serve: install voicestream's 'ray' extra (uv sync --extra ray)") from e
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     options = deployment_options(sizing, cpus)
-    serve.start(proxy_location="Disabled")  # no HTTP proxy: the gateway is voicestream's own server
+    if http is None:
+        serve.start(proxy_location="Disabled")  # no HTTP proxy: the gateway is voicestream's own server
+    else:
+        local = address is None and "RAY_ADDRESS" not in os.environ
+        where = "HeadOnly" if local else "EveryNode"
+        serve.start(proxy_location=where, http_options={"host": http[0], "port": http[1]})
     app = serve.deployment(**options)(AsrReplica).bind(models)
     return serve.run(app, name=APP_NAME, route_prefix=None, blocking=False)
 

@@ -62,12 +62,13 @@ class Counters:
 
 
 def process_stats() -> dict[str, Any]:
-    """This process's threads, open file descriptors, child processes, RSS (MB) and CPU (s)."""
+    """This process's id, threads, open file descriptors, child processes, RSS (MB) and CPU (s)."""
     proc = psutil.Process()
     with proc.oneshot():
         cpu = proc.cpu_times()
         fds = proc.num_fds() if hasattr(proc, "num_fds") else len(proc.open_files())
         return {
-            "threads": proc.num_threads(), "open_fds": fds, "children": len(proc.children(recursive=True)),
+            "pid": proc.pid, "threads": proc.num_threads(), "open_fds": fds,
+            "children": len(proc.children(recursive=True)),
             "rss_mb": round(proc.memory_info().rss / 2**20, 1), "cpu_s": round(cpu.user + cpu.system, 3),
         }  # fmt: skip

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
+
+from voicestream.server.transport import HttpReply
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -64,25 +66,27 @@ class WebPage:
             files["/"] = files["/index.html"]
         return cls(files)
 
-    def respond(self, request: Request) -> Response | None:
-        """The HTTP response for a plain GET, or ``None`` to go on with the websocket handshake."""
-        if "websocket" in request.headers.get("Upgrade", "").lower():
-            return None
-        path = request.path.split("?", 1)[0]
-        found = self.files.get(path)
+    def reply(self, route: str) -> HttpReply:
+        """The reply to a GET of ``route`` (a path without its query): a file, or 404."""
+        found = self.files.get(route)
         if found is None:
             text = "not found" if self.files else "this voicestream server has no page: connect with a websocket client"
-            return _response(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", text.encode())
+            return HttpReply(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", text.encode())
         kind, body = found
-        return _response(http.HTTPStatus.OK, kind, body)
+        return HttpReply(http.HTTPStatus.OK, kind, body)
 
 
-def json_response(doc: object, status: http.HTTPStatus = http.HTTPStatus.OK) -> Response:
-    """A JSON response (200 by default) with the page's security headers."""
+def json_reply(doc: object, status: http.HTTPStatus = http.HTTPStatus.OK) -> HttpReply:
+    """A JSON reply (200 by default)."""
+    return HttpReply(status, "application/json", json.dumps(doc).encode())
 
-    return _response(status, "application/json", json.dumps(doc).encode())
+
+def reply_headers(reply: HttpReply) -> dict[str, str]:
+    """The headers every reply carries: its type and length, and the security headers."""
+    return {"Content-Type": reply.content_type, "Content-Length": str(len(reply.body)), **SECURITY_HEADERS}
 
 
-def _response(status: http.HTTPStatus, kind: str, body: bytes) -> Response:
-    headers = Headers({"Content-Type": kind, "Content-Length": str(len(body)), **SECURITY_HEADERS})
-    return Response(status.value, status.phrase, headers, body)
+def to_response(reply: HttpReply) -> Response:
+    """``reply`` as a response of the ``websockets`` library's HTTP handling."""
+    status = http.HTTPStatus(reply.status)
+    return Response(status.value, status.phrase, Headers(reply_headers(reply)), reply.body)

@@ -20,13 +20,12 @@ import logging
 import secrets
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -42,7 +41,8 @@ from voicestream.server import protocol as p
 from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
 from voicestream.server.redact import server_logger
-from voicestream.server.web import WebPage, json_response
+from voicestream.server.transport import HttpReply, Socket, SocketClosedError, WebsocketsSocket
+from voicestream.server.web import WebPage, json_reply, to_response
 
 if TYPE_CHECKING:
     from voicestream.diarize.live import SpeakerModels
@@ -104,7 +104,7 @@ class ServerConfig:
         )  # fmt: skip
 
 
-def _token_from(headers: Headers, path: str) -> str | None:
+def _token_from(headers: Mapping[str, str], path: str) -> str | None:
     auth = headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
@@ -136,10 +136,15 @@ class VoicestreamServer:
         self._lag_task: asyncio.Task[None] | None = None
         self.page = WebPage.load(config.web_root) if config.web_root is not None else WebPage({})
 
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
+    async def open(self) -> None:
+        """Start the inference workers and the loop-lag probe; sessions may come through
+        :meth:`handle` (a gateway that holds its own listener calls this, not :meth:`start`)."""
         await self.live.start()
         self._lag_task = asyncio.create_task(self.lag.run())
+
+    async def start(self) -> int:
+        """:meth:`open` and start listening; returns the bound port (useful with port 0)."""
+        await self.open()
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -159,6 +164,10 @@ class VoicestreamServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop the workers and the probe (after the sessions: :meth:`stop` closes them first)."""
         await self.live.close()
         if self._lag_task is not None:
             self._lag_task.cancel()
@@ -174,17 +183,22 @@ class VoicestreamServer:
             await self.stop()
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Plain GET requests get the browser page, ``/info`` and ``/metrics`` (which needs the
-        token when one is configured); websocket upgrades go on."""
-        if "websocket" not in request.headers.get("Upgrade", "").lower():
-            route = request.path.split("?", 1)[0]
-            if route == "/info":
-                return json_response(self.info())
-            if route == "/metrics":
-                if not self._token_ok(request.headers, request.path):
-                    return json_response({"error": "missing or wrong token"}, http.HTTPStatus.UNAUTHORIZED)
-                return json_response(self.metrics())
-        return self.page.respond(request)
+        """Plain GET requests get :meth:`http_get`'s reply; websocket upgrades go on."""
+        if "websocket" in request.headers.get("Upgrade", "").lower():
+            return None
+        return to_response(self.http_get(request.path, request.headers))
+
+    def http_get(self, path: str, headers: Mapping[str, str]) -> HttpReply:
+        """The reply to a plain GET of ``path`` (with its query): ``/info``, ``/metrics``
+        (which needs the token when one is configured), else the browser page's files."""
+        route = path.split("?", 1)[0]
+        if route == "/info":
+            return json_reply(self.info())
+        if route == "/metrics":
+            if not self._token_ok(headers, path):
+                return json_reply({"error": "missing or wrong token"}, http.HTTPStatus.UNAUTHORIZED)
+            return json_reply(self.metrics())
+        return self.page.reply(route)
 
     def metrics(self) -> dict[str, Any]:
         """Health figures (``GET /metrics``): sessions, close codes, loop lag, how often and how
@@ -237,55 +251,53 @@ class VoicestreamServer:
         if len(self.sessions) >= self.config.max_sessions:
             raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
 
-    def _authorized(self, connection: ServerConnection) -> bool:
-        request = connection.request
-        if request is None:
-            return self.config.token is None
-        return self._token_ok(request.headers, request.path)
-
-    def _token_ok(self, headers: Headers, path: str) -> bool:
+    def _token_ok(self, headers: Mapping[str, str], path: str) -> bool:
         if self.config.token is None:
             return True
         given = _token_from(headers, path)
         return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
 
     async def _handle(self, connection: ServerConnection) -> None:
-        request = connection.request
-        headers = request.headers if request is not None else Headers()
+        await self.handle(WebsocketsSocket(connection))
+
+    async def handle(self, socket: Socket) -> None:
+        """Run one accepted connection to its end: access checks (origin, token, capacity),
+        then a live session; every way it can end is counted and closed with its code."""
+        headers = socket.headers
         try:
             if not self._origin_allowed(headers.get("Origin"), headers.get("Host")):
                 raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
-            if not self._authorized(connection):
+            if not self._token_ok(headers, socket.path):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
             self.check_capacity()
             self.counters.opened += 1
-            await _Connection(self, connection).run()
-            self.counters.close(p.CLOSE_NORMAL if connection.close_code == p.CLOSE_NORMAL else "gone")
+            await _Connection(self, socket).run()
+            self.counters.close(p.CLOSE_NORMAL if socket.close_code == p.CLOSE_NORMAL else "gone")
         except p.ProtocolError as e:
             self.counters.close(e.code)
-            await _close(connection, e.code, e.reason)
-        except ConnectionClosed:
+            await _close(socket, e.code, e.reason)
+        except SocketClosedError:
             self.counters.close("gone")
         except Exception:
             log.exception("session failed")
             self.counters.close(p.CLOSE_INTERNAL)
-            await _close(connection, p.CLOSE_INTERNAL, "internal error")
+            await _close(socket, p.CLOSE_INTERNAL, "internal error")
 
 
-async def _close(connection: ServerConnection, code: int, reason: str) -> None:
+async def _close(socket: Socket, code: int, reason: str) -> None:
     """Send the error event and close; frames the client already sent are discarded so the
     close handshake is not stuck behind them (the library stops reading when its queue is full)."""
 
     async def discard() -> None:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosedError):
             while True:
-                await connection.recv()
+                await socket.recv()
 
     drain = asyncio.create_task(discard())
     try:
-        with contextlib.suppress(ConnectionClosed):
-            await connection.send(p.encode_event(p.ErrorEvent(code, reason)))
-        await connection.close(code, reason)
+        with contextlib.suppress(SocketClosedError):
+            await socket.send(p.encode_event(p.ErrorEvent(code, reason)))
+        await socket.close(code, reason)
     finally:
         drain.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -295,7 +307,7 @@ async def _close(connection: ServerConnection, code: int, reason: str) -> None:
 class _Connection:
     """One accepted connection: its reader and sender around one live session."""
 
-    def __init__(self, server: VoicestreamServer, ws: ServerConnection) -> None:
+    def __init__(self, server: VoicestreamServer, ws: Socket) -> None:
         self.server = server
         self.config = server.config
         self.ws = ws
@@ -327,7 +339,7 @@ class _Connection:
             raise p.ProtocolError(p.CLOSE_INTERNAL, str(group.exceptions[0])) from None
         except* p.ProtocolError as group:
             raise group.exceptions[0] from None
-        except* ConnectionClosed:
+        except* SocketClosedError:
             pass
         finally:
             self.server.sessions.pop(session.id, None)

@@ -1,0 +1,98 @@
+"""The live server as an ASGI application (Starlette), for a Ray Serve gateway replica.
+
+The same :class:`~voicestream.server.websocket.VoicestreamServer` runs every session:
+websocket upgrades on any path go to :meth:`~VoicestreamServer.handle` through
+:class:`StarletteSocket`, plain GETs to :meth:`~VoicestreamServer.http_get`; the protocol,
+limits and close codes are the one-process server's. Starlette comes with Ray Serve (the
+``ray`` extra); the one-process server does not import this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voicestream.server import protocol as p
+from voicestream.server.transport import SocketClosedError
+from voicestream.server.web import reply_headers
+from voicestream.server.websocket import VoicestreamServer
+
+CLOSE_LOST = 1006
+"""The close code of a connection that ended without a close frame."""
+
+
+class StarletteSocket:
+    """:class:`~voicestream.server.transport.Socket` over an accepted Starlette websocket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.headers: Mapping[str, str] = ws.headers
+        query = ws.url.query
+        self.path = ws.url.path + (f"?{query}" if query else "")
+        self._code: int | None = None
+
+    @property
+    def close_code(self) -> int | None:
+        """See :class:`~voicestream.server.transport.Socket`."""
+        return self._code
+
+    async def recv(self) -> str | bytes:
+        """See :class:`~voicestream.server.transport.Socket`."""
+        if self._code is not None:
+            raise SocketClosedError(f"closed ({self._code})")
+        try:
+            message = await self.ws.receive()
+        except (RuntimeError, OSError) as e:  # the server saw the connection go
+            self._code = CLOSE_LOST
+            raise SocketClosedError(str(e)) from None
+        if message["type"] == "websocket.disconnect":
+            self._code = int(message.get("code") or CLOSE_LOST)
+            raise SocketClosedError(f"closed by the client ({self._code})")
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        return bytes(message.get("bytes") or b"")
+
+    async def send(self, message: str | bytes) -> None:
+        """See :class:`~voicestream.server.transport.Socket`."""
+        if self._code is not None:
+            raise SocketClosedError(f"closed ({self._code})")
+        try:
+            if isinstance(message, str):
+                await self.ws.send_text(message)
+            else:
+                await self.ws.send_bytes(message)
+        except (WebSocketDisconnect, RuntimeError, OSError) as e:
+            self._code = CLOSE_LOST
+            raise SocketClosedError(str(e)) from None
+
+    async def close(self, code: int, reason: str) -> None:
+        """See :class:`~voicestream.server.transport.Socket`."""
+        if self._code is not None:
+            return
+        self._code = code
+        with contextlib.suppress(RuntimeError, OSError):  # already gone
+            await self.ws.close(code, reason)
+
+
+def build(server: VoicestreamServer) -> Starlette:
+    """The ASGI application of ``server`` (opened and shut down by its owner:
+    :meth:`~VoicestreamServer.open`, :meth:`~VoicestreamServer.shutdown`)."""
+
+    async def session(ws: WebSocket) -> None:
+        offered = ws.scope.get("subprotocols") or []
+        await ws.accept(subprotocol=p.SUBPROTOCOL if p.SUBPROTOCOL in offered else None)
+        await server.handle(StarletteSocket(ws))
+
+    async def get(request: Request) -> Response:
+        query = request.url.query
+        reply = server.http_get(request.url.path + (f"?{query}" if query else ""), request.headers)
+        return Response(reply.body, status_code=reply.status, headers=reply_headers(reply))
+
+    return Starlette(routes=[WebSocketRoute("/{path:path}", session), Route("/{path:path}", get, methods=["GET"])])
