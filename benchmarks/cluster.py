@@ -28,8 +28,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # benchmarks/load.py: the live load
@@ -116,10 +119,41 @@ def files_per_hour(count: int, model: str, workers: int) -> None:
                   f"{loop_s / seconds:5.2f}x the loop")  # fmt: skip
 
 
+class ProxyCpu:
+    """CPU seconds used by Ray Serve's HTTP proxy processes while it runs (sampled each 0.5 s)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.stop.wait(0.5):
+            for proc in psutil.process_iter(["cmdline"]):
+                if "ray::ProxyActor" in " ".join(proc.info["cmdline"] or []):
+                    try:
+                        t = proc.cpu_times()
+                    except psutil.Error:
+                        continue
+                    self.first.setdefault(proc.pid, t.user + t.system)
+                    self.last[proc.pid] = t.user + t.system
+
+    def seconds(self) -> float:
+        """Stop and return the CPU seconds the proxies used."""
+        self.stop.set()
+        self.thread.join()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: float) -> None:
     """N sessions at real time on the one-process server and on ``serve --ray``."""
     audio = media.decode(DATA / "long_form" / "librispeech_concat_4spk.wav")
-    on_ray = ("--ray", "--asr-replicas", str(replicas))
+    # the ASR replicas leave half a CPU for the gateway replica (Ray reserves, it does not limit:
+    # a replica of 0.75 CPU runs its one Whisper thread as one of 1 CPU does)
+    per_replica = min(1.0, ((os.cpu_count() or 2) - 0.5) / replicas)
+    on_ray = ("--ray", "--asr-replicas", str(replicas), "--cpus-per-replica", f"{per_replica:g}")
     ways = {"one process": (), f"--ray, {replicas} replicas": on_ray,
             "--ray, Serve gateway": (*on_ray, "--gateway-replicas", "1")}  # fmt: skip
     print(f"live: {seconds:g} s per session at real time, model {model}, {os.cpu_count()} cores, "
@@ -128,7 +162,9 @@ def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: 
     p95: dict[tuple[str, int], float] = {}
     for count in counts:
         for way, extra in ways.items():
+            proxy = ProxyCpu()
             r = load.run_load(model, count, seconds, audio, None, extra)
+            proxy_s = proxy.seconds() / (seconds * count)
             held = r.ok(max_p95)
             if held:
                 largest[way] = max(largest[way], count)
@@ -137,6 +173,8 @@ def live(model: str, counts: list[int], seconds: float, replicas: int, max_p95: 
             if r.asr:
                 o = r.asr["overhead_ms"]
                 overhead = f" | remote call overhead p50 {o['p50']:.0f} ms p95 {o['p95']:.0f} ms"
+            if proxy_s > 0:
+                overhead += f" | Serve proxy CPU {proxy_s:.3f} s per audio s per session"
             # the serving process's CPU per audio second per session: with --ray the gateway's alone
             print(f"  N={count:<3} {way:<20} {'held' if held else 'NOT held':<8} {r.held}/{count} done | final p50 "
                   f"{load.pct(r.final, 50):.2f} p95 {p95[way, count]:.2f} s | server process CPU {r.rtf:.3f} s "

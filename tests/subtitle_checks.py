@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pysubs2
 import srt
 import webvtt
 
@@ -25,6 +26,11 @@ class ParsedCue:
 def parse_srt(path: Path) -> list[ParsedCue]:
     subs = list(srt.parse(path.read_text(encoding="utf-8")))
     return [ParsedCue(s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n")) for s in subs]
+
+
+def parse_ass(path: Path) -> list[ParsedCue]:
+    """An ASS file's dialogue lines (``pysubs2``), override tags and ``\\N`` breaks as plain text."""
+    return [ParsedCue(e.start / 1000, e.end / 1000, e.plaintext.split("\n")) for e in pysubs2.load(str(path)).events]
 
 
 def _vtt_seconds(stamp: str) -> float:

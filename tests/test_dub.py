@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.video_checks import changed_share, frame, packet_hash, plays
 from voicestream import media, registry
 from voicestream.asr import FasterWhisperEngine
 from voicestream.audio.mix import MIX_RATE
@@ -97,6 +98,17 @@ def test_cli_dubs_the_video_keeping_its_stream_and_sync(data: Path, tmp_path: Pa
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and "last" not in p.parts}
     assert after == stamps
     assert abs(integrated_loudness(out) - -16.0) <= 1.0
+
+    # Burned in: the same dub (from the cache) with the translated subtitles in the picture;
+    # its audio tracks are the plain dub's, packet for packet, and it decodes to the end.
+    burned = tmp_path / "example.es.burned.mp4"
+    assert main([*args, "--loudness", "-16", "--burn-subtitles", "-o", str(burned)]) == 0
+    assert packet_hash(burned, "0:a") == packet_hash(out, "0:a") and plays(burned)
+    assert [s["codec_type"] for s in _streams(burned)] == ["video", "audio", "audio", "subtitle"]
+    at = banana["placed_start_s"] + 0.5
+    bottom, top = changed_share(frame(out, at), frame(burned, at))
+    print(f"burned-in dub at {at:.1f} s: pixels changed, bottom third {bottom:.4f}, top half {top:.4f}")
+    assert bottom > 0.001 and top < 0.0005
 
 
 @pytest.fixture(scope="module")

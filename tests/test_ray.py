@@ -477,7 +477,8 @@ async def _streams_through_a_dying_gateway(
 
 
 def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None:
-    """``voicestream serve --ray --gateway-replicas 2``: the websockets, page, ``/info`` and
+    """Replicas that cannot fit in the local cluster are refused (exit 2) instead of waited
+    for. ``voicestream serve --ray --gateway-replicas 2``: the websockets, page, ``/info`` and
     ``/metrics`` come from two gateway replicas behind Ray Serve's proxy, with the one-process
     server's protocol (a wrong token gets 4401 and its reason) and JFK's words through the ASR
     replica. Four sessions spread over both replicas; one replica is killed (SIGKILL): its
@@ -488,6 +489,14 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
     reference = (data / "jfk_public_domain" / "jfk.txt").read_text()
     token, port = secrets.token_hex(8), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("VOICESTREAM_TOKEN", "RAY_ADDRESS")}
+    too_many = subprocess.run([sys.executable, "-m", "voicestream", "serve", "--ray", "--model", "tiny.en",
+                               "--asr-replicas", str(os.cpu_count()), "--gateway-replicas", "1", "--port", str(port)],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (
+        too_many.returncode == 2
+        and f"reserve {os.cpu_count()}.5 CPUs (the cluster has {os.cpu_count()})" in too_many.stderr
+    ), too_many.stderr
+    assert "Traceback" not in too_many.stderr and "could not remove" not in too_many.stderr
     args = ("--ray", "--gateway-replicas", "2", "--port", str(port), "--max-rate", "0", "--token", token)
     with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
         assert url == f"ws://127.0.0.1:{port}"

@@ -31,11 +31,12 @@ def served() -> Iterator[str]:
 
 
 def test_stream_cli_prints_finals_and_writes_events(served: str, data: Path, tmp_path: Path) -> None:
-    """stream sends a file, prints timed finals and writes every event with recv_s."""
-    out = tmp_path / "events.jsonl"
+    """stream sends a file, prints timed finals and writes every event with recv_s; the
+    growing subtitle files (--srt, --vtt) end as the server's export of the session."""
+    out, subs, captions = tmp_path / "events.jsonl", tmp_path / "live.srt", tmp_path / "live.vtt"
     proc = subprocess.run(
         [sys.executable, "-m", "voicestream", "stream", str(data / "jfk_public_domain" / "jfk.flac"),
-         "--url", served, "--speed", "4", "-o", str(out)],
+         "--url", served, "--speed", "4", "-o", str(out), "--srt", str(subs), "--vtt", str(captions)],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -45,6 +46,9 @@ def test_stream_cli_prints_finals_and_writes_events(served: str, data: Path, tmp
     finals = [e for e in events if e["type"] == "final"]
     assert finals and all("recv_s" in e and e["words"] for e in finals)
     assert all(set(w) == {"word", "start", "end", "probability"} for e in finals for w in e["words"])
+    exports = {e["format"]: e["text"] for e in events if e["type"] == "subtitles"}
+    assert subs.read_text() == exports["srt"] and captions.read_text() == exports["vtt"]
+    assert "country" in subs.read_text().lower() and captions.read_text().startswith("WEBVTT")
 
 
 def test_stream_cli_unreachable_server(data: Path) -> None:

@@ -24,6 +24,7 @@ from websockets.typing import Subprotocol
 from voicestream import media
 from voicestream.errors import ConnectError, StreamClosedError
 from voicestream.server.protocol import SUBPROTOCOL
+from voicestream.subtitles.growing import apply_revision
 from voicestream.timebase import SAMPLE_RATE
 
 EventHook = Callable[[dict[str, Any]], None]
@@ -160,8 +161,5 @@ def current_finals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if event.get("type") == "final":
             finals.append(event)
         elif event.get("type") == "revision":
-            gone = set(event["replaces"])
-            at = next((k for k, f in enumerate(finals) if f["id"] in gone), len(finals))
-            kept = [f for f in finals if f["id"] not in gone]
-            finals = kept[:at] + list(event["finals"]) + kept[at:]
+            finals = apply_revision(finals, event)
     return finals

@@ -24,6 +24,7 @@ from voicestream.dub.timing import FitSettings
 from voicestream.errors import OptionError
 from voicestream.output import check_writable
 from voicestream.pipeline import check_language
+from voicestream.subtitles.burn import check_burn_output
 from voicestream.translate.choose import choose
 from voicestream.tts.cast import parse_voice_option
 
@@ -43,6 +44,9 @@ def add_parser(sub: Any) -> None:
                         "ENGINE:NAME per speaker in order, or SPEAKER=ENGINE:NAME; comma-separated")  # fmt: skip
     p.add_argument("--keep-original-track", action="store_true", help="add the original audio as a second track")
     p.add_argument("--subtitles", action="store_true", help="add the translated subtitles as a soft track")
+    p.add_argument("--burn-subtitles", action="store_true",
+                   help="burn the translated subtitles into the picture (styled per speaker; the video is "
+                        "re-encoded, the audio tracks kept as muxed)")  # fmt: skip
     p.add_argument("-m", "--model", default=None, help=f"Whisper model (default: {default_model()})")
     p.add_argument("-l", "--language", default="auto", help="language of the speech, or auto (default)")
     p.add_argument("--translator", default=None, metavar="NAME",
@@ -86,7 +90,7 @@ def _options(args: argparse.Namespace) -> DubOptions:
         target=target, source_language=language, request=parse_voice_option(args.voice, ENGINES),
         diarize=not args.no_diarize, speakers=diarize.speaker_count(args), background=args.background,
         duck_db=args.duck_db, loudness=LoudnessTarget(integrated=args.loudness),
-        keep_original=args.keep_original_track, subtitles=args.subtitles,
+        keep_original=args.keep_original_track, subtitles=args.subtitles, burn_subtitles=args.burn_subtitles,
         fit=FitSettings(max_tempo=args.max_stretch, hard_max_tempo=max(1.8, args.max_stretch)),
         min_similarity=args.min_similarity, decode=DecodeOptions(language=language),
     )  # fmt: skip
@@ -102,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         info = media.probe(source)
         output = _output(args, source, info.has_video)
         check_output(output, info.has_video)
+        if options.burn_subtitles:
+            if not info.has_video:
+                raise OptionError(f"--burn-subtitles needs a video: {source.name} has no picture")
+            check_burn_output(output)
         check_writable(output)
         engines = _engines(args, options)
         bars = not args.no_progress and sys.stderr.isatty()

@@ -20,7 +20,8 @@ from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft, ray_config
 from voicestream.cluster import gateway, speakers
 from voicestream.cluster.asr import APP_NAME as ASR_APP
-from voicestream.cluster.asr import RemoteAsrEngine, attach, deploy, undeploy
+from voicestream.cluster.asr import AsrReplicas, RemoteAsrEngine, attach, deploy, undeploy
+from voicestream.cluster.connect import check_room, connect
 from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
@@ -121,6 +122,7 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
         return remote, max(workers, args.workers or 0)
     sizing = ray_config.sizing(args)
     models = ray_config.model_settings(args)
+    _check_room(args, sizing, ray_config.speaker_sizing(args), None)
     print("voicestream: starting the ASR deployment on Ray ...", file=sys.stderr, flush=True)
     remote = RemoteAsrEngine(deploy(args.address, models, sizing))
     # a worker thread waits on one remote decode: one per replica, at least the local default
@@ -231,6 +233,7 @@ def _serve_on_ray(args: argparse.Namespace, workers: int, speaker_sizes: speaker
     apps = (gateway.APP_NAME, SPEAKER_APP, ASR_APP) if speaker_sizes is not None else (gateway.APP_NAME, ASR_APP)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        _check_room(args, asr_sizing, speaker_sizes, sizing)
         print("voicestream: starting the ASR deployment and Serve's proxy on Ray ...", file=sys.stderr, flush=True)
         deploy(args.address, models, asr_sizing, http=(args.host, args.port))
         if speaker_sizes is not None:
@@ -255,6 +258,21 @@ def _serve_on_ray(args: argparse.Namespace, workers: int, speaker_sizes: speaker
     print("voicestream: stopped", file=sys.stderr, flush=True)
     _exit_now(0)
     return 0  # not reached
+
+
+def _check_room(
+    args: argparse.Namespace,
+    asr: AsrReplicas,
+    speaker_sizes: speakers.SpeakerReplicas | None,
+    gateways: gateway.GatewayReplicas | None,
+) -> None:
+    """Join the cluster and check that the replicas asked for fit in it (autoscaled: the first)."""
+    connect(args.address)
+    count = asr.replicas or 1
+    cpus = count * asr.cpus_per_replica
+    cpus += speaker_sizes.replicas * speaker_sizes.cpus_per_replica if speaker_sizes is not None else 0.0
+    cpus += gateways.replicas * gateways.cpus_per_replica if gateways is not None else 0.0
+    check_room(cpus, count * asr.gpus_per_replica, "the replicas asked for")
 
 
 def _replicas_text(args: argparse.Namespace) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from voicestream.client import stream_samples
 from voicestream.errors import OptionError
 from voicestream.live.speech.timeline import speech_track
 from voicestream.output import check_writable, write_text
+from voicestream.subtitles.growing import GrowingSubtitles, LiveFormat
 
 
 def add_parser(sub: Any) -> None:
@@ -23,6 +26,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--url", default="ws://127.0.0.1:8765", help="server URL (default: ws://127.0.0.1:8765)")
     p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 2 = twice as fast, 0 = as fast as possible")
     p.add_argument("-o", "--output", help="write every event as a JSON line (with recv_s) to this file")
+    p.add_argument("--srt", default=None, metavar="FILE",
+                   help="keep this SubRip file up to date as finals arrive (rewritten atomically; at the end "
+                        "the server's export of the session, speaker corrections included)")  # fmt: skip
+    p.add_argument("--vtt", default=None, metavar="FILE", help="the same as --srt, in WebVTT")
     p.add_argument("--token", default=None, help="server token")
     p.add_argument("-l", "--language", default="auto", help="language code or auto")
     p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
@@ -77,6 +84,11 @@ class _Printer:
             self.partial = False
 
 
+def _each(hooks: list[Callable[[dict[str, Any]], None]], event: dict[str, Any]) -> None:
+    for hook in hooks:
+        hook(event)
+
+
 def run(args: argparse.Namespace) -> int:
     """Stream ``args.input`` and print/write the events."""
     target = Path(args.output).expanduser().resolve() if args.output else None
@@ -90,6 +102,15 @@ def run(args: argparse.Namespace) -> int:
     audio_target = Path(args.save_audio).expanduser().resolve() if args.save_audio else None
     if audio_target is not None:
         check_writable(audio_target)
+    subtitles: dict[LiveFormat, Path] = {}
+    given_files: tuple[tuple[LiveFormat, str | None], ...] = (("srt", args.srt), ("vtt", args.vtt))
+    for fmt, given in given_files:
+        if given:
+            subtitles[fmt] = Path(given).expanduser().resolve()
+            check_writable(subtitles[fmt])
+    hooks: list[Callable[[dict[str, Any]], None]] = [_Printer()]
+    if subtitles:
+        hooks.append(GrowingSubtitles(subtitles))
     samples = media.decode(args.input)
     language = None if args.language == "auto" else args.language
     events = asyncio.run(
@@ -100,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             language=language,
             task=args.task,
-            on_event=_Printer(),
+            on_event=functools.partial(_each, hooks),
             diarize=args.diarize,
+            export=tuple(subtitles),
             speak=args.speak,
             voice=args.voice,
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from voicestream.files.transcriber import (
 )
 from voicestream.output import check_writable
 from voicestream.subtitles import SubtitleRules
+from voicestream.subtitles.burn import burn_in, check_burn_output
 from voicestream.subtitles.formats import FORMATS
 
 
@@ -47,6 +49,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-f", "--format", type=_formats, default=None,
                    help=f"output format, or several comma-separated for a batch ({', '.join(FORMATS)}; "
                         "default: from the output extension, else srt)")  # fmt: skip
+    p.add_argument("--burn-in", action="store_true",
+                   help="write a video (-o OUT.mp4, .mkv, .mov) with the subtitles burned into its picture, "
+                        "styled per speaker; its audio copied untouched")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",
                    help="batch: redo files whose outputs exist (default: skip them)")  # fmt: skip
     ray = p.add_argument_group("on a Ray cluster (the 'ray' extra)")
@@ -190,6 +195,8 @@ def is_batch(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Transcribe ``args.input`` (one file, or a batch) and write the subtitles."""
+    if args.burn_in:
+        return _burn_in(args)
     if is_batch(args):
         return run_batch_command(args)
     if args.overwrite:
@@ -221,6 +228,32 @@ def run(args: argparse.Namespace) -> int:
         f"{outcome.audio_s:.1f} s of audio in {outcome.elapsed_s:.1f} s)",
         file=sys.stderr,
     )
+    return 0
+
+
+def _burn_in(args: argparse.Namespace) -> int:
+    """``--burn-in``: one video in, the same video with its subtitles (ASS, a style per
+    speaker, the cue rules of every format) burned into the picture out."""
+    if len(args.input) != 1 or args.ray or args.format or args.output in (None, "-"):
+        raise OptionError("--burn-in takes one video and -o OUT.mp4 (or .mkv, .mov), without --format or --ray")
+    target = Path(args.output).expanduser().resolve()
+    check_burn_output(target)
+    check_writable(target)
+    source = media.check_input(args.input[0])
+    if not media.probe(source).has_video:
+        raise OptionError(f"--burn-in needs a video: {source.name} has no picture")
+    _check_ray_options(args)
+    models, settings = _settings(args)
+    transcriber = FileTranscriber(models, settings, needs_speakers(["ass"]))
+    bars = not args.no_progress and sys.stderr.isatty()
+    started = time.perf_counter()
+    with _stage_bars(bars) as hook:
+        transcript, _ = transcriber.transcribe(source, hook)
+    script, cues = transcriber.render(transcript, "ass", source.stem)
+    with Console(stderr=True).status("burning the subtitles in (ffmpeg)", spinner="dots") if bars else nullcontext():
+        burn_in(source, script, target)
+    print(f"voicestream: wrote {target} ({cues} cues burned in, audio copied; language {transcript.language}, "
+          f"{transcript.duration_s:.1f} s in {time.perf_counter() - started:.1f} s)", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -263,6 +263,8 @@ def undeploy(remove: bool = True, apps: tuple[str, ...] = (APP_NAME,)) -> None:
             try:
                 serve.delete(app)
             except Exception as e:  # a cluster that is gone already: nothing left to free
+                if "no Serve instance" in str(e):
+                    break  # nothing was deployed (a start refused before any)
                 log.warning("could not remove the %s application: %s", app, e)
     ray.shutdown()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from voicestream.errors import ModelError, OptionError
 
@@ -14,6 +15,9 @@ from voicestream.errors import ModelError, OptionError
 # import, so set here, before it; a value the user set is kept.
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
+
+_LOCAL: list[bool] = []
+"""Whether this process started the cluster it joined (set by :func:`connect`)."""
 
 IDLE_LEAN = {"enable_worker_prestart": False, "num_workers_soft_limit": 0}
 """Ray settings of a local cluster started by voicestream (Ray allows them only at a start)."""
@@ -49,7 +53,28 @@ def connect(address: str | None) -> None:
             logging_level=logging.WARNING,
             configure_logging=False,
         )
+        _LOCAL[:] = [local]
     except ConnectionError as e:
         where = address or os.environ.get("RAY_ADDRESS")
         hint = "" if local else " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token)"
         raise OptionError(f"cannot reach the Ray cluster at {where}: {e}{hint}") from e
+
+
+def check_room(cpus: float, gpus: float, what: str) -> None:
+    """Refuse replicas that a local cluster can never place (Serve would wait for them for
+    ever); on a cluster given by address, only warn: an autoscaler may add nodes.
+
+    Raises:
+        OptionError: a local cluster has fewer CPUs or GPUs than ``what`` reserve.
+    """
+    import ray
+
+    have = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    short = [f"{need:g} {kind}s (the cluster has {have.get(kind, 0.0):g})"
+             for kind, need in (("CPU", cpus), ("GPU", gpus)) if need > have.get(kind, 0.0) + 1e-9]  # fmt: skip
+    if not short:
+        return
+    message = f"{what} reserve {' and '.join(short)}"
+    if _LOCAL and _LOCAL[0]:
+        raise OptionError(f"{message}: fewer replicas or fewer CPUs per replica (--cpus-per-replica) would fit")
+    print(f"voicestream: {message}; Serve starts them when the cluster has room", file=sys.stderr, flush=True)

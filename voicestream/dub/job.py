@@ -30,6 +30,7 @@ from voicestream.messages import Transcript
 from voicestream.pipeline import TranscribeSettings, label_speakers, transcribe_samples, translate_transcript
 from voicestream.separation import SEPARATION_RATE, Separator
 from voicestream.subtitles import SubtitleRules
+from voicestream.subtitles.burn import burn_in
 from voicestream.subtitles.formats import render
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 from voicestream.translate.base import Translator
@@ -64,6 +65,7 @@ class DubOptions:
         loudness: Loudness target of the dub track.
         keep_original: Also mux the original audio as a second track.
         subtitles: Also mux the translated subtitles as a soft track.
+        burn_subtitles: Burn the translated subtitles (ASS, a style per speaker) into the picture.
         fit: Timing bounds.
         min_similarity: Self-check threshold (0..1); 0 turns the self-check off.
         decode: ASR options of the transcription.
@@ -79,6 +81,7 @@ class DubOptions:
     loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
     keep_original: bool = False
     subtitles: bool = False
+    burn_subtitles: bool = False
     fit: FitSettings = field(default_factory=FitSettings)
     min_similarity: float = 0.6
     decode: DecodeOptions = field(default_factory=DecodeOptions)
@@ -198,13 +201,18 @@ class DubJob:
         subs = None
         if self.options.subtitles:
             subs = cache.path("last/subtitles.srt")
-            subs.write_text(_srt(transcript, self.options.target), encoding="utf-8")
-        done = self.progress.stage("mux", 2, "steps")
+            subs.write_text(_cues_text("srt", transcript, self.options.target), encoding="utf-8")
+        burn = self.options.burn_subtitles and info.has_video
+        done = self.progress.stage("mux", 3 if burn else 2, "steps")
         flt = loudnorm_filter(mix_path, self.options.loudness)
         done(1)
-        mux(MuxJob(info.path, mix_path, output, self.options.target, transcript.language, flt,
+        muxed = cache.path(f"last/muxed{output.suffix}") if burn else output
+        mux(MuxJob(info.path, mix_path, muxed, self.options.target, transcript.language, flt,
                    self.options.keep_original, subs, info.has_video))  # fmt: skip
         done(2)
+        if burn:
+            burn_in(muxed, _cues_text("ass", transcript, self.options.target), output, keep_soft=True)
+            done(3)
         self._timed("mux", t)
 
         rows = [self._row(i, line, span, slot, clip, voices[span.speaker or SOLO])
@@ -401,10 +409,10 @@ def _store_clip(cache: JobCache, k: str, clip: FittedClip) -> None:
     })  # fmt: skip
 
 
-def _srt(transcript: Transcript, target: str) -> str:
-
+def _cues_text(fmt: str, transcript: Transcript, target: str) -> str:
+    """The translated subtitles in ``fmt`` (``srt`` for the soft track, ``ass`` to burn in)."""
     cues = translated_cues(transcript.segments, target, transcript.duration_s, SubtitleRules())
-    return render("srt", transcript, cues)
+    return render(fmt, transcript, cues)
 
 
 def temporary_root() -> tempfile.TemporaryDirectory[str]:

@@ -1,4 +1,4 @@
-"""Rendering transcripts and cues as SRT, WebVTT, JSON and plain text."""
+"""Rendering transcripts and cues as SRT, WebVTT, ASS, JSON, plain text and RTTM."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import srt
 import webvtt
 
 from voicestream.messages import Cue, SpeakerTurn, Transcript
+from voicestream.subtitles.ass import to_ass
 from voicestream.subtitles.cues import speaker_prefix
 
-FORMATS = ("srt", "vtt", "json", "txt", "rttm")
+FORMATS = ("srt", "vtt", "ass", "json", "txt", "rttm")
 NEEDS_SPEAKERS = ("rttm",)
 """Formats that only exist for diarized transcripts."""
 
@@ -127,6 +128,8 @@ def render(fmt: str, transcript: Transcript, cues: list[Cue], uri: str = "audio"
         return to_srt(cues)
     if fmt == "vtt":
         return to_vtt(cues)
+    if fmt == "ass":
+        return to_ass(cues)
     if fmt == "json":
         return to_json(transcript)
     if fmt == "txt":
