@@ -46,6 +46,7 @@ async def stream_samples(
     speak: str | None = None,
     voice: str | None = None,
     revise: bool = True,
+    vocabulary: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -65,6 +66,7 @@ async def stream_samples(
         voice: The voice for ``speak`` (``engine`` or ``engine:name``; default: the server's best).
         revise: Whether the server may send ``revision`` events (utterances decoded again
             once they end; :func:`current_finals` applies them).
+        vocabulary: Names and terms the server's decoder should expect.
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -92,6 +94,8 @@ async def stream_samples(
             start["translate_to"] = translate_to
         if speak:
             start["speak"] = {"to": speak, "voice": voice}
+        if vocabulary:
+            start["vocabulary"] = list(vocabulary)
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))

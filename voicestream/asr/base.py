@@ -34,6 +34,8 @@ class DecodeOptions:
         no_speech_threshold: With a failed log-prob, no-speech probability above which the
             window is treated as silence and yields nothing.
         initial_prompt: Text given to the decoder as previous context.
+        hotwords: Names and terms to expect (:func:`voicestream.asr.vocabulary.vocabulary_text`),
+            given before the prompt as faster-whisper's ``hotwords`` are.
         seed: Random seed of the sampling used by temperature fallback (reproducible output).
     """
 
@@ -45,6 +47,7 @@ class DecodeOptions:
     log_prob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
     initial_prompt: str | None = None
+    hotwords: str | None = None
     seed: int = 0
 
 

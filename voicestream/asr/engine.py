@@ -13,6 +13,7 @@ import numpy.typing as npt
 from voicestream.asr.base import AsrSegment, DecodeOptions, default_cpu_threads, resolve_compute_type, timed_words
 from voicestream.asr.frames import DEFAULT_MARGIN_FRAMES, fitted_model_class
 from voicestream.asr.speculative import DraftSettings
+from voicestream.asr.vocabulary import only_vocabulary
 from voicestream.errors import ModelError
 from voicestream.timebase import SAMPLE_RATE
 
@@ -169,8 +170,23 @@ class FasterWhisperEngine:
         ``hypothesis`` and draft-model tokens in batches; when the temperature-0 result
         trips a fallback check, the later temperatures run on faster-whisper's path.
         """
+        segments = self._decode(samples, offset_s, options, hypothesis, stats)
+        if options.hotwords and only_vocabulary(" ".join(s.text for s in segments), options.hotwords):
+            # text that only repeats the vocabulary stands if the window holds speech without it too
+            plain = self._decode(samples, offset_s, replace(options, hotwords=None), None, None)
+            return segments if plain else []
+        return segments
+
+    def _decode(
+        self,
+        samples: npt.NDArray[np.float32],
+        offset_s: float,
+        options: DecodeOptions,
+        hypothesis: str | None,
+        stats: SpeculativeStats | None,
+    ) -> list[AsrSegment]:
         temperatures = list(options.temperatures)
-        prompt_text = options.initial_prompt
+        prompt_text = " ".join(t for t in (options.hotwords, options.initial_prompt) if t) or None
         max_new = self.max_new_tokens(samples.size / SAMPLE_RATE, prompt_text)
         if self.greedy is not None and options.beam_size == 1 and temperatures and temperatures[0] == 0.0:
             language = options.language if self.multilingual else "en"
@@ -204,6 +220,7 @@ class FasterWhisperEngine:
             no_speech_threshold=options.no_speech_threshold,
             condition_on_previous_text=False,
             initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
             word_timestamps=True,
             vad_filter=False,
             max_new_tokens=max_new_tokens,

@@ -232,9 +232,9 @@ class GreedyWhisper:
         language = (options.language or "en") if multilingual else "en"
         return Tokenizer(model.hf_tokenizer, multilingual, task=options.task, language=language)
 
-    def _prompt(self, model: Any, tokenizer: Any, previous: str | None) -> list[int]:
+    def _prompt(self, model: Any, tokenizer: Any, previous: str | None, hotwords: str | None = None) -> list[int]:
         ids = tokenizer.encode(" " + previous.strip()) if previous and previous.strip() else []
-        return list(model.get_prompt(tokenizer, ids, without_timestamps=True))
+        return list(model.get_prompt(tokenizer, ids, without_timestamps=True, hotwords=hotwords or None))
 
     def _encode(self, model: Any, samples: npt.NDArray[np.float32]) -> tuple[Any, int]:
         """The encoder output of ``samples`` and how many frames hold audio (the model fits
@@ -268,7 +268,7 @@ class GreedyWhisper:
         wm = self.whisper
         tok = self.tokenizer(wm, options)
         encoder_output, content = self._encode(wm, samples)
-        prompt = self._prompt(wm, tok, options.initial_prompt)
+        prompt = self._prompt(wm, tok, options.initial_prompt, options.hotwords)
         decoder = Ct2Decoder(wm.model, encoder_output, prompt, prompt.index(tok.sot), tok.no_speech)
         suppress = list(get_suppressed_tokens(tok, [-1]))
         drafters: list[Drafter] = []
@@ -327,7 +327,7 @@ class GreedyWhisper:
         draft = self.draft
         tok = self.tokenizer(draft, options)
         encoder_output = main_output if draft is self.whisper else self._encode(draft, samples)[0]
-        prompt = self._prompt(draft, tok, options.initial_prompt)
+        prompt = self._prompt(draft, tok, options.initial_prompt, options.hotwords)
         maps = self.maps or _identity_maps(int(draft.hf_tokenizer.get_vocab_size()))
         main_hf, draft_hf = self.whisper.hf_tokenizer, draft.hf_tokenizer
 

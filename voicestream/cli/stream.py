@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from voicestream import media
+from voicestream.asr.vocabulary import split_terms, vocabulary_text
 from voicestream.client import stream_samples
 from voicestream.errors import OptionError
 from voicestream.live.speech.timeline import speech_track
@@ -34,6 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-l", "--language", default="auto", help="language code or auto")
     p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     p.add_argument("--diarize", action="store_true", help="ask for speaker labels (the server needs --diarize)")
+    p.add_argument("--vocabulary", default=None, metavar="TERMS",
+                   help="names and terms to expect, comma-separated (\"Kowloon, Qiao, EBITDA\")")  # fmt: skip
     p.add_argument("--speak", default=None, metavar="LANG", help="ask for translated speech in LANG")
     p.add_argument("--voice", default=None, help="voice for --speak: piper, kokoro, espeak or ENGINE:NAME")
     p.add_argument("--save-audio", default=None, metavar="WAV",
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed < 0:
         raise OptionError("--speed must be 0 or more")
+    vocabulary_text(split_terms(args.vocabulary or ""))  # bounds checked here, before connecting
     if (args.save_audio or args.voice) and not args.speak:
         raise OptionError("--save-audio and --voice need --speak LANG")
     audio_target = Path(args.save_audio).expanduser().resolve() if args.save_audio else None
@@ -124,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             on_event=functools.partial(_each, hooks),
             diarize=args.diarize,
             export=tuple(subtitles),
+            vocabulary=tuple(split_terms(args.vocabulary or "")),
             speak=args.speak,
             voice=args.voice,
         )

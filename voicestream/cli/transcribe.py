@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from voicestream import media
 from voicestream.asr import DecodeOptions
+from voicestream.asr.vocabulary import MAX_CHARS, MAX_TERMS, split_terms, vocabulary_text
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft
 from voicestream.cli.batch_view import BatchBars, summary_table
@@ -78,6 +79,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--beam-size", type=int, default=None,
                    help="beam width, 1 for greedy (default: 5; 1 with --draft-model)")  # fmt: skip
     p.add_argument("--prompt", default=None, help="context text for the decoder: names, terms, spelling style")
+    p.add_argument("--hotwords", default=None, metavar="TERMS",
+                   help="names and terms to expect, comma-separated (\"Kowloon, Qiao, EBITDA\"; at most "
+                        f"{MAX_TERMS} terms, {MAX_CHARS} characters)")  # fmt: skip
     p.add_argument("--max-line-chars", type=_int_at_least(16), default=42, help="characters per line (default: 42)")
     p.add_argument("--max-lines", type=int, choices=(1, 2), default=2, help="lines per cue (default: 2)")
     p.add_argument("--max-cps", type=float, default=20.0, help="reading speed, characters per second (default: 20)")
@@ -170,7 +174,13 @@ def _settings(args: argparse.Namespace) -> tuple[ModelSettings, FileSettings]:
         hf_token=args.hf_token,
     )
     settings = FileSettings(
-        decode=DecodeOptions(language=language, task=args.task, beam_size=beam_size, initial_prompt=args.prompt),
+        decode=DecodeOptions(
+            language=language,
+            task=args.task,
+            beam_size=beam_size,
+            initial_prompt=args.prompt,
+            hotwords=vocabulary_text(split_terms(args.hotwords or "")),
+        ),
         speakers=diarize.speaker_count(args),
         rules=SubtitleRules(max_lines=args.max_lines, max_line_chars=args.max_line_chars, max_cps=args.max_cps),
         translate_to=None if args.translate_to is None else str(args.translate_to).lower(),

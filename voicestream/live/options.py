@@ -26,6 +26,7 @@ class SessionOptions:
         translate_to: Each finished sentence is also translated into this language.
         speak: Whether translated sentences are also spoken (implies ``translate_to``).
         speak_voice: The voice (``engine`` or ``engine:name``; ``None``: the best installed).
+        vocabulary: Names and terms to expect, joined (:func:`voicestream.asr.vocabulary.vocabulary_text`).
     """
 
     language: str | None = None
@@ -38,3 +39,4 @@ class SessionOptions:
     translate_to: str | None = None
     speak: bool = False
     speak_voice: str | None = None
+    vocabulary: str | None = None

@@ -177,7 +177,7 @@ class LiveServices:
         self._check(options)
         translation, choose_translator = self._translation(options)
         voices = await asyncio.to_thread(self._voices, options) if options.speak else None
-        decode = replace(STREAM_DECODE, language=options.language, task=options.task)
+        decode = replace(STREAM_DECODE, language=options.language, task=options.task, hotwords=options.vocabulary)
         # a translated or spoken sentence was already sent from the first text: it stays
         revise = self.settings.stream.revise and options.revise and options.translate_to is None
         settings = replace(self.settings.stream, partials=options.partials, revise=revise)

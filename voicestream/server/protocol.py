@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.asr.vocabulary import vocabulary_text
+from voicestream.errors import OptionError
 from voicestream.live.events import (
     DoneEvent,
     FinalEvent,
@@ -51,6 +53,7 @@ MIN_RATE, MAX_RATE = 8_000, 48_000
 MAX_CHANNELS = 8
 _START_KEYS = {
     "type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to", "speak",
+    "vocabulary",
 }  # fmt: skip
 _SPEAK_KEYS = {"to", "voice"}
 _OPTION_KEYS = {"partials", "revise", "diarize", "num_speakers", "max_speakers"}
@@ -209,6 +212,12 @@ def parse_client_message(text: str) -> ClientMessage:
         translate_to = to
         voice = speak.get("voice")
         _require(voice is None or (isinstance(voice, str) and 0 < len(voice) <= 80), "speak.voice must be a voice id")
+    terms = doc.get("vocabulary", [])
+    _require(isinstance(terms, list) and all(isinstance(t, str) for t in terms), "vocabulary must be a list of text")
+    try:
+        vocabulary = vocabulary_text(terms)
+    except OptionError as e:
+        raise ProtocolError(CLOSE_BAD_MESSAGE, str(e)[:120]) from None
     options = SessionOptions(
         language=None if language == "auto" else language,
         task=task,
@@ -220,6 +229,7 @@ def parse_client_message(text: str) -> ClientMessage:
         translate_to=translate_to,
         speak=speak is not None,
         speak_voice=voice,
+        vocabulary=vocabulary,
     )
     return StartMessage(AudioFormat(rate, encoding, channels), options)
 
