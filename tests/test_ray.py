@@ -219,16 +219,18 @@ async def _sessions(url: str, clips: list[Any], kill: Any = None) -> list[list[d
     return list(await asyncio.gather(*streams))
 
 
-def _kill_while_decoding(pid: int) -> None:
-    """SIGKILL ``pid`` while it is busy (over 60% of a core in a 50 ms look): mid-decode."""
+def _kill_while_decoding(pid: int) -> bool:
+    """SIGKILL ``pid`` while it is busy (over 60% of a core in a 50 ms look): mid-decode;
+    after 10 s without such a look, anyway. Whether it was busy when killed."""
     process = psutil.Process(pid)
     deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline:
+    busy = False
+    while not busy and time.monotonic() < deadline:
         before = sum(process.cpu_times()[:2])
         time.sleep(0.05)
-        if sum(process.cpu_times()[:2]) - before >= 0.03:
-            break
+        busy = sum(process.cpu_times()[:2]) - before >= 0.03
     os.kill(pid, signal.SIGKILL)
+    return busy
 
 
 def test_live_sessions_on_ray_asr_survive_a_dying_replica(
@@ -292,7 +294,8 @@ def test_live_speaker_labels_from_speaker_replicas_that_die(
     pids = models.replica_pids(16)
     assert len(pids) == 2 and os.getpid() not in pids, pids
     victim = min(pids)
-    killer = threading.Timer(2.0, _kill_while_decoding, (victim,))
+    busy: list[bool] = []
+    killer = threading.Timer(2.0, lambda: busy.append(_kill_while_decoding(victim)))
     killer.start()
     remote = LiveDiarizer(models)
     finals, session = replay(tiny_engine, samples, diarizer=remote)
@@ -305,7 +308,10 @@ def test_live_speaker_labels_from_speaker_replicas_that_die(
     assert finals and all(f.speaker is not None for f in finals)
     assert remote_live.der <= local_live.der + 0.03 and remote_fixed.der <= local_fixed.der + 0.03
     assert len({w.speaker for w in session.final_words}) == 2
-    assert models.retries >= 1 and victim not in models.replica_pids(16)
+    assert victim not in models.replica_pids(16)
+    # a call is sent again only when the kill caught one in flight: speaker calls come in bursts
+    # as finals arrive, and a CI run once killed the replica between two (0 calls sent again)
+    assert models.retries >= 1 or not busy[0]
 
 
 def _free_port() -> int:
