@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Mapping
 
 from starlette.applications import Starlette
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -27,14 +28,18 @@ CLOSE_LOST = 1006
 """The close code of a connection that ended without a close frame."""
 
 
+def _path_and_query(url: URL) -> str:
+    """``/path?query`` of a request, as the ``websockets`` library gives it."""
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
 class StarletteSocket:
     """:class:`~voicestream.server.transport.Socket` over an accepted Starlette websocket."""
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.headers: Mapping[str, str] = ws.headers
-        query = ws.url.query
-        self.path = ws.url.path + (f"?{query}" if query else "")
+        self.path = _path_and_query(ws.url)
         self._code: int | None = None
 
     @property
@@ -91,8 +96,7 @@ def build(server: VoicestreamServer) -> Starlette:
         await server.handle(StarletteSocket(ws))
 
     async def get(request: Request) -> Response:
-        query = request.url.query
-        reply = server.http_get(request.url.path + (f"?{query}" if query else ""), request.headers)
+        reply = server.http_get(_path_and_query(request.url), request.headers)
         return Response(reply.body, status_code=reply.status, headers=reply_headers(reply))
 
     return Starlette(routes=[WebSocketRoute("/{path:path}", session), Route("/{path:path}", get, methods=["GET"])])
