@@ -37,6 +37,7 @@ from voicestream.client import stream_samples
 from voicestream.live.state import STREAM_DECODE
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.registry import create_asr_engine, create_synthesizers
+from voicestream.server.listener import HttpServer
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 from voicestream.tts.cast import catalog
 from voicestream.tts.remote import remote_synthesizers
@@ -115,12 +116,13 @@ def run(asr: TimedEngine, audio: np.ndarray, config: ServerConfig, **options: An
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     server = VoicestreamServer(asr, SileroFrameModel(), config)
+    http = HttpServer(server)
     asr.times.clear()
-    port = asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+    port = asyncio.run_coroutine_threadsafe(http.start(), loop).result()
     try:
         events = asyncio.run(stream_samples(f"ws://127.0.0.1:{port}", audio, speed=1.0, **options))
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+        asyncio.run_coroutine_threadsafe(http.stop(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
     return Run(events, list(asr.times), server.live.pause.stopped_total_s)
 

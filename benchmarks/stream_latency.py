@@ -33,6 +33,7 @@ from voicestream.client import stream_samples
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.pipeline import transcribe_samples
 from voicestream.registry import create_asr_engine, create_vad
+from voicestream.server.listener import HttpServer
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -102,13 +103,14 @@ def main() -> None:
         thread.start()
         config = ServerConfig(port=0, max_sessions=count, workers=args.workers)
         server = VoicestreamServer(engine, SileroFrameModel(), config)
-        port = asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+        http = HttpServer(server)
+        port = asyncio.run_coroutine_threadsafe(http.start(), loop).result()
         rss0, cpu0, wall0 = rss_mb(), time.process_time(), time.monotonic()
         results = run_sessions(f"ws://127.0.0.1:{port}", [clip(i * 17.0) for i in range(count)], revise)
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
         rss = rss_mb() - rss0
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+        asyncio.run_coroutine_threadsafe(http.stop(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         finals: list[tuple[float, float]] = []
         partials: list[float] = []

@@ -8,7 +8,6 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from tests.network import NetworkAudit
 from voicestream.asr import AsrEngine
 from voicestream.diarize.live import SpeakerModels
 from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.server.listener import HttpServer
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
 
@@ -35,7 +35,8 @@ class RunningServer:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config), speakers)
-        self.port = self.call(self.server.start())
+        self.http = HttpServer(self.server)
+        self.port = self.call(self.http.start())
         self.url = f"ws://127.0.0.1:{self.port}"
 
     def call(self, coro: Any) -> Any:
@@ -48,39 +49,7 @@ class RunningServer:
         return int(self.call(count()))
 
     def close(self) -> None:
-        self.call(self.server.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-class RunningAsgiServer(RunningServer):
-    """The same server as an ASGI application (:mod:`voicestream.server.asgi`, what a Ray
-    Serve gateway replica runs) under uvicorn, on its own event loop thread and a free port."""
-
-    def __init__(self, engine: AsrEngine, speakers: SpeakerModels | None = None, **config: Any) -> None:
-        import uvicorn
-
-        from voicestream.server import asgi
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = VoicestreamServer(engine, SileroFrameModel(), ServerConfig(port=0, **config), speakers)
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        self.port = int(listener.getsockname()[1])
-        self.url = f"ws://127.0.0.1:{self.port}"
-        self.uvicorn = uvicorn.Server(uvicorn.Config(asgi.build(self.server), log_level="warning", lifespan="off"))
-        self.call(self.server.open())
-        self.serving = asyncio.run_coroutine_threadsafe(self.uvicorn.serve(sockets=[listener]), self.loop)
-        deadline = time.monotonic() + 30
-        while not self.uvicorn.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.uvicorn.should_exit = True
-        self.serving.result(30)
-        self.call(self.server.shutdown())
+        self.call(self.http.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 

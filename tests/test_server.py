@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.sync.client import connect
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from tests.servers import RunningAsgiServer, RunningServer, close_code, open_ws, send, start_msg
+from tests.servers import RunningServer, close_code, open_ws, send, start_msg
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
@@ -39,12 +39,11 @@ def base_server(base_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
     server.close()
 
 
-@pytest.fixture(scope="module", params=["websockets", "asgi"])
-def strict_server(tiny_engine: FasterWhisperEngine, request: pytest.FixtureRequest) -> Iterator[RunningServer]:
-    """tiny.en with a token, tight limits and two sessions at most; served by the ``websockets``
-    library (the one-process server) and as the ASGI application a Ray Serve gateway runs."""
-    kind = RunningAsgiServer if request.param == "asgi" else RunningServer
-    server = kind(
+@pytest.fixture(scope="module")
+def strict_server(tiny_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
+    """tiny.en with a token, tight limits and two sessions at most (the ASGI application under
+    uvicorn: what ``serve`` runs, and a Ray Serve gateway replica under Serve's proxy)."""
+    server = RunningServer(
         tiny_engine, token="s3cret", max_sessions=2, idle_timeout_s=1.5, max_rate=2.0, rate_burst_s=2.0,
         max_session_s=3.0, max_audio_frame=8192, max_control_frame=512,
     )  # fmt: skip
@@ -164,7 +163,7 @@ def test_foreign_origin_refused(strict_server: RunningServer) -> None:
 
 def test_the_servers_own_page_is_same_origin_at_any_address(strict_server: RunningServer) -> None:
     """A page opened at the server's LAN address may connect back to it; other sites may not."""
-    allowed = strict_server.server._origin_allowed
+    allowed = strict_server.server.origin_allowed
     assert allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
     assert not allowed("http://192.168.1.5:8765", "192.168.1.5:9999")
     assert not allowed("https://evil.example", "192.168.1.5:8765")

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,13 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEB = default_web_root()
 
 
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str) -> tuple[int, Message, bytes]:
+    """Status, headers (case-insensitive, as HTTP's are) and body of a GET."""
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +241,7 @@ def test_wrong_token_full_server_and_stopped_server_are_explained(
         page.click("#reconnect")
         page.wait_for_selector("#status:has-text('Live: microphone')", timeout=20_000)
         assert not page.is_visible("#error")
-        server.call(server.server.stop())
+        server.call(server.http.stop())
         page.wait_for_selector("#error:has-text('connection to the server was lost')", timeout=20_000)
         assert page.is_visible("#reconnect")
     finally:

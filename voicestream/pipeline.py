@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 ProgressHook = Callable[[float, float], None]
 """Called with (seconds of audio done, total seconds)."""
+WordsHook = Callable[[list[Word]], None]
+"""Called with each window's words as soon as they are decoded (times in file seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ def transcribe_samples(
     vad: VoiceActivityDetector,
     settings: TranscribeSettings | None = None,
     progress: ProgressHook | None = None,
+    on_words: WordsHook | None = None,
 ) -> Transcript:
     """Transcribe a whole waveform.
 
@@ -111,6 +114,7 @@ def transcribe_samples(
         vad: Voice activity detector.
         settings: Options.
         progress: Called after each window with (seconds done, total seconds).
+        on_words: Called after each window with the words it added (may be none).
 
     Raises:
         NoSpeechError: the audio is empty or nothing in it is speech.
@@ -136,11 +140,14 @@ def transcribe_samples(
         prompt = " ".join(p for p in (settings.decode.initial_prompt, context) if p) or None
         window_decode = replace(decode, initial_prompt=prompt)
         segments = engine.transcribe(window_audio(samples, window), 0.0, window_decode, stats=stats)
+        before = len(words)
         for seg in apply_guards(segments, settings.guards):
             placed = [
                 replace(w, start_s=a, end_s=b) for w in seg.words for a, b in [window.to_source(w.start_s, w.end_s)]
             ]
             words.extend(monotonic_words(placed, words[-1].end_s if words else 0.0))
+        if on_words is not None:
+            on_words(words[before:])
         if progress is not None:
             progress(window.end_s, duration)
     if not words:

@@ -26,6 +26,7 @@ from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
 from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.server.listener import HttpServer
 from voicestream.server.web import default_web_root
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
@@ -69,6 +70,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--web-root", type=Path, default=None, metavar="DIR",
                    help="folder of the browser page served on the same port (default: clients/web)")  # fmt: skip
     p.add_argument("--no-web", action="store_true", help="serve no browser page, only the websocket")
+    p.add_argument("--file-jobs", type=int, default=d.file_jobs, metavar="N",
+                   help=f"uploads the HTTP API (/v1/audio/...: docs/http-api.md) transcribes at once, on the "
+                   f"live sessions' workers (default: {d.file_jobs}; 0 takes no files)")  # fmt: skip
+    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, metavar="MB",
+                   help=f"largest upload of the HTTP API in MiB (default: {d.max_upload_bytes / 2**20:g})")  # fmt: skip
     p.add_argument("--no-hypothesis-drafts", action="store_true",
                    help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
     draft.add_arguments(p)
@@ -153,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--max-sessions must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise OptionError("--workers must be at least 1")
+    if args.file_jobs < 0 or args.max_upload_mb <= 0:
+        raise OptionError("--file-jobs must be 0 or more and --max-upload-mb above 0")
     if args.web_root is not None and not (args.web_root / "index.html").is_file():
         raise OptionError(f"--web-root {args.web_root}: no index.html there")
     workers = args.workers or default_cpu_threads()
@@ -178,11 +186,13 @@ def run(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         with contextlib.suppress(NotImplementedError):  # `docker stop`, systemd: the same as Ctrl-C
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        port = await server.start()
+        http = HttpServer(server)
+        port = await http.start()
         auth = "token required" if config.token else "no token"
         auth += f", speaker labels by {diarization.name}" if diarization is not None else ""
         page = f", page at http://{config.host}:{port}/" if server.page.files else ""
         where = f", ASR on Ray ({_replicas_text(args)})" if args.ray else ""
+        page += f", HTTP API at http://{config.host}:{port}/v1" if config.file_jobs else ""
         print(f"voicestream: serving {engine.name} on ws://{config.host}:{port}{page} ({auth}, "
               f"{config.max_sessions} sessions, {workers} workers{where})", file=sys.stderr, flush=True)  # fmt: skip
         try:
@@ -190,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             print("voicestream: stopping", file=sys.stderr, flush=True)
             faulthandler.dump_traceback_later(_STOP_REPORT_S)  # a stop that hangs says where
-            await server.stop()
+            await http.stop()
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # until main() runs (Ray sets its own)
     try:
@@ -211,7 +221,8 @@ def _config(args: argparse.Namespace, workers: int) -> ServerConfig:
         max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout, max_session_s=args.max_session_length,
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
         web_root=None if args.no_web else (args.web_root or default_web_root()),
-        max_speaker_audio_s=args.max_speaker_audio, warm_speech=True,
+        max_speaker_audio_s=args.max_speaker_audio, warm_speech=True, file_jobs=args.file_jobs,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
     )  # fmt: skip
 
 

@@ -53,7 +53,7 @@ class GatewayReplicas:
 
 _ARGS = (
     "max_sessions", "idle_timeout_s", "max_session_s", "max_rate", "workers", "hypothesis_drafts",
-    "max_speaker_audio_s",
+    "max_speaker_audio_s", "file_jobs", "max_upload_bytes",
 )  # fmt: skip
 
 

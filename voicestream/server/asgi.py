@@ -1,16 +1,16 @@
-"""The live server as an ASGI application (Starlette), for a Ray Serve gateway replica.
+"""The server as an ASGI application (Starlette): what ``voicestream serve`` runs under
+uvicorn and a Ray Serve gateway replica under Serve's proxy.
 
-The same :class:`~voicestream.server.websocket.VoicestreamServer` runs every session:
-websocket upgrades on any path go to :meth:`~VoicestreamServer.handle` through
-:class:`StarletteSocket`, plain GETs to :meth:`~VoicestreamServer.http_get`; the protocol,
-limits and close codes are the one-process server's. Starlette comes with Ray Serve (the
-``ray`` extra); the one-process server does not import this module.
+Websocket upgrades on any path go to :meth:`~VoicestreamServer.handle` through
+:class:`StarletteSocket`, the speech-to-text HTTP API (``/v1/...``) to
+:mod:`voicestream.server.http_api`, other GETs to :meth:`~VoicestreamServer.http_get`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.datastructures import URL
@@ -20,9 +20,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voicestream.server import protocol as p
+from voicestream.server.http_api import SpeechApi
 from voicestream.server.transport import SocketClosedError
 from voicestream.server.web import reply_headers
-from voicestream.server.websocket import VoicestreamServer
+
+if TYPE_CHECKING:
+    from voicestream.server.websocket import VoicestreamServer
 
 CLOSE_LOST = 1006
 """The close code of a connection that ended without a close frame."""
@@ -99,4 +102,9 @@ def build(server: VoicestreamServer) -> Starlette:
         reply = server.http_get(_path_and_query(request.url), request.headers)
         return Response(reply.body, status_code=reply.status, headers=reply_headers(reply))
 
-    return Starlette(routes=[WebSocketRoute("/{path:path}", session), Route("/{path:path}", get, methods=["GET"])])
+    routes = [
+        *SpeechApi(server).routes(),
+        WebSocketRoute("/{path:path}", session),
+        Route("/{path:path}", get, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)

@@ -36,6 +36,7 @@ SUBPROTOCOL = "voicestream.v1"
 
 # Close codes (RFC 6455 private range 4000-4999 unless standard).
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the server is stopping
 CLOSE_TOO_BIG = 1009  # frame over the size limit
 CLOSE_INTERNAL = 1011  # inference failed for this session
 CLOSE_TRY_LATER = 1013  # server full

@@ -1,4 +1,5 @@
-"""Keep tokens out of logs: the websockets library logs request lines and headers at DEBUG."""
+"""Keep tokens out of logs: uvicorn logs request lines (with ``?token=``) and websocket
+handshakes."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def server_logger() -> logging.Logger:
-    """The logger handed to the websockets server, with :class:`RedactTokens` attached."""
-    logger = logging.getLogger("voicestream.websockets")
-    if not any(isinstance(f, RedactTokens) for f in logger.filters):
-        logger.addFilter(RedactTokens())
-    return logger
+def redact_loggers(*names: str) -> None:
+    """Attach :class:`RedactTokens` to the loggers ``names`` (once each)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

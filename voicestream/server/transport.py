@@ -12,10 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-
 
 class SocketClosedError(Exception):
     """The connection is gone (closed by either side, or lost)."""
@@ -67,36 +63,3 @@ class HttpReply:
     status: int
     content_type: str
     body: bytes
-
-
-class WebsocketsSocket:
-    """:class:`Socket` over a connection of the ``websockets`` library."""
-
-    def __init__(self, connection: ServerConnection) -> None:
-        self.connection = connection
-        request = connection.request
-        self.headers: Mapping[str, str] = request.headers if request is not None else Headers()
-        self.path = request.path if request is not None else "/"
-
-    @property
-    def close_code(self) -> int | None:
-        """See :class:`Socket`."""
-        return self.connection.close_code
-
-    async def recv(self) -> str | bytes:
-        """See :class:`Socket`."""
-        try:
-            return await self.connection.recv()
-        except ConnectionClosed as e:
-            raise SocketClosedError(str(e)) from None
-
-    async def send(self, message: str | bytes) -> None:
-        """See :class:`Socket`."""
-        try:
-            await self.connection.send(message)
-        except ConnectionClosed as e:
-            raise SocketClosedError(str(e)) from None
-
-    async def close(self, code: int, reason: str) -> None:
-        """See :class:`Socket`."""
-        await self.connection.close(code, reason)

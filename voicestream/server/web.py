@@ -12,9 +12,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from websockets.datastructures import Headers
-from websockets.http11 import Response
-
 from voicestream.server.transport import HttpReply
 
 CONTENT_TYPES = {
@@ -84,9 +81,3 @@ def json_reply(doc: object, status: http.HTTPStatus = http.HTTPStatus.OK) -> Htt
 def reply_headers(reply: HttpReply) -> dict[str, str]:
     """The headers every reply carries: its type and length, and the security headers."""
     return {"Content-Type": reply.content_type, "Content-Length": str(len(reply.body)), **SECURITY_HEADERS}
-
-
-def to_response(reply: HttpReply) -> Response:
-    """``reply`` as a response of the ``websockets`` library's HTTP handling."""
-    status = http.HTTPStatus(reply.status)
-    return Response(status.value, status.phrase, Headers(reply_headers(reply)), reply.body)

@@ -25,10 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
-
 from voicestream.asr import AsrEngine, language_codes
 from voicestream.errors import OptionError
 from voicestream.live.events import SpeechEvent
@@ -40,9 +36,8 @@ from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server import protocol as p
 from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
-from voicestream.server.redact import server_logger
-from voicestream.server.transport import HttpReply, Socket, SocketClosedError, WebsocketsSocket
-from voicestream.server.web import WebPage, json_reply, to_response
+from voicestream.server.transport import HttpReply, Socket, SocketClosedError
+from voicestream.server.web import WebPage, json_reply
 
 if TYPE_CHECKING:
     from voicestream.diarize.live import SpeakerModels
@@ -69,6 +64,8 @@ class ServerConfig:
         max_inbox_s: Unprocessed audio (s) after which reading pauses (backpressure).
         outbox_size: Events queued for a slow client before partials are skipped.
         web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
+        max_upload_bytes: Largest file upload of the speech-to-text HTTP API (bytes).
+        file_jobs: Uploaded files transcribed at once (0: the HTTP API takes no files).
         workers, hypothesis_drafts, max_speaker_audio_s, speech_helper, warm_speech, stream:
             How the live sessions run (:class:`~voicestream.live.services.LiveSettings`;
             ``serve`` sets ``warm_speech``).
@@ -93,6 +90,8 @@ class ServerConfig:
     speech_helper: bool = True
     warm_speech: bool = False
     web_root: Path | None = None
+    max_upload_bytes: int = 100 * 1024 * 1024
+    file_jobs: int = 1
     stream: StreamSettings = field(default_factory=StreamSettings)
 
     def live_settings(self) -> LiveSettings:
@@ -129,7 +128,9 @@ class VoicestreamServer:
         self.config = config
         self.live = LiveServices(engine, vad, config.live_settings(), diarization)
         self.sessions: dict[str, LiveSession] = {}
-        self._server: Server | None = None
+        self.closing = False
+        """Set once the server began to stop: no new file jobs."""
+        self._sockets: set[Socket] = set()
         self._ids = itertools.count(1)
         self.lag = LoopLag()
         self.counters = Counters()
@@ -138,55 +139,24 @@ class VoicestreamServer:
 
     async def open(self) -> None:
         """Start the inference workers and the loop-lag probe; sessions may come through
-        :meth:`handle` (a gateway that holds its own listener calls this, not :meth:`start`)."""
+        :meth:`handle` (:class:`~voicestream.server.listener.HttpServer` listens for them, a Ray
+        Serve gateway replica is given them by Serve's proxy)."""
         await self.live.start()
         self._lag_task = asyncio.create_task(self.lag.run())
 
-    async def start(self) -> int:
-        """:meth:`open` and start listening; returns the bound port (useful with port 0)."""
-        await self.open()
-        self._server = await serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            compression=None,
-            max_size=max(self.config.max_audio_frame, self.config.max_control_frame),
-            select_subprotocol=self._select_subprotocol,
-            server_header="voicestream",
-            process_request=self._http,
-            close_timeout=3,
-            logger=server_logger(),
-        )
-        return int(self._server.sockets[0].getsockname()[1]) if self._server.sockets else self.config.port
-
-    async def stop(self) -> None:
-        """Close every connection and the worker threads."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        await self.shutdown()
+    async def going_away(self) -> None:
+        """Close every open websocket with 1001 "server stopping" (their sessions end)."""
+        self.closing = True
+        await asyncio.gather(*(s.close(p.CLOSE_GOING_AWAY, "server stopping") for s in list(self._sockets)))
 
     async def shutdown(self) -> None:
-        """Stop the workers and the probe (after the sessions: :meth:`stop` closes them first)."""
+        """Stop the workers and the probe (after the sessions, which the listener closes first)."""
+        self.closing = True
         await self.live.close()
         if self._lag_task is not None:
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lag_task
-
-    async def serve_forever(self) -> None:
-        """Run until cancelled."""
-        await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()
-
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Plain GET requests get :meth:`http_get`'s reply; websocket upgrades go on."""
-        if "websocket" in request.headers.get("Upgrade", "").lower():
-            return None
-        return to_response(self.http_get(request.path, request.headers))
 
     def http_get(self, path: str, headers: Mapping[str, str]) -> HttpReply:
         """The reply to a plain GET of ``path`` (with its query): ``/info``, ``/metrics``
@@ -195,7 +165,7 @@ class VoicestreamServer:
         if route == "/info":
             return json_reply(self.info())
         if route == "/metrics":
-            if not self._token_ok(headers, path):
+            if not self.token_ok(headers, path):
                 return json_reply({"error": "missing or wrong token"}, http.HTTPStatus.UNAUTHORIZED)
             return json_reply(self.metrics())
         return self.page.reply(route)
@@ -231,11 +201,9 @@ class VoicestreamServer:
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
 
-    @staticmethod
-    def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
-        return Subprotocol(p.SUBPROTOCOL) if p.SUBPROTOCOL in offered else None
-
-    def _origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
+    def origin_allowed(self, origin: str | None, host: str | None = None) -> bool:
+        """Whether a request from a page at ``origin`` (``None``: not a browser) may use this
+        server reached as ``host``."""
         allowed = self.config.allowed_origins
         if origin is None or "*" in allowed or origin in allowed:
             return True
@@ -251,23 +219,22 @@ class VoicestreamServer:
         if len(self.sessions) >= self.config.max_sessions:
             raise p.ProtocolError(p.CLOSE_TRY_LATER, f"server full ({self.config.max_sessions} sessions)")
 
-    def _token_ok(self, headers: Mapping[str, str], path: str) -> bool:
+    def token_ok(self, headers: Mapping[str, str], path: str) -> bool:
+        """Whether the request with ``headers`` and ``path`` carries the token (if one is set)."""
         if self.config.token is None:
             return True
         given = _token_from(headers, path)
         return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
 
-    async def _handle(self, connection: ServerConnection) -> None:
-        await self.handle(WebsocketsSocket(connection))
-
     async def handle(self, socket: Socket) -> None:
         """Run one accepted connection to its end: access checks (origin, token, capacity),
         then a live session; every way it can end is counted and closed with its code."""
         headers = socket.headers
+        self._sockets.add(socket)
         try:
-            if not self._origin_allowed(headers.get("Origin"), headers.get("Host")):
+            if not self.origin_allowed(headers.get("Origin"), headers.get("Host")):
                 raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
-            if not self._token_ok(headers, socket.path):
+            if not self.token_ok(headers, socket.path):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
             self.check_capacity()
             self.counters.opened += 1
@@ -282,6 +249,8 @@ class VoicestreamServer:
             log.exception("session failed")
             self.counters.close(p.CLOSE_INTERNAL)
             await _close(socket, p.CLOSE_INTERNAL, "internal error")
+        finally:
+            self._sockets.discard(socket)
 
 
 async def _close(socket: Socket, code: int, reason: str) -> None:

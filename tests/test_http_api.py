@@ -1,0 +1,244 @@
+"""The OpenAI-style speech-to-text HTTP API, driven by the official ``openai`` client against
+a real server on loopback with real recordings."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+import sacrebleu
+import soundfile
+import srt
+import webvtt
+
+from tests.servers import RunningServer
+from tests.test_vocabulary import NAMES
+from tests.test_wer import wer
+from voicestream import media
+from voicestream.asr import FasterWhisperEngine
+
+pytestmark = pytest.mark.models
+
+TOKEN = "api-s3cret"
+LIMIT = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def api_server(tiny_engine: FasterWhisperEngine) -> Iterator[RunningServer]:
+    """tiny.en with a token, 1 MiB uploads and one file job at a time."""
+    server = RunningServer(tiny_engine, token=TOKEN, max_upload_bytes=LIMIT, file_jobs=1)
+    yield server
+    server.close()
+
+
+def client(server: RunningServer, key: str = TOKEN) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def jfk(data: Path) -> tuple[Path, str]:
+    return data / "jfk_public_domain" / "jfk.flac", (data / "jfk_public_domain" / "jfk.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def jfk_wav(jfk: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """JFK as 16 kHz 16-bit WAV (352 kB: under the 1 MiB limit; the FLAC is 1.1 MB)."""
+    path = tmp_path_factory.mktemp("api") / "jfk.wav"
+    soundfile.write(path, media.decode(jfk[0]), 16000, subtype="PCM_16")
+    return path
+
+
+def test_models_are_listed(api_server: RunningServer) -> None:
+    ids = [m.id for m in client(api_server).models.list()]
+    assert ids == ["tiny.en", "whisper-1"]
+    assert client(api_server).models.retrieve("whisper-1").owned_by == "voicestream"
+    with pytest.raises(openai.NotFoundError):
+        client(api_server).models.retrieve("gpt-4o-transcribe")
+
+
+def test_json_and_text(api_server: RunningServer, jfk_wav: Path, jfk: tuple[Path, str]) -> None:
+    with jfk_wav.open("rb") as f:
+        result = client(api_server).audio.transcriptions.create(model="tiny.en", file=f)
+    assert wer([jfk[1]], [result.text]) < 0.1, result.text
+    text = client(api_server).audio.transcriptions.create(model="whisper-1", file=jfk_wav, response_format="text")
+    assert isinstance(text, str) and text.strip() == result.text
+
+
+def test_subtitle_formats_parse(api_server: RunningServer, jfk_wav: Path, jfk: tuple[Path, str]) -> None:
+    """SRT and VTT come back with the cue rules of ``transcribe``, and parse with the
+    libraries the project writes them with."""
+    api = client(api_server).audio.transcriptions
+    cues = list(srt.parse(api.create(model="tiny.en", file=jfk_wav, response_format="srt")))
+    vtt = webvtt.from_string(api.create(model="tiny.en", file=jfk_wav, response_format="vtt"))
+    assert len(cues) >= 2 and len(vtt.captions) == len(cues)
+    assert all(c.end > c.start for c in cues) and all(a.end <= b.start for a, b in itertools.pairwise(cues))
+    assert cues[-1].end.total_seconds() <= 11.1
+    for text in (" ".join(c.content for c in cues), " ".join(c.text for c in vtt.captions)):
+        assert wer([jfk[1]], [text]) < 0.1, text
+    assert all(len(line) <= 42 for c in cues for line in c.content.splitlines())
+
+
+def test_verbose_json_has_segments_and_timed_words(api_server: RunningServer, jfk_wav: Path) -> None:
+    result = client(api_server).audio.transcriptions.create(
+        model="tiny.en", file=jfk_wav, response_format="verbose_json", timestamp_granularities=["word", "segment"]
+    )
+    assert result.language == "english" and abs(result.duration - 11.0) < 0.1
+    assert result.words and result.segments
+    words = result.words
+    assert " ".join(w.word for w in words) == result.text
+    assert all(w.start <= w.end for w in words) and all(a.end <= b.start + 1e-3 for a, b in itertools.pairwise(words))
+    assert 0.0 <= words[0].start < 1.0 and 9.0 < words[-1].end <= 11.0
+    country = next(w for w in words if w.word.strip(",.").lower() == "country")
+    assert 5.0 < country.start < 9.0  # "ask not what your country can do for you" comes mid-clip
+    assert " ".join(s.text.strip() for s in result.segments) == result.text
+    assert [s.id for s in result.segments] == list(range(len(result.segments)))
+
+
+def test_streamed_text_arrives_in_deltas(api_server: RunningServer, data: Path) -> None:
+    """``stream=true``: deltas as windows are decoded, then the done event with the same text
+    as the plain request gives."""
+    path = data / "long_form" / "librispeech_concat_4spk.wav"
+    clip = io.BytesIO()
+    soundfile.write(clip, media.decode(path)[: 16000 * 30], 16000, format="FLAC")
+    audio = clip.getvalue()
+    api = client(api_server).audio.transcriptions
+    events = list(api.create(model="tiny.en", file=("talk.flac", audio), stream=True))
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert events[-1].type == "transcript.text.done" and len(deltas) >= 2
+    assert "".join(deltas) == events[-1].text
+    assert events[-1].text == api.create(model="tiny.en", file=("talk.flac", audio)).text
+
+
+def test_the_prompt_reaches_the_decoder(api_server: RunningServer, data: Path) -> None:
+    """Names in ``prompt`` are written as spelled there (tiny.en writes "what's out of my car"
+    for Zau al Makan and "Nuzad Alzaman" without; "Helstone" it misses through the file
+    pipeline's VAD windows either way, as ``transcribe --hotwords`` does)."""
+    folder = data / "v2_dev" / "asr_en" / "librispeech_test-other"
+    api = client(api_server).audio.transcriptions
+    for name in ("2033-164914-0005.flac", "2033-164914-0008.flac"):
+        audio = next(folder.rglob(name)).read_bytes()
+        alone = api.create(model="tiny.en", file=(name, audio)).text
+        helped = api.create(model="tiny.en", file=(name, audio), prompt=NAMES[name]).text
+        assert NAMES[name] not in alone and NAMES[name] in helped, (alone, helped)
+
+
+def test_silence_and_noise_give_empty_text_even_with_a_prompt(api_server: RunningServer) -> None:
+    rng = np.random.default_rng(1)
+    for samples in (np.zeros(16000 * 4, np.float32), (rng.standard_normal(16000 * 6) * 0.05).astype(np.float32)):
+        clip = io.BytesIO()
+        soundfile.write(clip, samples, 16000, format="WAV")
+        for prompt in (None, "Kowloon, Qiao, EBITDA"):
+            extra = {"prompt": prompt} if prompt else {}
+            result = client(api_server).audio.transcriptions.create(
+                model="tiny.en", file=("quiet.wav", clip.getvalue()), **extra
+            )
+            assert result.text == "", (prompt, result.text)
+
+
+def test_each_error_has_the_api_shape(api_server: RunningServer, jfk_wav: Path, jfk: tuple[Path, str]) -> None:
+    api = client(api_server).audio.transcriptions
+    with pytest.raises(openai.AuthenticationError) as auth:
+        client(api_server, key="wrong").audio.transcriptions.create(model="tiny.en", file=jfk_wav)
+    assert auth.value.code == "invalid_api_key" and auth.value.status_code == 401
+    with pytest.raises(openai.NotFoundError) as model:
+        api.create(model="large-v9", file=jfk_wav)
+    assert model.value.code == "model_not_found" and model.value.param == "model"
+    with pytest.raises(openai.BadRequestError) as language:
+        api.create(model="tiny.en", file=jfk_wav, language="xx")
+    assert language.value.param == "language"
+    with pytest.raises(openai.BadRequestError) as english_only:
+        client(api_server).audio.translations.create(model="tiny.en", file=jfk_wav)
+    assert "English-only" in english_only.value.message
+    with pytest.raises(openai.BadRequestError):
+        api.create(model="tiny.en", file=jfk_wav, response_format="srt", stream=True)
+    with pytest.raises(openai.APIStatusError) as too_large:  # the FLAC is 1.1 MB, the limit 1 MiB
+        api.create(model="tiny.en", file=jfk[0])
+    assert too_large.value.status_code == 413 and too_large.value.code == "file_too_large"
+    with pytest.raises(openai.APIStatusError) as not_media:
+        api.create(model="tiny.en", file=("notes.txt", b"these are not sounds\n" * 50, "text/plain"))
+    assert not_media.value.status_code == 415 and not_media.value.code == "unsupported_media"
+    with pytest.raises(openai.BadRequestError) as empty:
+        api.create(model="tiny.en", file=("empty.wav", b""))
+    assert empty.value.code == "invalid_file"
+    # without the client: no file, and a body that is not a form
+    url = f"http://127.0.0.1:{api_server.port}/v1/audio/transcriptions"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    bad = [
+        (b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ntiny.en\r\n--b--\r\n",
+         "multipart/form-data; boundary=b", 400, "file"),
+        (json.dumps({"model": "tiny.en"}).encode(), "application/json", 415, None),
+    ]  # fmt: skip
+    for body, kind, status, param in bad:
+        request = urllib.request.Request(url, body, {**headers, "Content-Type": kind}, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(request, timeout=30)
+        assert e.value.code == status
+        error = json.loads(e.value.read())["error"]
+        assert error["message"] and error["type"] == "invalid_request_error" and error["param"] == param
+    # the server still works
+    assert wer([jfk[1]], [api.create(model="tiny.en", file=jfk_wav).text]) < 0.1
+
+
+def test_a_second_file_job_is_told_to_wait(api_server: RunningServer, data: Path, jfk_wav: Path) -> None:
+    """One file job at a time: a second upload meanwhile gets 429 (and the openai client's
+    own retries would take it once the first is done)."""
+    path = data / "long_form" / "librispeech_concat_4spk.wav"
+    clip = io.BytesIO()
+    soundfile.write(clip, media.decode(path)[: 16000 * 40], 16000, format="FLAC")
+    stream = client(api_server).audio.transcriptions.create(
+        model="tiny.en", file=("long.flac", clip.getvalue()), stream=True
+    )
+    first = next(iter(stream))  # the job is running
+    assert first.type == "transcript.text.delta"
+    with pytest.raises(openai.RateLimitError) as busy:
+        client(api_server).audio.transcriptions.create(model="tiny.en", file=jfk_wav)
+    assert busy.value.code == "rate_limit_exceeded" and busy.value.response.headers["retry-after"] == "1"
+    assert list(stream)[-1].type == "transcript.text.done"
+    client(api_server).audio.transcriptions.create(model="tiny.en", file=jfk_wav)  # free again
+
+
+def test_a_server_without_file_jobs_says_so(tiny_engine: FasterWhisperEngine, jfk_wav: Path) -> None:
+    server = RunningServer(tiny_engine, file_jobs=0)
+    try:
+        with pytest.raises(openai.InternalServerError) as e:
+            client(server).audio.transcriptions.create(model="tiny.en", file=jfk_wav)
+        assert e.value.status_code == 503 and "--file-jobs 0" in e.value.message
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_translations_give_english(base_engine: FasterWhisperEngine, data: Path) -> None:
+    """``/v1/audio/translations`` with base: German and Spanish speech come back in English
+    (chrF against the reference translation), transcriptions of the same in their language."""
+    server = RunningServer(base_engine)
+    try:
+        rows = [line.split("\t") for line in (data / "non_english" / "refs.tsv").read_text().splitlines()[1:]]
+        for file, lang, _, english, *_ in (r for r in rows if r[1] in ("de", "es")):
+            path = data / "non_english" / file
+            result = client(server).audio.translations.create(model="base", file=path, response_format="verbose_json")
+            assert result.language == "english"
+            assert sacrebleu.sentence_chrf(result.text, [english]).score > 35, (lang, result.text)
+            spoken = client(server).audio.transcriptions.create(model="base", file=path, response_format="verbose_json")
+            assert spoken.language == {"de": "german", "es": "spanish"}[lang]
+            assert sacrebleu.sentence_chrf(spoken.text, [english]).score < 30, spoken.text  # not English
+    finally:
+        server.close()
+
+
+def test_the_api_needs_the_same_origin_as_the_websocket(api_server: RunningServer, jfk_wav: Path) -> None:
+    url = f"http://127.0.0.1:{api_server.port}/v1/models"
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=30)
+    assert e.value.code == 403 and json.loads(e.value.read())["error"]["code"] == "origin_not_allowed"
