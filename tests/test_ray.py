@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import psutil
 import pytest
 
@@ -517,6 +518,12 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
             asyncio.run(stream_samples(url, jfk[:16000], token="wrong"))
         gateways = _gateways(port, token)
         assert len(gateways) == 2 and all("asr" in g for g in gateways.values())  # both hold a remote engine
+        api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0, timeout=120)
+        words = api.audio.transcriptions.create(  # an upload through Serve's proxy, decoded on the ASR replicas
+            model="tiny.en", file=data / "jfk_public_domain" / "jfk.flac", response_format="verbose_json",
+            timestamp_granularities=["word"],
+        )  # fmt: skip
+        assert wer([reference], [words.text]) <= 0.08 and words.words and words.words[-1].end <= 11.1
 
         outcomes = asyncio.run(_streams_through_a_dying_gateway(url, jfk, token, victim=min(gateways)))
         ended = [o for o, _ in outcomes if isinstance(o, list)]
