@@ -7,6 +7,8 @@ import asyncio
 import io
 import itertools
 import json
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -295,3 +297,67 @@ def test_an_upload_does_not_starve_live_sessions(tiny_engine: FasterWhisperEngin
                   if e["type"] == "final" and e["words"] and a <= e["words"][-1]["end"] <= b]  # fmt: skip
         assert during, "no final while the upload ran"
         assert max(late for _, late in during) < LATE_S, (a, b, during)
+
+
+def _uploads() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("voicestream-upload-*")}
+
+
+def _until(condition: Any, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_uploads_are_bounded_as_they_arrive_and_left_clean(
+    api_server: RunningServer, data: Path, jfk_wav: Path, tmp_path: Path
+) -> None:
+    """A chunked upload (no Content-Length) is cut at the limit while it arrives; clients that
+    leave mid-job (streamed or not) free the job slot and leave no upload folder behind."""
+    before = _uploads()
+    url = f"http://127.0.0.1:{api_server.port}/v1/audio/transcriptions"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.wav"\r\n\r\n'
+        for _ in range(40):
+            yield b"\0" * 64 * 1024
+        yield b"\r\n--b--\r\n"
+
+    chunked = urllib.request.Request(
+        url, chunks(), {**headers, "Content-Type": "multipart/form-data; boundary=b"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as cut:  # urllib sends an iterable chunked
+        urllib.request.urlopen(chunked, timeout=60)
+    assert cut.value.code == 413 and json.loads(cut.value.read())["error"]["code"] == "file_too_large"
+
+    long_wav = tmp_path / "long.wav"  # 5.8 min of speech: tiny.en takes far longer than the waits below
+    soundfile.write(long_wav, np.tile(media.decode(data / "long_form" / "librispeech_concat_4spk.wav"), 4), 16000)
+    opus = tmp_path / "long.ogg"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(long_wav), "-c:a", "libopus", "-b:a", "16k",
+                    str(opus)], check=True)  # fmt: skip
+    clip = io.BytesIO(opus.read_bytes())
+    assert len(clip.getvalue()) < LIMIT
+    jobs = api_server.server.file_jobs
+    stream = client(api_server).audio.transcriptions.create(
+        model="tiny.en", file=("long.ogg", clip.getvalue()), stream=True
+    )
+    assert next(iter(stream)).type == "transcript.text.delta"
+    stream.close()  # the client leaves mid-stream: its job stops at its next window
+    assert _until(lambda: jobs.running == 0 and _uploads() <= before, 8.0), (jobs.running, _uploads() - before)
+    boundary = "vsb"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\ntiny.en\r\n--{boundary}\r\n'
+        'Content-Disposition: form-data; name="file"; filename="long.ogg"\r\n\r\n'
+    ).encode()
+    form += clip.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    plain = urllib.request.Request(
+        url, form, {**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}, method="POST"
+    )
+    with pytest.raises((TimeoutError, urllib.error.URLError)):  # a plain request whose client gives up
+        urllib.request.urlopen(plain, timeout=3.0)
+    assert _until(lambda: jobs.running == 0 and _uploads() <= before, 8.0), (jobs.running, _uploads() - before)
+    assert client(api_server).audio.transcriptions.create(model="tiny.en", file=jfk_wav).text

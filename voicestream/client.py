@@ -47,6 +47,7 @@ async def stream_samples(
     voice: str | None = None,
     revise: bool = True,
     vocabulary: tuple[str, ...] = (),
+    room: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stream 16 kHz mono float32 ``samples`` (shape ``(n,)``) and collect every event.
 
@@ -67,6 +68,7 @@ async def stream_samples(
         revise: Whether the server may send ``revision`` events (utterances decoded again
             once they end; :func:`current_finals` applies them).
         vocabulary: Names and terms the server's decoder should expect.
+        room: The caption room to publish to (viewers read it at ``/watch?room=...``).
 
     Returns:
         Events in arrival order, each with ``recv_s``: seconds since the first audio
@@ -96,6 +98,8 @@ async def stream_samples(
             start["speak"] = {"to": speak, "voice": voice}
         if vocabulary:
             start["vocabulary"] = list(vocabulary)
+        if room is not None:
+            start["room"] = room
         events: list[dict[str, Any]] = []
         clock: list[float] = []
         receiver = asyncio.create_task(_receive(ws, events, clock, on_event))

@@ -27,6 +27,8 @@ from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.listener import HttpServer
+from voicestream.server.protocol import ROOM_NAME
+from voicestream.server.rooms import RoomLimits
 from voicestream.server.web import default_web_root
 from voicestream.server.websocket import ServerConfig, VoicestreamServer
 
@@ -70,6 +72,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--web-root", type=Path, default=None, metavar="DIR",
                    help="folder of the browser page served on the same port (default: clients/web)")  # fmt: skip
     p.add_argument("--no-web", action="store_true", help="serve no browser page, only the websocket")
+    p.add_argument("--room", default=None, metavar="NAME",
+                   help="caption room sessions publish to when their start names none; viewers read a room at "
+                   "/watch?room=NAME (docs/live.md)")  # fmt: skip
+    p.add_argument("--viewer-token", default=os.environ.get("VOICESTREAM_VIEWER_TOKEN"),
+                   help="secret viewers of rooms present (default: $VOICESTREAM_VIEWER_TOKEN; without it viewers "
+                   "need --token when one is set)")  # fmt: skip
+    p.add_argument("--max-rooms", type=int, default=d.rooms.max_rooms, help="rooms at once")
+    p.add_argument("--max-viewers", type=int, default=d.rooms.max_viewers, help="viewers per room")
     p.add_argument("--file-jobs", type=int, default=d.file_jobs, metavar="N",
                    help=f"uploads the HTTP API (/v1/audio/...: docs/http-api.md) transcribes at once, on the "
                    f"live sessions' workers (default: {d.file_jobs}; 0 takes no files)")  # fmt: skip
@@ -161,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--workers must be at least 1")
     if args.file_jobs < 0 or args.max_upload_mb <= 0:
         raise OptionError("--file-jobs must be 0 or more and --max-upload-mb above 0")
+    if args.max_rooms < 1 or args.max_viewers < 1:
+        raise OptionError("--max-rooms and --max-viewers must be at least 1")
+    if args.room is not None and not ROOM_NAME.fullmatch(args.room):
+        raise OptionError("--room must be 1-64 letters, digits, '.', '_' or '-'")
     if args.web_root is not None and not (args.web_root / "index.html").is_file():
         raise OptionError(f"--web-root {args.web_root}: no index.html there")
     workers = args.workers or default_cpu_threads()
@@ -222,7 +236,8 @@ def _config(args: argparse.Namespace, workers: int) -> ServerConfig:
         max_rate=args.max_rate, workers=workers, hypothesis_drafts=not args.no_hypothesis_drafts,
         web_root=None if args.no_web else (args.web_root or default_web_root()),
         max_speaker_audio_s=args.max_speaker_audio, warm_speech=True, file_jobs=args.file_jobs,
-        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_upload_bytes=int(args.max_upload_mb * 2**20), room=args.room, viewer_token=args.viewer_token or None,
+        rooms=RoomLimits(max_rooms=args.max_rooms, max_viewers=args.max_viewers),
     )  # fmt: skip
 
 

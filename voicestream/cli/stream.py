@@ -37,6 +37,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--diarize", action="store_true", help="ask for speaker labels (the server needs --diarize)")
     p.add_argument("--vocabulary", default=None, metavar="TERMS",
                    help="names and terms to expect, comma-separated (\"Kowloon, Qiao, EBITDA\")")  # fmt: skip
+    p.add_argument("--room", default=None, metavar="NAME",
+                   help="publish to caption room NAME: viewers read it at /watch?room=NAME")  # fmt: skip
     p.add_argument("--speak", default=None, metavar="LANG", help="ask for translated speech in LANG")
     p.add_argument("--voice", default=None, help="voice for --speak: piper, kokoro, espeak or ENGINE:NAME")
     p.add_argument("--save-audio", default=None, metavar="WAV",
@@ -129,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             diarize=args.diarize,
             export=tuple(subtitles),
             vocabulary=tuple(split_terms(args.vocabulary or "")),
+            room=args.room,
             speak=args.speak,
             voice=args.voice,
         )

@@ -15,7 +15,7 @@ import math
 import zlib
 from typing import Any
 
-from voicestream.messages import Segment, Transcript
+from voicestream.messages import Segment, Transcript, join_words
 from voicestream.server.api_request import SpeechRequest
 from voicestream.subtitles import SubtitleRules, build_cues
 from voicestream.subtitles.formats import render
@@ -30,8 +30,9 @@ CONTENT_TYPES = {
 
 
 def api_text(transcript: Transcript) -> str:
-    """The whole text: sentences joined by spaces (no speaker labels)."""
-    return " ".join(s.text for s in transcript.segments if s.text)
+    """The whole text (no speaker labels): the words joined as spoken (spaces where the
+    language writes them)."""
+    return join_words(transcript.words)
 
 
 def render_response(transcript: Transcript, request: SpeechRequest) -> tuple[str, str]:
@@ -124,3 +125,7 @@ def error_event(body: dict[str, Any]) -> str:
 
 def _sse(doc: dict[str, Any]) -> str:
     return f"data: {json.dumps(doc, ensure_ascii=False)}\n\n"
+
+
+KEEPALIVE = ": keepalive\n\n"
+"""An SSE comment: keeps proxies from closing a stream while a long file is decoded."""

@@ -16,9 +16,11 @@ vocabulary's echo check against text that only repeats it; a longer prompt is th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError as FutureCancelledError
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,8 +89,33 @@ class QueuedEngine:
             raise JobCancelledError("the server is closing") from None
 
 
+class JobsFullError(Exception):
+    """``limit`` file jobs are admitted already."""
+
+
+class Slot:
+    """One admitted file job, from its upload to the end of its thread (a job whose client
+    left keeps its slot until its thread has stopped)."""
+
+    def __init__(self, jobs: FileJobs) -> None:
+        self._jobs = jobs
+        self._holders = 1  # the request; the thread adds itself while it runs
+        self.cancelled = threading.Event()
+
+    def hold(self) -> None:
+        """The job's thread holds the slot too (event loop)."""
+        self._holders += 1
+
+    def release(self) -> None:
+        """One holder is done; the slot is free once both are (event loop)."""
+        self._holders -= 1
+        if self._holders == 0:
+            self._jobs.running -= 1
+
+
 class FileJobs:
-    """Transcriptions of uploaded files, at most ``limit`` at once, decoded on ``runner``."""
+    """Transcriptions of uploaded files, at most ``limit`` admitted at once, each on a thread
+    of its own pool (decoding, VAD) with its Whisper decodes queued on ``runner``."""
 
     def __init__(self, engine: AsrEngine, runner: Callable[[], InferenceRunner], limit: int) -> None:
         """``runner`` gives the live sessions' inference runner (it exists once the server
@@ -96,18 +123,28 @@ class FileJobs:
         self.engine = engine
         self.limit = limit
         self.running = 0
+        """Jobs admitted and not yet finished (uploading, decoding, or stopping)."""
         self._runner = runner
+        self._pool = ThreadPoolExecutor(max_workers=max(1, limit), thread_name_prefix="voicestream-file")
         self._vad: VoiceActivityDetector | None = None
         self._vad_lock = threading.Lock()
 
-    def full(self) -> bool:
-        """Whether ``limit`` jobs are running."""
-        return self.running >= self.limit
+    def admit(self) -> Slot:
+        """Reserve a slot for a new job (event loop).
+
+        Raises:
+            JobsFullError: ``limit`` jobs hold slots.
+        """
+        if self.running >= self.limit:
+            raise JobsFullError(f"{self.limit} file job(s) running")
+        self.running += 1
+        return Slot(self)
 
     async def transcribe(
-        self, path: Path, request: SpeechRequest, on_words: Callable[[list[Word]], None] | None = None
+        self, slot: Slot, path: Path, request: SpeechRequest, on_words: Callable[[list[Word]], None] | None = None
     ) -> Transcript:
-        """The transcript of the media file at ``path`` (already checked by the caller).
+        """The transcript of the media file at ``path`` (already checked by the caller), in
+        ``slot``. Cancelling the call stops the job's thread before its next step.
 
         ``on_words`` is called on the event loop with each window's words as they are decoded.
 
@@ -116,7 +153,7 @@ class FileJobs:
             JobCancelledError: the server closed its workers.
         """
         loop = asyncio.get_running_loop()
-        cancelled = threading.Event()
+        cancelled = slot.cancelled
         short = request.prompt is not None and len(request.prompt) <= MAX_CHARS
         decode = DecodeOptions(
             language=request.language, task=request.task, temperatures=request.temperatures,
@@ -129,15 +166,30 @@ class FileJobs:
                 loop.call_soon_threadsafe(on_words, list(found))
 
         def job() -> Transcript:
-            samples = media.decode(path)
-            return transcribe_samples(samples, engine, self.vad(), TranscribeSettings(decode=decode), on_words=words)
+            try:
+                samples = media.decode(path)
+                vad = self.vad()
+                if cancelled.is_set():
+                    raise JobCancelledError("the client went away")
+                return transcribe_samples(samples, engine, vad, TranscribeSettings(decode=decode), on_words=words)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits for the slot
+                    loop.call_soon_threadsafe(slot.release)
 
-        self.running += 1
+        slot.hold()
         try:
-            return await asyncio.to_thread(job)
+            future = loop.run_in_executor(self._pool, job)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            slot.release()
+            raise JobCancelledError("the server is stopping") from None
+        try:
+            return await future
         finally:
-            cancelled.set()  # a cancelled await leaves the thread: it stops at its next decode
-            self.running -= 1
+            cancelled.set()  # a cancelled await leaves the thread: it stops at its next step
+
+    def close(self) -> None:
+        """Stop taking jobs; running ones stop at their next decode (the runner is closing)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def vad(self) -> VoiceActivityDetector:
         """The file pipeline's voice activity detector, loaded on first use (thread-safe)."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import logging
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,18 +27,25 @@ from python_multipart.exceptions import MultipartParseError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Scope, Send
 
 from voicestream import media
 from voicestream.asr import Task, language_codes
 from voicestream.errors import FfmpegMissingError, MediaDecodeError, NoAudioStreamError, NoSpeechError
 from voicestream.messages import Transcript, Word
 from voicestream.server.api_request import ALIASES, ApiError, SpeechRequest, bad_request, parse_request
-from voicestream.server.api_response import api_text, delta_event, done_event, error_event, render_response
-from voicestream.server.file_jobs import FileJobs, JobCancelledError
+from voicestream.server.api_response import (
+    KEEPALIVE,
+    api_text,
+    delta_event,
+    done_event,
+    error_event,
+    render_response,
+)
+from voicestream.server.file_jobs import JobCancelledError, JobsFullError, Slot
 
 if TYPE_CHECKING:
     from voicestream.server.websocket import VoicestreamServer
@@ -47,6 +55,12 @@ FORM_SLACK = 64 * 1024
 DRAIN_SLACK = 16 * 1024 * 1024
 """Bytes of a refused upload read (and dropped) so the client gets the error, not a reset."""
 COPY_CHUNK = 1024 * 1024
+UPLOAD_TIMEOUT_S = 600.0
+"""Longest time an upload may take to arrive (s): a slow sender cannot hold a job slot for ever."""
+KEEPALIVE_S = 15.0
+"""Seconds without news after which a streamed response sends a keepalive comment."""
+
+log = logging.getLogger("voicestream.server")
 
 
 class _TooLargeError(Exception):
@@ -89,7 +103,7 @@ class SpeechApi:
     def __init__(self, server: VoicestreamServer) -> None:
         self.server = server
         self.config = server.config
-        self.jobs = FileJobs(server.engine, lambda: server.live.workers.inference, server.config.file_jobs)
+        self.jobs = server.file_jobs
         self.created = int(time.time())
 
     def routes(self) -> list[BaseRoute]:
@@ -147,39 +161,38 @@ class SpeechApi:
                 "Authorization: Bearer ...)", "invalid_request_error", code="invalid_api_key",
             )  # fmt: skip
 
-    def _check_room(self) -> None:
+    def _admit(self) -> Slot:
+        """A slot for one more file job: 503 when the server takes none, 429 when all are taken."""
         if self.config.file_jobs < 1 or self.server.closing:
-            why = (
-                "this server takes no files (--file-jobs 0)" if self.config.file_jobs < 1 else "the server is stopping"
-            )
+            no_jobs = self.config.file_jobs < 1
+            why = "this server takes no files (--file-jobs 0)" if no_jobs else "the server is stopping"
             raise ApiError(http.HTTPStatus.SERVICE_UNAVAILABLE, why, "server_error", code="unavailable")
-        if self.jobs.full():
+        try:
+            return self.jobs.admit()
+        except JobsFullError:
             raise ApiError(
                 http.HTTPStatus.TOO_MANY_REQUESTS, f"{self.jobs.limit} file job(s) running, the most this server "
                 "takes at once; try again shortly", "rate_limit_error", code="rate_limit_exceeded",
-            )  # fmt: skip
+            ) from None  # fmt: skip
 
     async def _speech(self, request: Request, task: Task) -> Response:
         limit = self.config.max_upload_bytes
         body = _Body(request.receive, limit + FORM_SLACK)
         request = Request(request.scope, body.receive)
-        folder = Path(tempfile.mkdtemp(prefix="voicestream-upload-"))
-        owned = False  # the streamed response cleans up after itself
+        cleanup = _Cleanup()
         try:
             self._check_access(request)
-            self._check_room()
-            fields, path = await self._receive(request, body, folder)
+            slot = cleanup.slot = self._admit()  # held from the upload's first byte to the job's end
+            cleanup.folder = Path(tempfile.mkdtemp(prefix="voicestream-upload-"))
+            fields, path = await self._receive(request, body, cleanup.folder)
             engine = self.server.engine
             speech = parse_request(task, fields, engine.name, engine.multilingual, language_codes())
             duration_s = await self._check_media(path)
-            self._check_room()  # again: another upload may have started meanwhile
             if speech.stream:
-                owned = True
-                return StreamingResponse(
-                    self._events(path, speech, duration_s, folder), media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                )  # fmt: skip
-            transcript = await self._transcribe(path, speech, duration_s, request)
+                response = _EventStream(self._events(slot, path, speech, duration_s), cleanup)
+                cleanup = _Cleanup()  # the response cleans up after itself, whatever happens to it
+                return response
+            transcript = await self._transcribe(slot, path, speech, duration_s, request)
             if transcript is None:  # the client went away
                 return Response(status_code=499)
             kind, text = render_response(transcript, speech)
@@ -187,9 +200,13 @@ class SpeechApi:
         except ApiError as e:
             await body.drain(limit + DRAIN_SLACK)
             return _error(e)
+        except ClientDisconnect:
+            return Response(status_code=499)
+        except Exception:
+            log.exception("speech request failed")
+            return _error(ApiError(http.HTTPStatus.INTERNAL_SERVER_ERROR, "internal error", "server_error"))
         finally:
-            if not owned:
-                await asyncio.to_thread(shutil.rmtree, folder, True)
+            await cleanup.run()
 
     async def _receive(self, request: Request, body: _Body, folder: Path) -> tuple[dict[str, list[str]], Path]:
         """The form's text fields and the uploaded file, copied to ``folder``."""
@@ -204,7 +221,11 @@ class SpeechApi:
         if declared.isdigit() and int(declared) > body.limit:
             raise _too_large(limit)
         try:
-            form = await request.form(max_files=1, max_fields=32, max_part_size=64 * 1024)
+            async with asyncio.timeout(UPLOAD_TIMEOUT_S):
+                form = await request.form(max_files=1, max_fields=32, max_part_size=64 * 1024)
+        except TimeoutError:
+            raise ApiError(http.HTTPStatus.REQUEST_TIMEOUT, f"upload not received within {UPLOAD_TIMEOUT_S:g} s",
+                           code="upload_timeout") from None  # fmt: skip
         except _TooLargeError:
             raise _too_large(limit) from None
         except (HTTPException, MultiPartException, MultipartParseError) as e:
@@ -250,10 +271,10 @@ class SpeechApi:
         return info.duration_s
 
     async def _transcribe(
-        self, path: Path, speech: SpeechRequest, duration_s: float, request: Request
+        self, slot: Slot, path: Path, speech: SpeechRequest, duration_s: float, request: Request
     ) -> Transcript | None:
         """The transcript, or ``None`` when the client disconnected first (the job is stopped)."""
-        job = asyncio.create_task(self._job(path, speech, duration_s))
+        job = asyncio.create_task(self._job(slot, path, speech, duration_s))
         gone = asyncio.create_task(_disconnected(request.receive))
         try:
             await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -266,9 +287,11 @@ class SpeechApi:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _job(self, path: Path, speech: SpeechRequest, duration_s: float, on_words: Any = None) -> Transcript:
+    async def _job(
+        self, slot: Slot, path: Path, speech: SpeechRequest, duration_s: float, on_words: Any = None
+    ) -> Transcript:
         try:
-            return await self.jobs.transcribe(path, speech, on_words)
+            return await self.jobs.transcribe(slot, path, speech, on_words)
         except NoSpeechError:  # silence is an empty transcript, as the API gives it
             return Transcript(speech.language or "en", duration_s, self.server.engine.name, ())
         except MediaDecodeError as e:
@@ -278,9 +301,12 @@ class SpeechApi:
         except JobCancelledError:
             raise ApiError(http.HTTPStatus.SERVICE_UNAVAILABLE, "the server is stopping", "server_error") from None
 
-    async def _events(self, path: Path, speech: SpeechRequest, duration_s: float, folder: Path) -> AsyncIterator[str]:
+    async def _events(
+        self, slot: Slot, path: Path, speech: SpeechRequest, duration_s: float
+    ) -> AsyncGenerator[str, None]:
         """Server-sent events: a ``transcript.text.delta`` per decoded window, then
-        ``transcript.text.done`` with the whole text (an ``error`` event if the job fails)."""
+        ``transcript.text.done`` with the whole text (an ``error`` event if the job fails), and
+        a keepalive comment every :data:`KEEPALIVE_S` without news."""
         pending: list[str] = []
         wake = asyncio.Event()
 
@@ -288,13 +314,16 @@ class SpeechApi:
             pending.append("".join(w.text for w in words))
             wake.set()
 
-        job = asyncio.create_task(self._job(path, speech, duration_s, on_words))
+        job = asyncio.create_task(self._job(slot, path, speech, duration_s, on_words))
         sent = ""
         try:
             while True:
                 waiter = asyncio.create_task(wake.wait())
-                await asyncio.wait({job, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({job, waiter}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
+                if not wake.is_set() and not job.done():
+                    yield KEEPALIVE
+                    continue
                 wake.clear()
                 text, pending[:] = "".join(pending), []
                 if not sent:
@@ -309,12 +338,52 @@ class SpeechApi:
             except ApiError as e:
                 yield error_event(e.body())
                 return
+            except Exception:
+                log.exception("streamed speech request failed")
+                failed = ApiError(http.HTTPStatus.INTERNAL_SERVER_ERROR, "internal error", "server_error")
+                yield error_event(failed.body())
+                return
             yield done_event(api_text(transcript))
         finally:
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+
+
+class _Cleanup:
+    """What a request must give back however it ends: its job slot and its upload folder."""
+
+    def __init__(self) -> None:
+        self.slot: Slot | None = None
+        self.folder: Path | None = None
+
+    async def run(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
+        if self.folder is not None:
+            folder, self.folder = self.folder, None
             await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+class _EventStream(StreamingResponse):
+    """A ``text/event-stream`` response that closes its generator and runs its
+    :class:`_Cleanup` however the response ends (even when it never started: a client gone
+    before the first byte)."""
+
+    def __init__(self, events: AsyncGenerator[str, None], cleanup: _Cleanup) -> None:
+        super().__init__(events, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        self._events = events
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._events.aclose()
+            await self._cleanup.run()
 
 
 def _copy(source: IO[bytes], target: Path) -> int:

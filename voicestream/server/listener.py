@@ -22,8 +22,8 @@ from voicestream.server.redact import redact_loggers
 from voicestream.server.websocket import VoicestreamServer
 
 STOP_GRACE_S = 5
-"""Seconds running HTTP requests get to finish when the server stops (websockets are closed
-at once with 1012)."""
+"""Seconds running HTTP requests get to finish when the server stops (the server has closed
+its websockets with 1001 before; uvicorn closes any left with 1012)."""
 
 
 class _Server(uvicorn.Server):
@@ -61,7 +61,7 @@ class Listener:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
-        """Stop accepting, close the websockets (1012), let running requests finish."""
+        """Stop accepting, close what websockets are left (1012), let running requests finish."""
         if self._task is None:
             self._socket.close()
             return

@@ -7,6 +7,7 @@ This module is the only place that knows the JSON shapes. Parsing raises
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from voicestream.live.events import (
 from voicestream.live.options import EXPORT_FORMATS, ExportFormat, SessionOptions
 from voicestream.messages import Word
 
+ROOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A caption room's name: 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit."""
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "voicestream.v1"
 """WebSocket subprotocol name; a browser may add ``bearer.<token>`` beside it to authenticate."""
@@ -48,13 +51,15 @@ CLOSE_STATE = 4409  # message not valid now (audio before start, start twice)
 CLOSE_SESSION_TOO_LONG = 4410  # session longer than the server allows
 CLOSE_BAD_AUDIO = 4415  # unsupported format, odd byte count, NaN/Inf samples
 CLOSE_RATE = 4429  # audio sent faster than the allowed rate
+CLOSE_TOO_SLOW = 4420  # a viewer did not read the room's finals
+CLOSE_ROOM_TAKEN = 4423  # the room already has a publisher
 
 ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 MIN_RATE, MAX_RATE = 8_000, 48_000
 MAX_CHANNELS = 8
 _START_KEYS = {
     "type", "protocol", "sample_rate", "encoding", "channels", "language", "task", "options", "translate_to", "speak",
-    "vocabulary",
+    "vocabulary", "room",
 }  # fmt: skip
 _SPEAK_KEYS = {"to", "voice"}
 _OPTION_KEYS = {"partials", "revise", "diarize", "num_speakers", "max_speakers"}
@@ -97,6 +102,8 @@ class StartMessage:
 
     audio: AudioFormat
     options: SessionOptions = field(default_factory=SessionOptions)
+    room: str | None = None
+    """The caption room the session publishes to (``None``: the server's default room, if any)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +239,10 @@ def parse_client_message(text: str) -> ClientMessage:
         speak_voice=voice,
         vocabulary=vocabulary,
     )
-    return StartMessage(AudioFormat(rate, encoding, channels), options)
+    room = doc.get("room")
+    _require(room is None or (isinstance(room, str) and ROOM_NAME.fullmatch(room) is not None),
+             "room must be 1-64 letters, digits, '.', '_' or '-'")  # fmt: skip
+    return StartMessage(AudioFormat(rate, encoding, channels), options, room)
 
 
 def decode_audio_frame(data: bytes, fmt: AudioFormat) -> npt.NDArray[np.float32]:

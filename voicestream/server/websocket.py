@@ -27,22 +27,35 @@ from typing import TYPE_CHECKING, Any
 
 from voicestream.asr import AsrEngine, language_codes
 from voicestream.errors import OptionError
-from voicestream.live.events import SpeechEvent
+from voicestream.live.events import (
+    DoneEvent,
+    FinalEvent,
+    PartialEvent,
+    RevisionEvent,
+    SpeakerUpdateEvent,
+    SpeechEvent,
+)
 from voicestream.live.options import EXPORT_FORMATS
 from voicestream.live.policy import StreamSettings
 from voicestream.live.services import LiveServices, LiveSettings
 from voicestream.live.session import LiveSession, SessionFailedError
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server import protocol as p
+from voicestream.server.file_jobs import FileJobs
 from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
+from voicestream.server.rooms import Room, RoomError, RoomLimits, Rooms, viewers_message
 from voicestream.server.transport import HttpReply, Socket, SocketClosedError
+from voicestream.server.watch import RoomTranslation, ViewerConnection, close_viewer
 from voicestream.server.web import WebPage, json_reply
 
 if TYPE_CHECKING:
     from voicestream.diarize.live import SpeakerModels
 
 log = logging.getLogger("voicestream.server")
+
+CLOSE_TIMEOUT_S = 3.0
+"""Longest wait for one client's close handshake when the server stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,10 @@ class ServerConfig:
         outbox_size: Events queued for a slow client before partials are skipped.
         web_root: Folder of the browser page served to plain HTTP GETs (``None``: no page).
         max_upload_bytes: Largest file upload of the speech-to-text HTTP API (bytes).
+        room: Caption room a session publishes to when its ``start`` names none (``None``: none).
+        viewer_token: Secret a room's viewers present (``/watch``); ``None``: viewers need
+            ``token`` when one is set, nothing otherwise.
+        rooms: Limits of the caption rooms.
         file_jobs: Uploaded files transcribed at once (0: the HTTP API takes no files).
         workers, hypothesis_drafts, max_speaker_audio_s, speech_helper, warm_speech, stream:
             How the live sessions run (:class:`~voicestream.live.services.LiveSettings`;
@@ -92,6 +109,9 @@ class ServerConfig:
     web_root: Path | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
     file_jobs: int = 1
+    room: str | None = None
+    viewer_token: str | None = None
+    rooms: RoomLimits = field(default_factory=RoomLimits)
     stream: StreamSettings = field(default_factory=StreamSettings)
 
     def live_settings(self) -> LiveSettings:
@@ -131,6 +151,8 @@ class VoicestreamServer:
         self.closing = False
         """Set once the server began to stop: no new file jobs."""
         self._sockets: set[Socket] = set()
+        self.rooms = Rooms(config.rooms)
+        self.file_jobs = FileJobs(engine, lambda: self.live.workers.inference, config.file_jobs)
         self._ids = itertools.count(1)
         self.lag = LoopLag()
         self.counters = Counters()
@@ -147,11 +169,18 @@ class VoicestreamServer:
     async def going_away(self) -> None:
         """Close every open websocket with 1001 "server stopping" (their sessions end)."""
         self.closing = True
-        await asyncio.gather(*(s.close(p.CLOSE_GOING_AWAY, "server stopping") for s in list(self._sockets)))
+
+        async def close(socket: Socket) -> None:
+            with contextlib.suppress(TimeoutError):  # a client that reads nothing is left to the listener
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await socket.close(p.CLOSE_GOING_AWAY, "server stopping")
+
+        await asyncio.gather(*(close(s) for s in list(self._sockets)))
 
     async def shutdown(self) -> None:
         """Stop the workers and the probe (after the sessions, which the listener closes first)."""
         self.closing = True
+        self.file_jobs.close()
         await self.live.close()
         if self._lag_task is not None:
             self._lag_task.cancel()
@@ -198,6 +227,8 @@ class VoicestreamServer:
             "diarize": self.live.diarization is not None,
             "translate_to": self.live.translation_targets(),
             "speak_to": self.live.speak_to,
+            "room": self.config.room,
+            "viewer_token_required": self.config.viewer_token is not None or self.config.token is not None,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
 
@@ -232,8 +263,13 @@ class VoicestreamServer:
         headers = socket.headers
         self._sockets.add(socket)
         try:
+            if self.closing:
+                raise p.ProtocolError(p.CLOSE_GOING_AWAY, "server stopping")
             if not self.origin_allowed(headers.get("Origin"), headers.get("Host")):
                 raise p.ProtocolError(p.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            if urllib.parse.urlsplit(socket.path).path == "/watch":
+                await self._watch(socket)
+                return
             if not self.token_ok(headers, socket.path):
                 raise p.ProtocolError(p.CLOSE_UNAUTHORIZED, "missing or wrong token")
             self.check_capacity()
@@ -251,6 +287,25 @@ class VoicestreamServer:
             await _close(socket, p.CLOSE_INTERNAL, "internal error")
         finally:
             self._sockets.discard(socket)
+
+    def viewer_token_ok(self, headers: Mapping[str, str], path: str) -> bool:
+        """Whether a viewer may watch: the viewer token (or the publisher's) when one is set,
+        the publisher token when only that is set, anything when neither is."""
+        if self.config.viewer_token is None:
+            return self.token_ok(headers, path)
+        given = _token_from(headers, path)
+        secrets_ = [t for t in (self.config.viewer_token, self.config.token) if t is not None]
+        return given is not None and any(hmac.compare_digest(given.encode(), t.encode()) for t in secrets_)
+
+    async def _watch(self, socket: Socket) -> None:
+        """A viewer of a caption room (see :mod:`voicestream.server.watch`)."""
+        try:
+            if not self.viewer_token_ok(socket.headers, socket.path):
+                raise RoomError(p.CLOSE_UNAUTHORIZED, "missing or wrong viewer token")
+            targets = self.live.translation_targets()
+            await ViewerConnection(socket, self.rooms, self.config.idle_timeout_s, targets).run()
+        except RoomError as e:
+            await close_viewer(socket, e.code, e.reason)
 
 
 async def _close(socket: Socket, code: int, reason: str) -> None:
@@ -280,6 +335,11 @@ class _Connection:
         self.server = server
         self.config = server.config
         self.ws = ws
+        self.room: Room | None = None
+        self.translation: RoomTranslation | None = None
+        self._translating: asyncio.Task[None] | None = None
+        self._room_ended = False
+        self._viewers_told = 0
 
     async def _recv(self) -> str | bytes:
         try:
@@ -301,6 +361,8 @@ class _Connection:
             ready = p.ReadyEvent(session.id, self.server.engine.name, start.audio.sample_rate)
             await self.ws.send(p.encode_event(ready))
             async with asyncio.TaskGroup() as tasks:
+                if self.translation is not None:
+                    self._translating = tasks.create_task(self.translation.run())
                 tasks.create_task(session.run())
                 tasks.create_task(self._send(session))
                 tasks.create_task(self._read(session, start.audio))
@@ -312,6 +374,11 @@ class _Connection:
             pass
         finally:
             self.server.sessions.pop(session.id, None)
+            if self.room is not None:
+                if not self._room_ended:
+                    for viewer in list(self.room.viewers.values()):
+                        viewer.close(p.CLOSE_GOING_AWAY, "the publisher left")
+                self.server.rooms.leave(self.room, publisher=True)
             spec, stats = session.state.stats.speculative, session.state.stats
             log.info(
                 "session %s closed after %.1f s of audio; drafted %d tokens, accepted %d (%.0f%%) in %d passes",
@@ -326,6 +393,13 @@ class _Connection:
         except OptionError as e:
             raise p.ProtocolError(p.CLOSE_BAD_MESSAGE, str(e)) from None
         self.server.check_capacity()  # again: others may have opened while this client sent start
+        name = start.room or self.config.room
+        if name is not None:
+            try:
+                self.room = self.server.rooms.publish_to(name, sid)
+            except RoomError as e:
+                raise p.ProtocolError(e.code, e.reason) from None
+            self.translation = RoomTranslation(self.room, self.server.live.workers.inference)
         self.server.sessions[sid] = session
         return session
 
@@ -368,7 +442,27 @@ class _Connection:
 
     async def _send(self, session: LiveSession) -> None:
         while (event := await session.next_event()) is not None:
+            if self.room is not None:
+                await self._to_room(self.room, event)
             await self.ws.send(p.encode_event(event))
             if isinstance(event, SpeechEvent):
                 await self.ws.send(event.audio)
         await self.ws.close(p.CLOSE_NORMAL, "done")
+
+    async def _to_room(self, room: Room, event: object) -> None:
+        """The publisher's ``event`` to its room's viewers (and its finals to the room's
+        translation); at ``done``, the last translations, then ``done`` to the viewers. The
+        publisher hears how many watch whenever that changed."""
+        if isinstance(event, PartialEvent | FinalEvent | RevisionEvent | SpeakerUpdateEvent):
+            room.publish(event)
+            if isinstance(event, FinalEvent) and self.translation is not None:
+                self.translation.add(event)
+        elif isinstance(event, DoneEvent):
+            if self.translation is not None and self._translating is not None:
+                await self.translation.finish()
+                await self._translating
+            room.end(p.encode_event(event))
+            self._room_ended = True
+        if len(room.viewers) != self._viewers_told:
+            self._viewers_told = len(room.viewers)
+            await self.ws.send(viewers_message(room))
