@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,20 @@ def test_history_follows_revisions_and_speaker_updates() -> None:
     ]  # fmt: skip
 
 
+def test_a_revision_in_the_middle_keeps_the_history_in_order() -> None:
+    rooms = Rooms(RoomLimits())
+    room = rooms.publish_to("hall", "s1")
+    for i in range(4):
+        room.publish(_final(i, f"words of {i}"))
+    room.publish(RevisionEvent((1, 2), (_final(7, "one and two"),)))  # a revision older than final 3
+    _, viewer = rooms.join("hall", lambda: None, None)
+    assert [f["id"] for f in json.loads(room.joined(viewer))["history"]] == [0, 7, 3]
+    rooms.leave(room, publisher=True)
+    assert rooms.publish_to("hall", "s2") is room and json.loads(room.joined(viewer))["history"] == []
+
+
 def test_room_limits() -> None:
-    rooms = Rooms(RoomLimits(max_rooms=2, max_viewers=2))
+    rooms = Rooms(RoomLimits(max_rooms=2, max_viewers=2, max_waiting=1))
     rooms.publish_to("a", "s1")
     with pytest.raises(RoomError) as taken:
         rooms.publish_to("a", "s2")
@@ -77,9 +90,12 @@ def test_room_limits() -> None:
     rooms.join("b", lambda: None, None)
     with pytest.raises(RoomError) as full:
         rooms.join("b", lambda: None, None)
-    with pytest.raises(RoomError) as many:
+    with pytest.raises(RoomError) as waiting:  # viewers cannot hold more rooms than max_waiting
         rooms.join("c", lambda: None, None)
-    assert full.value.code == many.value.code == p.CLOSE_TRY_LATER
+    rooms.publish_to("d", "s3")  # waiting rooms do not count against max_rooms
+    with pytest.raises(RoomError) as many:
+        rooms.publish_to("e", "s4")
+    assert full.value.code == waiting.value.code == many.value.code == p.CLOSE_TRY_LATER
     rooms.leave(room, first)
     assert "b" in rooms.rooms
     rooms.leave(room, next(iter(room.viewers.values())))
@@ -181,3 +197,36 @@ def test_viewer_and_publisher_tokens(room_server: RunningServer, data: Path) -> 
 
     published, seen = asyncio.run(publisher_token_watches())
     assert published[-1]["type"] == "done" and seen[-1]["type"] == "done"
+
+
+def test_a_publisher_that_leaves_ends_its_room(room_server: RunningServer, data: Path) -> None:
+    """A publisher that vanishes without ``stop``: its viewers get an error event and 1001,
+    and the room is forgotten."""
+    samples = media.decode(data / "jfk_public_domain" / "jfk.flac")
+
+    async def run() -> tuple[list[dict[str, Any]], int | None]:
+        viewer = asyncio.create_task(_watch(room_server.url, f"room=gone&token={VIEWER_TOKEN}"))
+        async with connect(room_server.url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "room": "gone"}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            pcm = (samples[: 16000 * 6] * 32767).astype("<i2").tobytes()
+            for k in range(0, len(pcm), 6400):
+                await ws.send(pcm[k : k + 6400])
+            await asyncio.sleep(1.0)
+        return await viewer  # the publisher's socket closed without stop
+
+    messages, code = asyncio.run(run())
+    assert code == p.CLOSE_GOING_AWAY and messages[-1] == {
+        "type": "error",
+        "code": 1001,
+        "reason": "the publisher left",
+    }
+    assert _until_no_rooms(room_server)
+
+
+def _until_no_rooms(server: RunningServer) -> bool:
+    for _ in range(100):
+        if not server.server.rooms.rooms:
+            return True
+        time.sleep(0.05)
+    return False

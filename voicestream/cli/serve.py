@@ -171,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--workers must be at least 1")
     if args.file_jobs < 0 or args.max_upload_mb <= 0:
         raise OptionError("--file-jobs must be 0 or more and --max-upload-mb above 0")
+    if args.viewer_token and not args.token:
+        raise OptionError("--viewer-token without --token would let anyone publish: set --token too")
     if args.max_rooms < 1 or args.max_viewers < 1:
         raise OptionError("--max-rooms and --max-viewers must be at least 1")
     if args.room is not None and not ROOM_NAME.fullmatch(args.room):

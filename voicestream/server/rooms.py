@@ -11,7 +11,7 @@ speaker corrections applied) and, in their language, its recent translations.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,9 @@ class RoomLimits:
     """Limits of the rooms of one server.
 
     Attributes:
-        max_rooms: Rooms at once (live or with viewers waiting); one more is refused (1013).
+        max_rooms: Rooms with a publisher at once; one more is refused (1013).
+        max_waiting: Rooms whose viewers wait for a publisher (they cost no decoding, but
+            bound what viewers can hold); one more is refused (1013).
         max_viewers: Viewers of one room; one more is refused (1013).
         history: Finals (and translations per language) a joining viewer gets.
         outbox: Messages waiting for one viewer; past it partials are dropped, and a
@@ -35,6 +37,7 @@ class RoomLimits:
     """
 
     max_rooms: int = 16
+    max_waiting: int = 64
     max_viewers: int = 200
     history: int = 50
     outbox: int = 256
@@ -125,7 +128,7 @@ class Room:
         self.limits = limits
         self.publisher: str | None = None
         self.viewers: dict[int, Viewer] = {}
-        self._finals: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._finals: list[dict[str, Any]] = []
         self._translations: dict[str, deque[str]] = {}
 
     def languages(self) -> set[str]:
@@ -135,7 +138,7 @@ class Room:
     def joined(self, viewer: Viewer) -> str:
         """The ``joined`` message for ``viewer``: the room, whether it is live, how many
         watch, the recent finals and translations into the viewer's language."""
-        history = list(self._finals.values())
+        history = list(self._finals)
         translations = list(self._translations.get(viewer.translate_to or "", ()))
         doc = {
             "type": "joined", "room": self.name, "live": self.publisher is not None, "viewers": len(self.viewers),
@@ -147,14 +150,14 @@ class Room:
         """Send the publisher's ``event`` to every viewer (encoded once) and keep the history."""
         text = p.encode_event(event)
         if isinstance(event, FinalEvent):
-            self._keep(event)
+            self._finals.append(json.loads(text))
         elif isinstance(event, RevisionEvent):
-            for old in event.replaces:
-                self._finals.pop(old, None)
-            for final in event.finals:
-                self._keep(final)
-        elif isinstance(event, SpeakerUpdateEvent) and event.final in self._finals:
-            _relabel(self._finals[event.final], event)
+            self._revise(event)
+        elif isinstance(event, SpeakerUpdateEvent):
+            for final in self._finals:
+                if final["id"] == event.final:
+                    _relabel(final, event)
+        del self._finals[: -self.limits.history]
         droppable = isinstance(event, PartialEvent)
         for viewer in list(self.viewers.values()):
             viewer.send(text, droppable)
@@ -175,10 +178,19 @@ class Room:
             viewer.send(done)
             viewer.close(p.CLOSE_NORMAL, "done")
 
-    def _keep(self, final: FinalEvent) -> None:
-        self._finals[final.id] = json.loads(p.encode_event(final))
-        while len(self._finals) > self.limits.history:
-            self._finals.popitem(last=False)
+    def _revise(self, revision: RevisionEvent) -> None:
+        """Put the revised finals where the ones they replace were (as clients apply it)."""
+        replaced = set(revision.replaces)
+        at = next((k for k, f in enumerate(self._finals) if f["id"] in replaced), len(self._finals))
+        kept = [f for f in self._finals if f["id"] not in replaced]
+        at -= sum(1 for f in self._finals[:at] if f["id"] in replaced)
+        kept[at:at] = [json.loads(p.encode_event(f)) for f in revision.finals]
+        self._finals = kept
+
+    def reset(self) -> None:
+        """Forget the history (a new publisher starts the room again)."""
+        self._finals = []
+        self._translations = {}
 
 
 def _relabel(final: dict[str, Any], update: SpeakerUpdateEvent) -> None:
@@ -198,11 +210,16 @@ class Rooms:
         self.rooms: dict[str, Room] = {}
         self._ids = 0
 
-    def _room(self, name: str) -> Room:
+    def _room(self, name: str, publishing: bool) -> Room:
         room = self.rooms.get(name)
+        live = sum(1 for r in self.rooms.values() if r.publisher is not None)
+        if publishing and (room is None or room.publisher is None) and live >= self.limits.max_rooms:
+            raise RoomError(p.CLOSE_TRY_LATER, f"too many rooms ({self.limits.max_rooms})")
         if room is None:
-            if len(self.rooms) >= self.limits.max_rooms:
-                raise RoomError(p.CLOSE_TRY_LATER, f"too many rooms ({self.limits.max_rooms})")
+            if not publishing and len(self.rooms) - live >= self.limits.max_waiting:
+                raise RoomError(
+                    p.CLOSE_TRY_LATER, f"too many rooms waiting for a publisher ({self.limits.max_waiting})"
+                )
             room = self.rooms[name] = Room(name, self.limits)
         return room
 
@@ -213,19 +230,21 @@ class Rooms:
             RoomError: 4423 when the room already has a publisher, 1013 when there are
                 ``max_rooms`` rooms.
         """
-        room = self._room(name)
-        if room.publisher is not None:
+        room = self.rooms.get(name)
+        if room is not None and room.publisher is not None:
             raise RoomError(p.CLOSE_ROOM_TAKEN, f"room {name!r} already has a publisher")
+        room = self._room(name, publishing=True)
         room.publisher = session
+        room.reset()
         return room
 
     def join(self, name: str, notify: Callable[[], None], translate_to: str | None) -> tuple[Room, Viewer]:
         """A new viewer of room ``name`` (made, waiting for its publisher, if needed).
 
         Raises:
-            RoomError: 1013 when the room has ``max_viewers`` or there are ``max_rooms`` rooms.
+            RoomError: 1013 when the room has ``max_viewers`` or ``max_waiting`` rooms wait.
         """
-        room = self._room(name)
+        room = self._room(name, publishing=False)
         if len(room.viewers) >= self.limits.max_viewers:
             raise RoomError(p.CLOSE_TRY_LATER, f"room full ({self.limits.max_viewers} viewers)")
         self._ids += 1

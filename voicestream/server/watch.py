@@ -123,6 +123,8 @@ class ViewerConnection:
                 await self.socket.send(text)
             if viewer.closing is not None and not viewer.outbox.items:
                 code, reason = viewer.closing
+                if code != p.CLOSE_NORMAL:  # as every refusal: the error event, then the close
+                    await self.socket.send(p.encode_event(p.ErrorEvent(code, reason)))
                 await self.socket.close(code, reason)
                 raise SocketClosedError(reason)
 
@@ -130,7 +132,7 @@ class ViewerConnection:
 class RoomTranslation:
     """A room's finals gathered into sentences and translated once per language that some
     viewer wants (from the moment one does), on the inference workers; text translators only
-    (Apertium, OPUS-MT): the room keeps no audio."""
+    (the installed Apertium pairs): the room keeps no audio."""
 
     def __init__(
         self, room: Room, runner: InferenceRunner, choose: Callable[[str, str], Translator] | None = None
@@ -158,14 +160,18 @@ class RoomTranslation:
         await self._queue.put(None)
 
     async def run(self) -> None:
-        """Translate finals as they come, until :meth:`finish`."""
+        """Translate finals as they come, until :meth:`finish` (a failure is logged, never
+        passed on: it must not end the publisher's captions)."""
         while (final := await self._queue.get()) is not None:
             if final.language is None:
                 continue
             for language in sorted(self.room.languages()):
-                live = self._translator(language, final.language)
-                if live is not None:
-                    await self._translate(live, live.collector.add(final.segment, final.words))
+                try:
+                    live = self._translator(language, final.language)
+                    if live is not None:
+                        await self._translate(live, live.collector.add(final.segment, final.words))
+                except Exception:
+                    log.exception("room %s: translation into %s failed", self.room.name, language)
         for live in list(self._translators.values()):
             if live is not None:
                 await self._translate(live, live.collector.flush())
@@ -192,6 +198,14 @@ class RoomTranslation:
             return
         for event in events:
             self.room.translated(event)
+
+
+def room_targets() -> list[str]:
+    """Languages a room can translate into: those of the text translators (a room keeps no
+    audio for Whisper's speech translation)."""
+    from voicestream.translate.choose import available
+
+    return sorted({pair.split("->")[1] for t in available(None) for pair in t.pairs()})
 
 
 async def close_viewer(socket: Socket, code: int, reason: str) -> None:

@@ -46,7 +46,7 @@ from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
 from voicestream.server.rooms import Room, RoomError, RoomLimits, Rooms, viewers_message
 from voicestream.server.transport import HttpReply, Socket, SocketClosedError
-from voicestream.server.watch import RoomTranslation, ViewerConnection, close_viewer
+from voicestream.server.watch import RoomTranslation, ViewerConnection, close_viewer, room_targets
 from voicestream.server.web import WebPage, json_reply
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicestream.server")
 
+TRANSLATION_WAIT_S = 10.0
+"""Longest wait, at the end of a room, for its last translations before viewers get ``done``."""
 CLOSE_TIMEOUT_S = 3.0
 """Longest wait for one client's close handshake when the server stops."""
 
@@ -228,6 +230,7 @@ class VoicestreamServer:
             "translate_to": self.live.translation_targets(),
             "speak_to": self.live.speak_to,
             "room": self.config.room,
+            "room_translate_to": room_targets(),
             "viewer_token_required": self.config.viewer_token is not None or self.config.token is not None,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }
@@ -302,7 +305,7 @@ class VoicestreamServer:
         try:
             if not self.viewer_token_ok(socket.headers, socket.path):
                 raise RoomError(p.CLOSE_UNAUTHORIZED, "missing or wrong viewer token")
-            targets = self.live.translation_targets()
+            targets = room_targets()
             await ViewerConnection(socket, self.rooms, self.config.idle_timeout_s, targets).run()
         except RoomError as e:
             await close_viewer(socket, e.code, e.reason)
@@ -398,8 +401,10 @@ class _Connection:
             try:
                 self.room = self.server.rooms.publish_to(name, sid)
             except RoomError as e:
-                raise p.ProtocolError(e.code, e.reason) from None
-            self.translation = RoomTranslation(self.room, self.server.live.workers.inference)
+                if start.room is not None:  # the server's default room is taken: this session is not published
+                    raise p.ProtocolError(e.code, e.reason) from None
+            if self.room is not None:
+                self.translation = RoomTranslation(self.room, self.server.live.workers.inference)
         self.server.sessions[sid] = session
         return session
 
@@ -460,7 +465,12 @@ class _Connection:
         elif isinstance(event, DoneEvent):
             if self.translation is not None and self._translating is not None:
                 await self.translation.finish()
-                await self._translating
+                try:
+                    async with asyncio.timeout(TRANSLATION_WAIT_S):
+                        await asyncio.shield(self._translating)
+                except TimeoutError:  # the captions are done: the last translations are not worth more
+                    log.warning("room %s: last translations dropped after %g s", room.name, TRANSLATION_WAIT_S)
+                    self._translating.cancel()
             room.end(p.encode_event(event))
             self._room_ended = True
         if len(room.viewers) != self._viewers_told:
