@@ -7,6 +7,7 @@ const ui = {
   reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
   jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
   partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), translateTo: $("translate-to"), translateRow: $("translate-row"), token: $("token"), server: $("server"),
+  room: $("room"), viewers: $("viewers"), viewerCount: $("viewer-count"), share: $("share"),
   listen: $("listen"), listenRow: $("listen-row"), mixRow: $("mix-row"), dubRow: $("dub-row"), originalVolume: $("original-volume"), dubVolume: $("dub-volume"),
 };
 
@@ -115,6 +116,7 @@ function connect() {
         type: "start", protocol: 1, sample_rate: 16000, encoding: "pcm_s16le", channels: 1,
         language: ui.language.value, task: ui.task.value, ...(ui.translateTo.value ? { translate_to: ui.translateTo.value } : {}),
         ...(listening() ? { speak: { to: ui.translateTo.value } } : {}),
+        ...(ui.room.value.trim() ? { room: ui.room.value.trim() } : {}),
         options: { partials: ui.partials.checked, diarize: !ui.diarizeRow.hidden && ui.diarize.checked },
       }));
     };
@@ -145,6 +147,12 @@ function onEvent(event) {
     case "revision": reviseFinals(event); break;
     case "speaker_update": correctSpeaker(event); break;
     case "translation": addTranslation(event); break;
+    case "viewers":
+      ui.viewerCount.textContent = `${event.count} watching`;
+      ui.share.href = `/watch?room=${encodeURIComponent(event.room)}`;
+      ui.share.textContent = `${location.origin}/watch?room=${event.room}`;
+      ui.viewers.hidden = false;
+      break;
     case "subtitles":
       state.exports[event.format] = event.text;
       (event.format === "srt" ? ui.srt : ui.vtt).disabled = false;

@@ -61,6 +61,8 @@ class WebPage:
                     files["/" + path.name] = (kind, path.read_bytes())
         if "/index.html" in files:
             files["/"] = files["/index.html"]
+        for name in [n for n in files if n.endswith(".html") and n != "/index.html"]:
+            files[name.removesuffix(".html")] = files[name]  # /watch, /overlay
         return cls(files)
 
     def reply(self, route: str) -> HttpReply:

@@ -342,7 +342,7 @@ class _Connection:
         self.translation: RoomTranslation | None = None
         self._translating: asyncio.Task[None] | None = None
         self._room_ended = False
-        self._viewers_told = 0
+        self._viewers_told = -1  # the first event tells the publisher it has a room
 
     async def _recv(self) -> str | bytes:
         try:
