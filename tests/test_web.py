@@ -221,7 +221,7 @@ def test_wrong_token_full_server_and_stopped_server_are_explained(
         page = open_page(browser, server, width=380)  # a phone-width screen
         page.click("#mic")
         page.wait_for_selector("#error:has-text('refused the token')", timeout=20_000)
-        assert page.is_visible("#reconnect")
+        page.wait_for_selector("#reconnect", state="visible", timeout=5_000)  # the error event comes before the close
         assert page.evaluate("document.documentElement.scrollWidth") <= 380  # nothing sticks out sideways
         # settings follow GET /info: tiny.en is English-only, so no translation and no other language
         assert page.is_disabled("#task option[value=translate]")
@@ -243,7 +243,7 @@ def test_wrong_token_full_server_and_stopped_server_are_explained(
         assert not page.is_visible("#error")
         server.call(server.http.stop())
         page.wait_for_selector("#error:has-text('connection to the server was lost')", timeout=20_000)
-        assert page.is_visible("#reconnect")
+        page.wait_for_selector("#reconnect", state="visible", timeout=5_000)
     finally:
         server.loop.call_soon_threadsafe(server.loop.stop)
         server.thread.join(10)

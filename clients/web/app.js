@@ -7,6 +7,7 @@ const ui = {
   reconnect: $("reconnect"), error: $("error"), captions: $("captions"), partial: $("partial"),
   jump: $("jump"), srt: $("srt"), vtt: $("vtt"), language: $("language"), task: $("task"),
   partials: $("partials"), diarize: $("diarize"), diarizeRow: $("diarize-row"), translateTo: $("translate-to"), translateRow: $("translate-row"), token: $("token"), server: $("server"),
+  tab: $("tab"), withMic: $("with-mic"), cleanup: $("cleanup"),
   room: $("room"), viewers: $("viewers"), viewerCount: $("viewer-count"), share: $("share"),
   listen: $("listen"), listenRow: $("listen-row"), mixRow: $("mix-row"), dubRow: $("dub-row"), originalVolume: $("original-volume"), dubVolume: $("dub-volume"),
 };
@@ -97,7 +98,7 @@ function setStatus(text) { ui.status.textContent = text; }
 function showError(text) { ui.error.textContent = text; ui.error.hidden = false; state.errorShown = true; }
 function clearError() { ui.error.hidden = true; ui.error.textContent = ""; state.errorShown = false; }
 function running(on) {
-  ui.mic.disabled = on; ui.file.disabled = on; ui.stop.disabled = !on;
+  ui.mic.disabled = on; ui.tab.disabled = on; ui.file.disabled = on; ui.stop.disabled = !on;
   ui.srt.disabled = !on && !state.exports.srt; ui.vtt.disabled = !on && !state.exports.vtt;
 }
 
@@ -325,7 +326,8 @@ async function startAudio(makeSource) {
 }
 
 function stopAudio() {
-  if (state.media) state.media.getTracks().forEach((t) => t.stop());
+  for (const media of [state.media, state.media2]) if (media) media.getTracks().forEach((t) => t.stop());
+  state.media2 = null;
   if (state.source && state.source.stop) { try { state.source.stop(); } catch (e) { /* already stopped */ } }
   if (state.audio) state.audio.close();
   state.audio = state.node = state.source = state.media = null;
@@ -351,16 +353,49 @@ async function begin(makeSource, label) {
     running(false);
     ui.reconnect.hidden = false;
     setStatus("Not connected");
-    showError(e.name === "NotAllowedError" ? "Microphone access was denied: allow it in the browser's site settings, or stream a file." : e.message);
+    const denied = state.lastSource && state.lastSource[0] === "tab"
+      ? "Sharing was cancelled or not allowed: pick a tab (with \"Share tab audio\") or a screen."
+      : "Microphone access was denied: allow it in the browser's site settings, or stream a file.";
+    showError(e.name === "NotAllowedError" ? denied : e.message);
   }
 }
 
 function micSource() {
   return async (ctx) => {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("This browser cannot capture audio here (the page needs https or localhost).");
-    const media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+    const media = await navigator.mediaDevices.getUserMedia({ audio: micConstraints() });
     state.media = media;
     return ctx.createMediaStreamSource(media);
+  };
+}
+
+// The browser's own clean-up (echo cancellation, noise suppression, gain control) is off
+// unless asked for: it is made for calls, and it can remove speech Whisper would have heard.
+function micConstraints() {
+  const clean = ui.cleanup.checked;
+  return { channelCount: 1, echoCancellation: clean, noiseSuppression: clean, autoGainControl: clean };
+}
+
+// A tab's or the screen's sound (what a meeting or a video in another tab plays), with the
+// microphone mixed in when asked.
+function tabSource() {
+  return async (ctx) => {
+    const shared = await navigator.mediaDevices.getDisplayMedia({
+      video: true, audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false }, systemAudio: "include",
+    });
+    state.media = shared;
+    if (!shared.getAudioTracks().length) {
+      throw new Error("The shared tab or screen has no sound: share a tab and tick \"Share tab audio\".");
+    }
+    shared.getVideoTracks().forEach((t) => { t.onended = () => { if (state.ws) stop(); }; });
+    shared.getAudioTracks().forEach((t) => { t.onended = () => { if (state.ws) stop(); }; });
+    const mix = ctx.createGain();
+    ctx.createMediaStreamSource(new MediaStream(shared.getAudioTracks())).connect(mix);
+    if (ui.withMic.checked) {
+      state.media2 = await navigator.mediaDevices.getUserMedia({ audio: micConstraints() });
+      ctx.createMediaStreamSource(state.media2).connect(mix);
+    }
+    return mix;
   };
 }
 
@@ -410,6 +445,8 @@ function download(format) {
 }
 
 ui.mic.addEventListener("click", () => { state.lastSource = ["mic"]; begin(micSource(), "microphone"); });
+ui.tab.hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+ui.tab.addEventListener("click", () => { state.lastSource = ["tab"]; begin(tabSource(), "shared tab"); });
 ui.file.addEventListener("change", () => {
   const file = ui.file.files[0];
   if (!file) return;
@@ -421,6 +458,7 @@ ui.stop.addEventListener("click", stop);
 ui.reconnect.addEventListener("click", () => {
   const last = state.lastSource;
   if (last && last[0] === "file") begin(fileSource(last[1]), last[1].name);
+  else if (last && last[0] === "tab") begin(tabSource(), "shared tab");
   else begin(micSource(), "microphone");
 });
 ui.srt.addEventListener("click", () => download("srt"));
