@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
-from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -21,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voicestream.server import protocol as p
 from voicestream.server.http_api import SpeechApi
-from voicestream.server.transport import SocketClosedError
+from voicestream.server.transport import SocketClosedError, path_and_query
 from voicestream.server.web import reply_headers
 
 if TYPE_CHECKING:
@@ -31,18 +30,13 @@ CLOSE_LOST = 1006
 """The close code of a connection that ended without a close frame."""
 
 
-def _path_and_query(url: URL) -> str:
-    """``/path?query`` of a request, as the ``websockets`` library gives it."""
-    return url.path + (f"?{url.query}" if url.query else "")
-
-
 class StarletteSocket:
     """:class:`~voicestream.server.transport.Socket` over an accepted Starlette websocket."""
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.headers: Mapping[str, str] = ws.headers
-        self.path = _path_and_query(ws.url)
+        self.path = path_and_query(ws.url.path, ws.url.query)
         self._code: int | None = None
 
     @property
@@ -99,7 +93,7 @@ def build(server: VoicestreamServer) -> Starlette:
         await server.handle(StarletteSocket(ws))
 
     async def get(request: Request) -> Response:
-        reply = server.http_get(_path_and_query(request.url), request.headers)
+        reply = server.http_get(path_and_query(request.url.path, request.url.query), request.headers)
         return Response(reply.body, status_code=reply.status, headers=reply_headers(reply))
 
     routes = [

@@ -46,6 +46,7 @@ from voicestream.server.api_response import (
     render_response,
 )
 from voicestream.server.file_jobs import JobCancelledError, JobsFullError, Slot
+from voicestream.server.transport import path_and_query
 
 if TYPE_CHECKING:
     from voicestream.server.websocket import VoicestreamServer
@@ -154,8 +155,7 @@ class SpeechApi:
             raise ApiError(
                 http.HTTPStatus.FORBIDDEN, "origin not allowed", "permission_error", code="origin_not_allowed"
             )
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if not self.server.token_ok(headers, path):
+        if not self.server.token_ok(headers, path_and_query(request.url.path, request.url.query)):
             raise ApiError(
                 http.HTTPStatus.UNAUTHORIZED, "missing or wrong token (send it as the API key: "
                 "Authorization: Bearer ...)", "invalid_request_error", code="invalid_api_key",

@@ -63,3 +63,8 @@ class HttpReply:
     status: int
     content_type: str
     body: bytes
+
+
+def path_and_query(path: str, query: str) -> str:
+    """``/path?query`` of a request (``/path`` without a query), as the access checks read it."""
+    return path + (f"?{query}" if query else "")

@@ -10,7 +10,6 @@ and hold no session: they cost a socket and an outbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import urllib.parse
@@ -206,10 +205,3 @@ def room_targets() -> list[str]:
     from voicestream.translate.choose import available
 
     return sorted({pair.split("->")[1] for t in available(None) for pair in t.pairs()})
-
-
-async def close_viewer(socket: Socket, code: int, reason: str) -> None:
-    """Refuse or end a viewer: the error event, then the close."""
-    with contextlib.suppress(SocketClosedError):
-        await socket.send(p.encode_event(p.ErrorEvent(code, reason)))
-        await socket.close(code, reason)

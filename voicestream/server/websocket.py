@@ -46,7 +46,7 @@ from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
 from voicestream.server.rooms import Room, RoomError, RoomLimits, Rooms, viewers_message
 from voicestream.server.transport import HttpReply, Socket, SocketClosedError
-from voicestream.server.watch import RoomTranslation, ViewerConnection, close_viewer, room_targets
+from voicestream.server.watch import RoomTranslation, ViewerConnection, room_targets
 from voicestream.server.web import WebPage, json_reply
 
 if TYPE_CHECKING:
@@ -134,6 +134,12 @@ def _token_from(headers: Mapping[str, str], path: str) -> str | None:
             return proto.strip()[7:]
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
     return query.get("token", [None])[0]
+
+
+def _carries(headers: Mapping[str, str], path: str, secret: str) -> bool:
+    """Whether the request presents ``secret`` (compared in constant time)."""
+    given = _token_from(headers, path)
+    return given is not None and hmac.compare_digest(given.encode(), secret.encode())
 
 
 class VoicestreamServer:
@@ -255,10 +261,7 @@ class VoicestreamServer:
 
     def token_ok(self, headers: Mapping[str, str], path: str) -> bool:
         """Whether the request with ``headers`` and ``path`` carries the token (if one is set)."""
-        if self.config.token is None:
-            return True
-        given = _token_from(headers, path)
-        return given is not None and hmac.compare_digest(given.encode(), self.config.token.encode())
+        return self.config.token is None or _carries(headers, path, self.config.token)
 
     async def handle(self, socket: Socket) -> None:
         """Run one accepted connection to its end: access checks (origin, token, capacity),
@@ -296,9 +299,9 @@ class VoicestreamServer:
         the publisher token when only that is set, anything when neither is."""
         if self.config.viewer_token is None:
             return self.token_ok(headers, path)
-        given = _token_from(headers, path)
-        secrets_ = [t for t in (self.config.viewer_token, self.config.token) if t is not None]
-        return given is not None and any(hmac.compare_digest(given.encode(), t.encode()) for t in secrets_)
+        return _carries(headers, path, self.config.viewer_token) or (
+            self.config.token is not None and self.token_ok(headers, path)
+        )
 
     async def _watch(self, socket: Socket) -> None:
         """A viewer of a caption room (see :mod:`voicestream.server.watch`)."""
@@ -308,7 +311,7 @@ class VoicestreamServer:
             targets = room_targets()
             await ViewerConnection(socket, self.rooms, self.config.idle_timeout_s, targets).run()
         except RoomError as e:
-            await close_viewer(socket, e.code, e.reason)
+            await _close(socket, e.code, e.reason)
 
 
 async def _close(socket: Socket, code: int, reason: str) -> None:
