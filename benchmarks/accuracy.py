@@ -65,8 +65,9 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
 
 
 def seed() -> None:
-    """The same sampling seed before every decode of an item: temperature fallbacks sample,
-    and both sides of a comparison must draw alike from run to run."""
+    """The sampling seed before every decode of an item. CTranslate2 seeds a thread's
+    sampler only at its first sample (there is no per-call seed), so a run repeats itself,
+    but a temperature fallback draws after every sample before it: compare within a run."""
     import ctranslate2
 
     ctranslate2.set_random_seed(SEED)

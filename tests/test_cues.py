@@ -121,3 +121,35 @@ def test_no_break_inside_a_written_word() -> None:
     words = [*words_from("and so the old man was quite ill", rate_s=0.1), disposed, *words_from("with us", start=3.0)]
     lines = wrap(words, 42)
     assert lines is not None and any("ill-disposed" in line for line in lines), lines
+
+
+def test_no_cue_break_inside_a_written_word_even_at_a_pause() -> None:
+    """A live decode can time Whisper's second piece of a word after a gap ("flower" at
+    29.18 s, "-fattened" at 30.4 s): the gap is a timing slip, not a place to cut a cue."""
+    before = words_from("he hoped there would be stew for dinner and fat mutton pieces in thick peppered flower")
+    end = before[-1].end_s
+    after = [Word(end + 1.2, end + 1.6, "-fattened", 0.9), *words_from("sauce. It will be seen", start=end + 1.7)]
+    cues = build_cues([*before, *after], end + 5.0, RULES)
+    check(cues, end + 5.0)
+    text = [" ".join(c.lines) for c in cues]
+    assert any("flower-fattened" in t for t in text), text
+
+
+def test_a_pause_of_exactly_the_threshold_cuts_alike_however_the_times_were_rounded() -> None:
+    """Word times come in 20 ms steps, so a pause of exactly ``pause_split_s`` is common; in
+    floats 64.32 - 63.32 is 0.99999..., and the server's unrounded times land on either side.
+    Pauses are compared to the ms, so the same words with float noise on either side of a
+    pause cut alike: a pause of at least ``pause_split_s`` ends a cue. (The server also
+    builds its export from ms-rounded times, as sent: a CI run saw a client's copy of the
+    finals cut differently from the export.)"""
+    first = words_from("we walked along the river", start=61.82, rate_s=0.3)
+    first[-1] = Word(first[-1].start_s, 63.32, first[-1].text, 0.9)
+    second = words_from("and then we sat down", start=64.32, rate_s=0.3)
+    assert second[0].start_s - first[-1].end_s < RULES.pause_split_s  # the float trap itself
+    sent = first + second
+    held = [Word(w.start_s - 1e-9, w.end_s - 1e-9, w.text, 0.9) for w in first] + [
+        Word(w.start_s + 1e-9, w.end_s + 1e-9, w.text, 0.9) for w in second
+    ]
+    cues = build_cues(sent, 70.0)
+    assert [c.lines for c in cues] == [("we walked along the river",), ("and then we sat down",)]
+    assert [c.lines for c in build_cues(held, 70.0)] == [c.lines for c in cues]

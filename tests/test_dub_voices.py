@@ -28,6 +28,10 @@ SENTENCES = {
     "es": "Mañana hará sol, con una brisa ligera que viene del oeste.",
     "fr": "Demain il fera beau, avec une petite brise venant de l'ouest.",
 }
+MORE_EN = (
+    "Most of the afternoon should stay dry, and the evening will be calm and clear.",
+    "Take a jacket if you go out early in the morning.",
+)
 # Floors under the similarity of Whisper base's reading, measured here on these sentences with the
 # first two voices of each engine (Kokoro's French is its weakest: 0.56 for jf_alpha).
 CASES = [("piper", "en", 0.9), ("kokoro", "es", 0.8), ("kokoro", "fr", 0.5), ("kokoro", "en", 0.75),
@@ -63,16 +67,21 @@ def test_faster_speech_is_shorter() -> None:
 
 
 def test_stretch_keeps_pitch_and_words(base_engine: FasterWhisperEngine) -> None:
+    """Rubber Band at 0.85x and 1.35x keeps the median pitch within 8% (a resampling stretch
+    moves it 15-35%) and the words. Ten seconds of speech: on one 3.4 s sentence the pitch
+    estimate itself wandered 0.95-1.17x between Piper runs (a CI run failed at 1.17x); on
+    10 s it stayed within 0.987-1.038x over 12 runs here."""
     synth = _engine("piper")
-    speech = synth.synthesize(SENTENCES["en"], synth.voices("en")[0])
+    text = " ".join([SENTENCES["en"], *MORE_EN])
+    speech = synth.synthesize(text, synth.voices("en")[0])
     audio = soxr.resample(speech.samples, speech.sample_rate, SAMPLE_RATE).astype(np.float32)
     f0 = median_f0(audio, [(0.0, audio.size / SAMPLE_RATE)])
     for tempo in (0.85, 1.35):
         out = stretch(audio, SAMPLE_RATE, tempo)
         assert out.size == pytest.approx(audio.size / tempo, rel=0.02)
         f0_out = median_f0(out, [(0.0, out.size / SAMPLE_RATE)])
-        assert f0 is not None and f0_out is not None and f0_out == pytest.approx(f0, rel=0.15)  # unpreserved: 15-35 %
-        check = ClipChecker(base_engine, "en").check(Speech(out, SAMPLE_RATE), SENTENCES["en"])
+        assert f0 is not None and f0_out is not None and f0_out == pytest.approx(f0, rel=0.08), (tempo, f0, f0_out)
+        check = ClipChecker(base_engine, "en").check(Speech(out, SAMPLE_RATE), text)
         assert check.similarity >= 0.85, (tempo, check)
 
 

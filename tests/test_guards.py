@@ -83,3 +83,34 @@ def test_repeat_without_sentence_end_kept() -> None:
     """'very very' mid-sentence is not an echo."""
     words = list(_words("it was very very"))
     assert drop_trailing_echo(words) == words
+
+
+def _timed(*words: tuple[str, float, float, float]) -> tuple[Word, ...]:
+    return tuple(Word(a, b, " " + text, p) for text, a, b, p in words)
+
+
+def _seg(words: tuple[Word, ...]) -> AsrSegment:
+    return AsrSegment(words[0].start_s, words[-1].end_s, join_words(words), words, -0.2, 0.1, 1.2)
+
+
+def test_a_squeezed_echo_is_dropped_and_a_repeat_said_aloud_stays() -> None:
+    """Timings measured on v2_dev with base and fitted windows: "which which" (the second
+    80 ms, p 0.11), "next year next year" (0.26 s, segment end), a lone "No." of 80 ms after
+    "No." in the previous segment; and real repeats of the older sets that must stay."""
+    which = _timed(("tell", 6.18, 6.64, 1.0), ("which", 6.64, 6.92, 0.93), ("which", 6.92, 7.0, 0.11),
+                   ("is", 7.0, 7.08, 0.92))  # fmt: skip
+    year = _timed(("that", 20.48, 20.86, 0.97), ("next", 20.86, 21.9, 0.95), ("year", 21.9, 22.72, 0.99),
+                  ("next", 22.72, 22.98, 0.24), ("year", 22.98, 22.98, 0.99))  # fmt: skip
+    no = [_seg(_timed(("No.", 0.86, 1.62, 0.54))), _seg(_timed(("No.", 1.62, 1.70, 0.76)))]
+    you = _timed(("tell", 4.08, 4.34, 1.0), ("you", 4.34, 4.68, 1.0), ("you", 4.68, 5.22, 0.72),
+                 ("have", 5.22, 5.44, 1.0))  # fmt: skip
+    fast_sure = _timed(("no", 1.0, 1.12, 0.9), ("no", 1.12, 1.2, 0.9), ("stop", 1.2, 1.6, 0.9))
+    hello = [_seg(_timed(("Hello.", 6.58, 6.94, 0.69))), _seg(_timed(("Hello.", 7.42, 7.86, 0.83)))]
+    assert join_words(apply_guards([_seg(which)])[0].words) == "tell which is"
+    assert join_words(apply_guards([_seg(year)])[0].words) == "that next year"
+    assert [join_words(s.words) for s in apply_guards(no)] == ["No."]
+    assert join_words(apply_guards([_seg(you)])[0].words) == "tell you you have"
+    assert join_words(apply_guards([_seg(fast_sure)])[0].words) == "no no stop"  # sure, and not at the end
+    assert [join_words(s.words) for s in apply_guards(hello)] == ["Hello.", "Hello."]
+    later = [no[0], _seg(_timed(("No.", 6.0, 6.08, 0.76)))]  # the same word said again later
+    assert [join_words(s.words) for s in apply_guards(later)] == ["No.", "No."]

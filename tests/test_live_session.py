@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,6 +78,43 @@ def test_the_end_of_stream_comes_in_order_finals_revisions_exports_done(
     assert done.speakers is None and done.duration_s == pytest.approx(audio.size / 16000)
 
 
+def test_the_last_finals_come_before_the_last_revision_is_decoded(
+    speech: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At stop the last finals reach the reader at once; the revision of the last utterance
+    (a second or more of decoding) follows. The scripted revision decode waits until the
+    reader has a final: with the finals held back for it, it would wait in vain (10 s)."""
+    monkeypatch.setattr("voicestream.live.state.REVISION_BEAM", 5)
+    release = threading.Event()
+    waited: list[bool] = []
+
+    class SlowRevisions(ScriptedEngine):
+        def transcribe(
+            self, samples: Any, offset_s: float, options: Any, hypothesis: Any = None, stats: Any = None
+        ) -> Any:
+            if options.beam_size > 1:
+                waited.append(release.wait(timeout=10))
+            return super().transcribe(samples, offset_s, options, hypothesis, stats)
+
+    async def job(services: LiveServices) -> list[Any]:
+        session = await services.open("last", 16000, SessionOptions())
+        run = asyncio.create_task(session.run())
+        session.add_audio(speech)
+        session.stop()
+        events = []
+        while (event := await session.next_event()) is not None:
+            events.append(event)
+            if isinstance(event, FinalEvent):
+                release.set()
+        await run
+        return events
+
+    events = with_services(SlowRevisions(), job)
+    assert waited == [True]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("FinalEvent") < kinds.index("RevisionEvent") < kinds.index("DoneEvent"), kinds
+
+
 def test_a_failing_engine_fails_only_its_session(speech: np.ndarray) -> None:
     """The session's work raises SessionFailedError; the services serve the next session."""
 
@@ -148,16 +186,17 @@ def test_each_final_sentence_is_translated(base_engine: FasterWhisperEngine, dat
     assert "país" in " ".join(t.text or "" for t in translations)
     kinds = [type(e) for e in events]
     assert kinds.index(DoneEvent) > max(i for i, k in enumerate(kinds) if k is TranslationEvent)
-    assert targets == ["en", "es"]
+    assert {"en", "es"} <= set(targets) and "de" not in targets  # more with Apertium pivots installed
 
 
 def test_revisions_give_way_while_other_work_waits(tiny_engine: FasterWhisperEngine, data: Path) -> None:
-    """Two utterances of real speech: revised both when the workers are idle; with the
-    workers never idle (another session's job always waiting), the first keeps its first
-    text once the second ends, and the last is still revised at stop."""
+    """Two utterances of real speech: revised one by one when the workers are idle; with
+    the workers never idle (another session's job always waiting), the first waits, goes
+    back into the second once that ends (or at stop, however far behind the session runs),
+    and the two are revised as one decode at stop."""
     jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
     pause = np.zeros(16000 * 3, np.float32)
-    audio = np.concatenate([jfk[: 16000 * 4], pause, jfk[16000 * 5 : 16000 * 9], pause])
+    audio = np.concatenate([jfk[: 16000 * 4], pause, jfk[16000 * 5 : 16000 * 9], pause, pause, pause])
 
     def revisions(other_work: bool) -> int:
         async def job(services: LiveServices) -> list[Any]:

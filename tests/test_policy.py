@@ -138,6 +138,29 @@ def test_buffer_stays_bounded_in_a_long_monologue() -> None:
     assert policy.buffer_s <= settings.trim_after_s + 2.0
 
 
+def test_a_forced_final_that_hears_nothing_moves_on() -> None:
+    """Speech the decoder returns no words for (guards dropped every window) fills the buffer
+    to ``force_final_s``; the forced final confirms nothing and must still shrink the buffer,
+    or every later update would be the same final decode, for ever (a server once spun so)."""
+    settings = StreamSettings(update_interval_s=1.0)
+    policy = StreamingTranscriber(settings)
+    decodes = 0
+    for _ in range(60):
+        feed(policy, 1.0, SPEECH)
+        for _ in range(3):  # a session's step decodes finals until none is due
+            request = policy.next_decode()
+            if request is None:
+                break
+            decodes += 1
+            policy.apply(request, [])
+            if not request.final:
+                break
+        else:
+            raise AssertionError("a final decode was due again at once, with no new audio")
+        assert policy.buffer_s <= settings.force_final_s + 1.0
+    assert decodes <= 60
+
+
 def _after_a_pause(context_s: float) -> DecodeRequest:
     policy = StreamingTranscriber(
         StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=context_s)
@@ -221,13 +244,14 @@ def test_a_title_does_not_end_the_caption_line() -> None:
     assert len(lines) == 2 and lines[1].startswith("The"), lines
 
 
-def _confirm(policy: StreamingTranscriber, text: str, seconds: float) -> None:
-    """Speech for ``seconds`` whose interim decodes all read ``text`` (spread over it)."""
+def _confirm(policy: StreamingTranscriber, text: str, seconds: float, start_s: float = 0.0) -> None:
+    """Speech for ``seconds`` whose interim decodes all read ``text`` (spread over it from
+    stream time ``start_s``)."""
     for _ in range(int(seconds)):
         feed(policy, 1.0, SPEECH)
         request = policy.next_decode()
         assert request is not None and not request.revision
-        policy.apply(request, words(text, 0.0, 0.3))
+        policy.apply(request, words(text, start_s, 0.3))
 
 
 def test_an_utterance_is_decoded_again_after_a_pause_and_replaces_its_finals() -> None:
@@ -347,3 +371,85 @@ def test_a_revision_never_asks_for_more_than_whisper_decodes_at_once() -> None:
         policy.apply(request, hyp)
         policy.events()
     assert windows and max(windows) <= 30.0, windows
+
+
+def _utterance(policy: StreamingTranscriber, text: str, start_s: float, seconds: int) -> None:
+    """Speech for ``seconds`` from stream time ``start_s`` whose decodes all read ``text``,
+    then a pause that ends the utterance (its final decode applied)."""
+    _confirm(policy, text, seconds, start_s)
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode()
+    assert final is not None and final.final
+    policy.apply(final, words(text, start_s, 0.3))
+    feed(policy, 1.0, SILENCE)
+
+
+def test_a_revision_not_decoded_yet_is_merged_into_the_next_utterance() -> None:
+    """A busy server's revision that waited past the next utterance goes back in front of
+    it: both are decoded again as one, and one revision replaces both utterances' finals."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _utterance(policy, "the cat sad on", 0.0, 3)
+    first = policy.next_revision()
+    assert first is not None and first.window.end_s <= 1.4
+    _utterance(policy, "a mad too", 4.8, 3)
+    assert policy.revision_due and policy.next_revision() is None, "one revision at a time"
+    assert policy.merge_revision()
+    merged = policy.next_revision()
+    assert merged is not None and merged.revision
+    assert merged.window.start_s == 0.0 and merged.window.end_s >= 5.4, "both utterances' audio"
+    assert merged.audio.size == round(merged.window.duration_s * SR), "the first one's audio was kept"
+    policy.events()
+    policy.apply(merged, words("the cat sat on", 0.0, 0.3) + words("a mat too.", 4.8, 0.3))
+    revised = [e for e in policy.events() if isinstance(e, Revision)]
+    assert len(revised) == 1 and revised[0].finals is not None
+    assert " ".join(finals(list(revised[0].finals))) == "the cat sat on a mat too."
+
+
+def test_a_revision_that_would_not_fit_one_window_with_the_next_is_not_merged() -> None:
+    """Merged, two utterances must still fit Whisper's window: one handed out 28 s before
+    the audio's end stays as it was (to be skipped or decoded alone)."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _utterance(policy, "the cat sad on", 0.0, 3)
+    first = policy.next_revision()
+    assert first is not None
+    assert not policy.merge_revision(until_s=28.5)
+    assert policy.merge_revision(until_s=20.0)
+    assert policy.next_revision() is not None, "merged with nothing after it: due again at once"
+
+
+def test_an_utterance_whose_final_came_before_stop_is_still_revised() -> None:
+    """Speech finalised at a short pause, then the stream stops before the pause is long
+    enough to end the utterance: nothing is pending, and the utterance is revised anyway."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _confirm(policy, "the cat sad on", 3.0)
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode()
+    assert final is not None and final.final
+    policy.apply(final, words("the cat sad on", 0.0, 0.3))
+    assert policy.next_revision() is None, "0.8 s is not the end of the utterance"
+    policy.finish()
+    assert policy.next_decode() is None, "no speech pending"
+    revision = policy.next_revision()
+    assert revision is not None and revision.revision
+
+
+def test_an_utterance_confirmed_past_whisper_s_window_at_once_is_revised_in_parts() -> None:
+    """A session far behind real time confirms 40 s of sentences in one final decode: the
+    utterance goes out for revision as its first whole finals that fit 28 s, then the rest
+    (it was once one empty 30 s-too-long request, and the whole stretch kept its first text)."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    feed(policy, 40.0, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode()
+    assert final is not None and final.final
+    policy.apply(final, [w for s in range(40) for w in words(f"W{s} a b.", s, 0.3)])
+    emitted = len(finals(policy.events()))
+    assert emitted == 40
+    feed(policy, 1.0, SILENCE)
+    parts: list[DecodeRequest] = []
+    while (revision := policy.next_revision()) is not None:
+        parts.append(revision)
+        policy.apply(revision, [])
+    assert [r.replaces for r in parts] == [28, 12]
+    assert all(0 < r.window.duration_s <= 30.0 for r in parts)
+    assert parts[0].window.start_s <= 0.0 + 1e-9 and parts[1].window.end_s >= 39.9

@@ -279,9 +279,10 @@ def test_live_speaker_labels_from_speaker_replicas_that_die(
     data: Path, tiny_engine: FasterWhisperEngine, diarizer: PyannoteDiarizer, ray_cluster: Path
 ) -> None:
     """The two-speaker recording through a live session whose speaker models run on two Ray
-    Serve replicas, one killed (SIGKILL) mid-session: the calls it was serving are sent
-    again, every final gets a speaker, and the live labels and the end-of-stream pass score
-    (DER against the reference RTTM) as well as with the models in this process."""
+    Serve replicas, one killed (SIGKILL) mid-session: the session goes on with the other
+    (and the replica Serve starts again), every final gets a speaker, and the live labels
+    and the end-of-stream pass score (DER against the reference RTTM) as well as with the
+    models in this process."""
     samples = media.decode(data / "diar_pyannote_sample_2spk" / "sample.wav")
     duration = samples.size / 16000
     reference = load_reference(data / "diar_pyannote_sample_2spk" / "sample.rttm")
@@ -305,14 +306,17 @@ def test_live_speaker_labels_from_speaker_replicas_that_die(
     session.correct_speakers()
     remote_fixed = score(reference, session.speaker_turns, duration)
     print(f"DER live {local_live.der:.3f} here, {remote_live.der:.3f} on replicas; after the end-of-stream pass "
-          f"{local_fixed.der:.3f} / {remote_fixed.der:.3f}; {models.retries} calls sent again")  # fmt: skip
+          f"{local_fixed.der:.3f} / {remote_fixed.der:.3f}; "
+          f"killed while busy: {busy[0]}, {models.retries} calls sent again")  # fmt: skip
     assert finals and all(f.speaker is not None for f in finals)
     assert remote_live.der <= local_live.der + 0.03 and remote_fixed.der <= local_fixed.der + 0.03
     assert len({w.speaker for w in session.final_words}) == 2
     assert victim not in models.replica_pids(16)
-    # a call is sent again only when the kill caught one in flight: speaker calls come in bursts
-    # as finals arrive, and a CI run once killed the replica between two (0 calls sent again)
-    assert models.retries >= 1 or not busy[0]
+    # Not asserted: that a call was sent again. Speaker calls are short and come in bursts;
+    # a kill timed on CPU use fell between two calls in one CI run (0 sent again), and one
+    # that froze the replica until a call had waited 3 s on it saw the call served by the
+    # other replica (Serve's router had held it back, 0 sent again). The retry itself is the
+    # shared `calls.call`, asserted by the ASR replica test above.
 
 
 def _free_port() -> int:
@@ -456,31 +460,45 @@ def _gateways(port: int, token: str, looks: int = 24) -> dict[int, dict[str, Any
 
 
 async def _streams_through_a_dying_gateway(
-    url: str, clip: Any, token: str, victim: int
-) -> list[tuple[list[dict[str, Any]] | BaseException, float]]:
-    """Four sessions at real time; ``victim`` (a gateway replica's pid) is SIGKILLed once every
-    session has had a final. Returns each session's events, or the error its client raised,
-    with the seconds from the kill to that end."""
-    finals: list[asyncio.Event] = [asyncio.Event() for _ in range(4)]
+    url: str, port: int, clip: Any, token: str
+) -> tuple[int, list[tuple[list[dict[str, Any]] | BaseException, float]]]:
+    """Four sessions at real time (more, up to eight, while Serve's proxy has put every one on
+    the same gateway replica: a CI run once had no session on one of the two); once each has
+    had a final, the replica holding the fewest (but some) is SIGKILLed. Returns its pid and
+    each session's events, or the error its client raised, with the seconds from the kill to
+    that end."""
+    finals: list[asyncio.Event] = []
+    streams: list[asyncio.Task[tuple[list[dict[str, Any]] | BaseException, float]]] = []
     killed = [0.0]
 
-    def marker(i: int) -> Any:
-        return lambda event: finals[i].set() if event["type"] == "final" else None
-
-    async def session(i: int) -> tuple[list[dict[str, Any]] | BaseException, float]:
+    async def session(started: asyncio.Event) -> tuple[list[dict[str, Any]] | BaseException, float]:
         try:
             outcome: list[dict[str, Any]] | BaseException = await stream_samples(
-                url, clip, speed=1.0, language="en", token=token, on_event=marker(i)
-            )
+                url, clip, speed=1.0, language="en", token=token,
+                on_event=lambda event: started.set() if event["type"] == "final" else None,
+            )  # fmt: skip
         except StreamClosedError as e:
             outcome = e
+        finally:
+            started.set()  # a session refused or cut early must not hold up the kill
         return outcome, time.monotonic() - killed[0]
 
-    streams = [asyncio.create_task(session(i)) for i in range(4)]
-    await asyncio.wait_for(asyncio.gather(*(f.wait() for f in finals)), 60)
+    def start(count: int) -> None:
+        for _ in range(count):
+            finals.append(asyncio.Event())
+            streams.append(asyncio.create_task(session(finals[-1])))
+
+    start(4)
+    while True:
+        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in finals)), 60)
+        held = {pid: g["sessions"] for pid, g in (await asyncio.to_thread(_gateways, port, token)).items()}
+        if sum(1 for n in held.values() if n > 0) >= 2 or len(streams) >= 8:
+            break
+        start(1)
+    victim = min((pid for pid, n in held.items() if n > 0), key=lambda pid: held[pid])
     os.kill(victim, signal.SIGKILL)
     killed[0] = time.monotonic()
-    return list(await asyncio.gather(*streams))
+    return victim, list(await asyncio.gather(*streams))
 
 
 def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None:
@@ -488,7 +506,7 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
     for. ``voicestream serve --ray --gateway-replicas 2``: the websockets, page, ``/info`` and
     ``/metrics`` come from two gateway replicas behind Ray Serve's proxy, with the one-process
     server's protocol (a wrong token gets 4401 and its reason) and JFK's words through the ASR
-    replica. Four sessions spread over both replicas; one replica is killed (SIGKILL): its
+    replica. Four sessions or more, on both replicas; one replica is killed (SIGKILL): its
     clients learn at once that the connection ended before ``done``, the other replica's
     sessions end with all their words, and a new session is served afterwards. SIGTERM stops
     the server (exit 0) and takes the applications down."""
@@ -504,7 +522,8 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
         and f"reserve {os.cpu_count()}.5 CPUs (the cluster has {os.cpu_count()})" in too_many.stderr
     ), too_many.stderr
     assert "Traceback" not in too_many.stderr and "could not remove" not in too_many.stderr
-    args = ("--ray", "--gateway-replicas", "2", "--port", str(port), "--max-rate", "0", "--token", token)
+    args = ("--ray", "--gateway-replicas", "2", "--port", str(port), "--max-rate", "0", "--token", token,
+            "--max-sessions", "8")  # fmt: skip
     with serve_process(*args, env=env, stop=signal.SIGTERM) as (_, url):
         assert url == f"ws://127.0.0.1:{port}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=10) as reply:
@@ -525,7 +544,7 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
         )  # fmt: skip
         assert wer([reference], [words.text]) <= 0.08 and words.words and words.words[-1].end <= 11.1
 
-        outcomes = asyncio.run(_streams_through_a_dying_gateway(url, jfk, token, victim=min(gateways)))
+        victim, outcomes = asyncio.run(_streams_through_a_dying_gateway(url, port, jfk, token))
         ended = [o for o, _ in outcomes if isinstance(o, list)]
         cut = [(o, s) for o, s in outcomes if isinstance(o, BaseException)]
         print(f"gateway replica killed: {len(ended)} sessions ended with done, {len(cut)} cut: {cut}")
@@ -536,4 +555,4 @@ def test_serve_ray_with_gateway_replicas_behind_serves_proxy(data: Path) -> None
         after = asyncio.run(stream_samples(url, jfk, speed=4.0, language="en", token=token))
         assert after[-1]["type"] == "done" and wer([reference], [_finals_text(after)]) <= 0.08
         left = _gateways(port, token)
-        assert min(gateways) not in left and sum(g["sessions_opened"] for g in left.values()) >= 1
+        assert victim not in left and sum(g["sessions_opened"] for g in left.values()) >= 1

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 
 from voicestream.asr import DecodeOptions
-from voicestream.live.policy import StreamSettings
+from voicestream.live.policy import DecodeRequest, StreamSettings
 from voicestream.live.state import SessionState
 from voicestream.live.vad_stream import SileroFrameModel
+from voicestream.messages import SpeechRegion
+from voicestream.vad import Window
 
 
 class ScriptedDetector:
@@ -62,3 +64,23 @@ def test_enough_audio_fixes_the_best_voted_language() -> None:
     assert s.policy.language is None
     assert s._detect_language(seconds(4)) == "fr"
     assert s.policy.language == "fr"
+
+
+def request(s: float, final: bool) -> DecodeRequest:
+    return DecodeRequest(seconds(s), Window((SpeechRegion(0.0, s),)), None, final, s)
+
+
+def test_a_final_on_a_doubtful_guess_does_not_settle_the_language() -> None:
+    """A phone call's first "Hello?" (Korean at 0.4 here) is finalised before enough audio has
+    voted: its final carries the leading vote, and the next updates still vote and decode in
+    the language they hear, until a confident detection settles it (CI once wrote a whole
+    English call in Korean when that first final fixed the stream's language)."""
+    s = session([("ko", 0.4), ("en", 0.6), ("en", 0.9)])
+    s._decode_words(request(1.5, final=True))
+    assert s.policy.language == "ko" and not s._language_settled
+    s._decode_words(request(2.0, final=False))  # en 1.2 vote-seconds beat ko 0.6
+    assert s.policy.language == "en" and not s._language_settled
+    s._decode_words(request(4.0, final=False))
+    assert s.policy.language == "en" and s._language_settled
+    s._decode_words(request(1.0, final=True))  # settled: no detection (the script is empty)
+    assert s.policy.language == "en"

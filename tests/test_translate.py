@@ -78,7 +78,7 @@ def test_cli_english_speech_to_spanish_subtitles(data: Path, tmp_path: Path) -> 
     cues = parse_srt(out)
     assert rule_violations(cues, 11.0) == []
     doc = json.loads(doc_path.read_text())
-    assert doc["translation"] == {"language": "es", "engine": "apertium"}
+    assert doc["translation"] == {"language": "es", "engine": "apertium:en-es"}
     assert all(s["text"] and s["translation"] for s in doc["segments"])
     spanish = " ".join(" ".join(c.lines) for c in cues)
     assert "país" in spanish and "country" not in spanish

@@ -90,7 +90,7 @@ def stream(server: RunningServer, path: Path, **start: Any) -> list[dict[str, An
 
 def test_unsupported_pairs_are_refused_or_reported(server: RunningServer, data: Path) -> None:
     samples = media.decode(data / "jfk_public_domain" / "jfk.flac")
-    with pytest.raises(StreamClosedError, match="4400 no installed translator cannot translate en->de"):
+    with pytest.raises(StreamClosedError, match="4400 the installed translators cannot translate en->de"):
         asyncio.run(stream_samples(server.url, samples[:16000], speed=0, language="en", translate_to="de"))
     events = stream(server, data / "jfk_public_domain" / "jfk.flac", translate_to="de")  # language detected later
     errors = [e for e in events if e["type"] == "translation" and "error" in e]

@@ -13,7 +13,9 @@ from voicestream.errors import OptionError
 from voicestream.messages import Segment, Transcript, Word
 from voicestream.sentences import group_sentences
 from voicestream.subtitles.formats import to_json, to_txt
-from voicestream.translate.apertium import ApertiumTranslator, installed_modes
+from voicestream.translate import apertium
+from voicestream.translate.apertium import ApertiumTranslator, Route, clean, find_routes, installed_modes
+from voicestream.translate.base import Sentence
 from voicestream.translate.choose import choose
 from voicestream.translate.layout import bilingual_cues, translated_cues, translated_words
 
@@ -145,3 +147,53 @@ def test_a_source_sentence_whisper_said_nothing_for_stays_empty_here() -> None:
 
     shares = share_out(_timed("Good morning.", 0.1), [2.0, 4.0, 6.0])
     assert [len(s) for s in shares] == [2, 0, 0]
+
+
+def test_routes_prefer_a_direct_pair_then_the_best_measured_pivot(monkeypatch: pytest.MonkeyPatch) -> None:
+    modes = {("en", "es"): "eng-spa", ("es", "pt"): "es-pt", ("en", "ca"): "eng-cat", ("ca", "pt"): "cat-por",
+             ("en", "pt"): "eng-por", ("es", "ca"): "spa-cat", ("ca", "en"): "cat-eng"}  # fmt: skip
+    monkeypatch.setattr(apertium, "MEASURED_CHRF", {})
+    routes = find_routes(modes)
+    assert routes["en", "pt"] == Route(("en", "pt"), ("eng-por",))  # direct, though two pivots exist
+    assert ("pt", "en") not in routes  # no mode leaves Portuguese
+    assert routes["ca", "es"].languages == ("ca", "en", "es")  # the only pivot that joins them
+    two = {("ca", "es"): "cat-spa", ("es", "pt"): "es-pt", ("ca", "en"): "cat-eng", ("en", "pt"): "eng-por"}
+    unmeasured = find_routes(two)["ca", "pt"]
+    assert unmeasured.languages == ("ca", "es", "pt")  # no figures: Spanish first
+    assert not unmeasured.offered and unmeasured.chrf is None
+    monkeypatch.setattr(apertium, "MEASURED_CHRF", {"apertium:ca-es-pt": 36.0, "apertium:ca-en-pt": 48.0})
+    best = find_routes(two)["ca", "pt"]
+    assert (best.label, best.modes, best.offered) == ("apertium:ca-en-pt", ("cat-eng", "eng-por"), True)
+    monkeypatch.setattr(apertium, "MEASURED_CHRF", {"apertium:ca-es-pt": 20.0})
+    low = find_routes(two)["ca", "pt"]
+    assert low.label == "apertium:ca-es-pt" and not low.offered  # measured below MIN_CHRF
+
+
+def test_apertium_marks_never_reach_the_text() -> None:
+    assert clean("el *Kowloon #ir @casa  a las 5*3 e-mail") == "el Kowloon ir casa a las 5*3 e-mail"
+    # a mark the source itself had is the user's text, not Apertium's
+    assert clean("ríe de @john, el #1 *Kowloon", "laughs at @john, the #1 Kowloon") == "ríe de @john, el #1 Kowloon"
+
+
+def test_a_route_not_offered_is_named_in_the_error_and_given_when_asked_for() -> None:
+    translator = ApertiumTranslator(every_route=True)
+    hidden = [(s, t) for (s, t), r in translator.routes.items() if not r.offered]
+    if not hidden:
+        pytest.skip("every installed Apertium route is offered here")
+    source, target = hidden[0]
+    with pytest.raises(OptionError, match=rf"apertium:{source}-.*-{target} is installed but not offered"):
+        choose(source, target, None, None)
+    assert choose(source, target, "apertium", None).supports(source, target)
+
+
+def test_a_pivot_route_translates_english_into_portuguese_through_spanish() -> None:
+    """Real Apertium (apertium-eng-spa and apertium-es-pt, as the README installs)."""
+    translator = choose("en", "pt", None, None)
+    assert isinstance(translator, ApertiumTranslator)
+    route = translator.route("en", "pt")
+    assert route is not None and route.label == "apertium:en-es-pt"
+    text = "To get the best views of Hong Kong, leave the island and head for the Kowloon waterfront opposite."
+    (portuguese,) = translator.translate([Sentence(text)], "en", "pt")
+    assert {"melhores", "ilha"} <= set(portuguese.lower().replace(",", " ").split()), portuguese
+    assert not any(mark in portuguese for mark in "*#@"), portuguese
+    assert "Kowloon" in portuguese  # an unknown name passes through unmarked

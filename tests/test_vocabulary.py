@@ -14,7 +14,8 @@ from tests.servers import RunningServer
 from tests.test_wer import wer
 from voicestream import media
 from voicestream.asr import DecodeOptions, FasterWhisperEngine
-from voicestream.asr.vocabulary import MAX_CHARS, MAX_TERMS, only_vocabulary, split_terms, vocabulary_text
+from voicestream.asr.base import AsrSegment
+from voicestream.asr.vocabulary import MAX_CHARS, MAX_TERMS, heard_speech, only_vocabulary, split_terms, vocabulary_text
 from voicestream.client import current_finals, stream_samples
 from voicestream.errors import OptionError
 from voicestream.server import protocol as p
@@ -44,6 +45,20 @@ def test_vocabulary_is_bounded_and_clean() -> None:
     assert only_vocabulary("Kowloon.", UNRELATED) and only_vocabulary("EBITDA, Qiao!", UNRELATED)
     assert not only_vocabulary("Kowloon is far", UNRELATED) and not only_vocabulary("", UNRELATED)
     assert not only_vocabulary("Kowloon", None)
+
+
+def _segment(text: str, no_speech_prob: float) -> AsrSegment:
+    return AsrSegment(0.0, 1.0, text, (), -0.5, no_speech_prob, 1.0)
+
+
+def test_only_words_the_model_takes_for_speech_let_a_vocabulary_echo_stand() -> None:
+    """The plain decode that lets a vocabulary-only text stand must hold a word said as speech:
+    CI once saw beam 5 write "Kowloon" over noise because the plain decode's sampled fallback
+    wrote ". . ." (no-speech probability 0.98)."""
+    assert not heard_speech([_segment(". .", 0.978), _segment(".", 0.978)], 0.6)
+    assert not heard_speech([_segment("you", 0.93)], 0.6) and not heard_speech([], 0.6)
+    assert heard_speech([_segment("Kowloon is far.", float("nan"))], 0.6)
+    assert heard_speech([_segment("you", 0.93)], None) and heard_speech([_segment("Go", 0.2)], 0.6)
 
 
 def test_the_live_start_message_takes_a_vocabulary() -> None:

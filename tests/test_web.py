@@ -75,6 +75,9 @@ def test_page_is_served_on_the_websocket_port(page_server: RunningServer) -> Non
     info = json.loads(body)
     assert status == 200 and info["model"] == "base" and info["multilingual"] and "de" in info["languages"]
     assert info["tasks"] == ["transcribe", "translate"] and info["token_required"] is False
+    routes = {(r["from"], r["to"]): r for r in info["translation_routes"]}  # README's Apertium pairs
+    assert routes["en", "pt"]["route"] == "apertium:en-es-pt" and routes["en", "pt"]["chrf"] > 35
+    assert {"pt", "fr", "es", "ca", "gl"} <= set(info["translate_to"]) and "pt" in info["room_translate_to"]
     with connect(page_server.url) as ws:  # the websocket still answers on the same port
         ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
         assert json.loads(ws.recv(timeout=10))["type"] == "ready"
@@ -201,6 +204,24 @@ def test_microphone_captions_match_the_file_transcription(
         assert cues and rule_violations(cues, sent_s) == []
         assert jiwer.wer(_norm(captions), _norm(" ".join(" ".join(c.lines) for c in cues))) < 0.05
     assert page.get_attribute("#captions", "aria-live") == "polite"
+
+
+def test_a_shared_tab_is_captioned(
+    browser: Any, page_server: RunningServer, speech_wav: tuple[Path, str, float]
+) -> None:
+    """ "Caption a tab or screen": Chromium's fake capture (the flags above) gives the shared
+    surface a sound track playing the speech file; its captions are the speech's."""
+    _, reference, duration = speech_wav
+    page = open_page(browser, page_server)
+    assert page.is_visible("#tab")
+    page.click("#tab")
+    page.wait_for_selector("#status:has-text('Live: shared tab')", timeout=20_000)
+    time.sleep(duration - 2.0)  # real time, as the microphone test
+    page.click("#stop")
+    page.wait_for_selector("#status:has-text('Done')", timeout=60_000)
+    captions = page.inner_text("#captions")
+    print(f"shared tab captions WER {jiwer.wer(_norm(reference), _norm(captions)):.2%}: {captions}")
+    assert jiwer.wer(_norm(reference), _norm(captions)) <= 0.25
 
 
 def test_a_local_file_streams_instead_of_the_microphone(browser: Any, page_server: RunningServer) -> None:

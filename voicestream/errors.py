@@ -14,7 +14,8 @@ Exception tree::
     ├── ConnectError                 exit 9   cannot reach or open a session on a server
     ├── StreamClosedError            exit 10  the server ended the session with an error
     ├── BatchIncompleteError         exit 11  some inputs of a batch failed (each in the summary)
-    └── ClusterError                 exit 12  a run on a Ray cluster failed as a whole
+    ├── ClusterError                 exit 12  a run on a Ray cluster failed as a whole
+    └── SubtitleFileError            exit 13  a subtitle file that cannot be read as one
 
 Exit code 2 is also argparse's usage error; 130 is Ctrl-C.
 """
@@ -96,3 +97,9 @@ class ClusterError(VoicestreamError):
     """A run on a Ray cluster failed as a whole (not one file of it)."""
 
     exit_code = 12
+
+
+class SubtitleFileError(VoicestreamError):
+    """A subtitle file given as input is not SRT/WebVTT/ASS, is malformed, or holds no cue."""
+
+    exit_code = 13

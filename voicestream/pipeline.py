@@ -18,6 +18,7 @@ from voicestream.messages import Diarization, Segment, Transcript, Word, join_wo
 from voicestream.sentences import attach_punctuation, group_sentences
 from voicestream.timebase import samples_to_seconds, seconds_to_samples
 from voicestream.translate.base import Sentence
+from voicestream.translate.choose import route_label
 from voicestream.vad import VoiceActivityDetector, Window, plan_windows
 
 if TYPE_CHECKING:
@@ -183,7 +184,8 @@ def translate_transcript(
     ]
     texts = translator.translate(sentences, transcript.language, target)
     segments = tuple(replace(s, translation=t) for s, t in zip(transcript.segments, texts, strict=True))
-    return replace(transcript, segments=segments, translation_language=target, translator=translator.name)
+    label = route_label(translator, transcript.language, target)
+    return replace(transcript, segments=segments, translation_language=target, translator=label)
 
 
 SENTENCE_MARGIN_S = 1.0

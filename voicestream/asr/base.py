@@ -36,7 +36,8 @@ class DecodeOptions:
         initial_prompt: Text given to the decoder as previous context.
         hotwords: Names and terms to expect (:func:`voicestream.asr.vocabulary.vocabulary_text`),
             given before the prompt as faster-whisper's ``hotwords`` are.
-        seed: Random seed of the sampling used by temperature fallback (reproducible output).
+        seed: Random seed of the sampling used by temperature fallback (a process's first
+            sampled decodes repeat; later ones depend on the samples drawn before them).
     """
 
     language: str | None = None

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from voicestream.asr.base import AsrSegment, DecodeOptions, default_cpu_threads, resolve_compute_type, timed_words
 from voicestream.asr.frames import DEFAULT_MARGIN_FRAMES, fitted_model_class
 from voicestream.asr.speculative import DraftSettings
-from voicestream.asr.vocabulary import only_vocabulary
+from voicestream.asr.vocabulary import heard_speech, only_vocabulary
 from voicestream.errors import ModelError
 from voicestream.timebase import SAMPLE_RATE
 
@@ -168,13 +168,14 @@ class FasterWhisperEngine:
 
         Greedy windows (``beam_size`` 1) run on the step decoder, verifying
         ``hypothesis`` and draft-model tokens in batches; when the temperature-0 result
-        trips a fallback check, the later temperatures run on faster-whisper's path.
+        trips a fallback check, the later temperatures are sampled there too, seeded per
+        window (:mod:`voicestream.asr.sampling`). Beam windows run on faster-whisper.
         """
         segments = self._decode(samples, offset_s, options, hypothesis, stats)
         if options.hotwords and only_vocabulary(" ".join(s.text for s in segments), options.hotwords):
             # text that only repeats the vocabulary stands if the window holds speech without it too
             plain = self._decode(samples, offset_s, replace(options, hotwords=None), None, None)
-            return segments if plain else []
+            return segments if heard_speech(plain, options.no_speech_threshold) else []
         return segments
 
     def _decode(
@@ -191,10 +192,7 @@ class FasterWhisperEngine:
         if self.greedy is not None and options.beam_size == 1 and temperatures and temperatures[0] == 0.0:
             language = options.language if self.multilingual else "en"
             decode = replace(options, language=language or self.detect_language(samples)[0])
-            segments, passed = self.greedy.decode(samples, offset_s, decode, max_new, hypothesis, stats)
-            if passed or len(temperatures) == 1:
-                return list(segments)
-            temperatures = temperatures[1:]
+            return self.greedy.decode(samples, offset_s, decode, max_new, hypothesis, stats)
         return self._faster_whisper(samples, offset_s, options, temperatures, max_new)
 
     def _faster_whisper(
@@ -208,7 +206,10 @@ class FasterWhisperEngine:
         duration_s = samples.size / SAMPLE_RATE
         import ctranslate2  # CTranslate2 (native): imported when a model is used
 
-        ctranslate2.set_random_seed(options.seed)  # temperature fallback samples: same input, same text
+        # Seeds each CTranslate2 thread's sampler when it first samples: a process's runs
+        # repeat in order, but a fallback's samples depend on those drawn before it in that
+        # thread (CTranslate2 has no per-call seed), so the same audio may read differently.
+        ctranslate2.set_random_seed(options.seed)
         segments, _info = self.whisper_model.transcribe(
             samples,
             language=options.language if self.multilingual else "en",

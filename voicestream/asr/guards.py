@@ -30,6 +30,13 @@ class GuardSettings:
             log-probability of at least ``salvage_logprob`` is kept when cutting back-to-back
             repeats of up to this many words to one brings its ratio under the limit and
             leaves at least four distinct words.
+        squeezed_word_s: A repeat of the words just before it ("which which", "next year
+            next year"), starting less than this (s) after them, lasting under this per
+            word and under ``squeezed_share`` of the first saying, is an echo when it is
+            unsure (a word under ``squeezed_probability``) or ends its segment: dropped
+            (see :func:`drop_squeezed_repeats`).
+        squeezed_share: See ``squeezed_word_s``.
+        squeezed_probability: See ``squeezed_word_s``.
     """
 
     no_speech_prob: float = 0.6
@@ -41,6 +48,9 @@ class GuardSettings:
     collapsed_run: int = 3
     salvage_ngram: int = 12
     salvage_logprob: float = -0.5
+    squeezed_word_s: float = 0.15
+    squeezed_share: float = 0.5
+    squeezed_probability: float = 0.5
 
 
 def compression_ratio(words: tuple[Word, ...]) -> float:
@@ -102,6 +112,42 @@ def drop_trailing_echo(words: list[Word], max_ngram: int = 4) -> list[Word]:
     return words
 
 
+def drop_squeezed_repeats(
+    words: tuple[Word, ...], before: tuple[Word, ...], settings: GuardSettings, max_ngram: int = 3
+) -> tuple[Word, ...]:
+    """``words`` without the n-grams (up to ``max_ngram`` words) that repeat the n-gram just
+    before them (in ``words``, or at the end of ``before``: the previous segment) in a
+    squeeze: starting under ``squeezed_word_s`` after it, lasting under ``squeezed_word_s``
+    per word and under ``squeezed_share`` of the first saying's time, and either unsure (a
+    word under ``squeezed_probability``) or the segment's last words.
+
+    Whisper given a window fitted tight to the audio sometimes says the last words again
+    with no time left to say them ("tell which[6.64-6.92] which[6.92-7.00 p0.11]",
+    "No.[0.86-1.62]" then "No.[1.62-1.70]"); a repeat said aloud takes time ("tell you[4.34-4.68]
+    you[4.68-5.22]", "Hello. Hello.") and stays.
+    """
+    s = settings
+    out = list(before)
+    first = len(out)
+    for k, word in enumerate(words):
+        out.append(word)
+        for n in range(1, max_ngram + 1):
+            if len(out) - first < n or len(out) < 2 * n:
+                break
+            again, said = out[-n:], out[-2 * n : -n]
+            if [_norm(w) for w in again] != [_norm(w) for w in said] or not any(_norm(w) for w in again):
+                continue
+            # to the ms: times come in 20 ms steps, and the limits fall on them
+            took, span = round(again[-1].end_s - again[0].start_s, 3), round(said[-1].end_s - said[0].start_s, 3)
+            echo = round(again[0].start_s - said[-1].end_s, 3) < s.squeezed_word_s  # right after the first saying
+            unsure = min(w.probability for w in again) < s.squeezed_probability or k == len(words) - 1
+            short = took < round(s.squeezed_word_s * n, 3) and took < round(s.squeezed_share * span, 3)
+            if short and unsure and echo:
+                del out[-n:]
+                break
+    return tuple(out[first:])
+
+
 def _drop_restart(words: tuple[Word, ...]) -> tuple[Word, ...]:
     """Cut a tail that restarts the sentence before it ("... your country. ask what you")."""
 
@@ -125,6 +171,7 @@ def apply_guards(segments: list[AsrSegment], settings: GuardSettings | None = No
             continue
         words = drop_collapsed_runs(seg.words, s.collapsed_word_s, s.collapsed_run)
         words = collapse_repeats(words, s.max_ngram, s.max_repeats)
+        words = drop_squeezed_repeats(words, kept[-1].words if kept else (), s)
         if seg.compression_ratio > s.max_compression_ratio:
             # A confident loop of a whole phrase ("ask what you can do for your country." x3
             # in a 3 s window) keeps its first occurrence; anything else this repetitive goes.

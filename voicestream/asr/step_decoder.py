@@ -20,10 +20,12 @@ import numpy.typing as npt
 
 from voicestream.asr.base import AsrSegment, DecodeOptions, timed_words
 from voicestream.asr.frames import FULL_WINDOW_FRAMES
+from voicestream.asr.sampling import BEST_OF, Attempt, best_sample, fallback_choice, generator, sample_decode
 from voicestream.asr.speculative import (
     Drafter,
     DraftSettings,
     DraftSource,
+    GreedyResult,
     HypothesisDrafter,
     SpeculativeStats,
     TokenMaps,
@@ -253,12 +255,14 @@ class GreedyWhisper:
         max_new_tokens: int,
         hypothesis: str | None = None,
         stats: SpeculativeStats | None = None,
-    ) -> tuple[list[AsrSegment], bool]:
-        """Decode ``samples`` (float32 ``(n,)``, 16 kHz, <= 30 s) greedily at temperature 0.
+    ) -> list[AsrSegment]:
+        """Decode ``samples`` (float32 ``(n,)``, 16 kHz, <= 30 s) greedily at temperature 0
+        (``options.temperatures[0]``), then, while the result fails the fallback checks, at
+        each later temperature: the best of :data:`~voicestream.asr.sampling.BEST_OF`
+        sequences sampled with a generator seeded by ``options.seed`` alone, so that the
+        same window always reads the same (:mod:`voicestream.asr.sampling`).
 
-        Returns the segments (times in seconds from ``offset_s``) and whether the decode
-        passed the fallback checks; ``False`` means the caller should retry with
-        temperature fallback.
+        Returns the segments, times in seconds from ``offset_s``: none for silence.
         """
         from faster_whisper.transcribe import (  # faster-whisper loads CTranslate2: imported when a model is used
             get_compression_ratio,
@@ -271,53 +275,69 @@ class GreedyWhisper:
         prompt = self._prompt(wm, tok, options.initial_prompt, options.hotwords)
         decoder = Ct2Decoder(wm.model, encoder_output, prompt, prompt.index(tok.sot), tok.no_speech)
         suppress = list(get_suppressed_tokens(tok, [-1]))
+        first_suppress = [*tok.encode(" "), tok.eot]
         drafters: list[Drafter] = []
         if hypothesis and hypothesis.strip():
             draft = [*tok.encode(" " + hypothesis.strip()), tok.eot]
             drafters.append(HypothesisDrafter(draft, self.settings.hypothesis_tokens))
         if self.draft is not None:  # its encoder and prefill run only if the hypothesis runs out
             drafters.append(LazyDrafter(lambda: self._model_drafter(samples, options, encoder_output)))
-        result = greedy_decode(
-            decoder,
-            eot=tok.eot,
-            suppress=suppress,
-            first_suppress=[*tok.encode(" "), tok.eot],
-            max_new_tokens=max_new_tokens,
-            drafters=drafters,
-            settings=self.settings,
-            stats=stats,
-        )
-        tokens = list(result.tokens)
-        text = tok.decode(tokens).strip()
-        avg_logprob = sum(result.logprobs) / (len(tokens) + 1)
-        compression = get_compression_ratio(text)
-        # Only a doubtful decode can be silence (here and in the guards): others skip the cost.
-        doubtful = options.log_prob_threshold is None or avg_logprob < max(options.log_prob_threshold, -1.0)
-        no_speech = decoder.no_speech_prob() if doubtful or not tokens else math.nan
-        silent = (
-            options.no_speech_threshold is not None
-            and no_speech > options.no_speech_threshold
-            and (options.log_prob_threshold is None or avg_logprob < options.log_prob_threshold)
-        )
-        if silent:
-            return [], True
-        failed = (
-            options.compression_ratio_threshold is not None and compression > options.compression_ratio_threshold
-        ) or (options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold)
+        limit = options.compression_ratio_threshold
+
+        def looping(tokens: Sequence[int]) -> bool:
+            return limit is not None and get_compression_ratio(tok.decode(list(tokens)).strip()) > limit
+
+        attempts: list[Attempt] = []
+        no_speech = math.nan
+        for temperature in options.temperatures or (0.0,):
+            if temperature <= 0.0:
+                result = greedy_decode(
+                    decoder, eot=tok.eot, suppress=suppress, first_suppress=first_suppress,
+                    max_new_tokens=max_new_tokens, drafters=drafters, settings=self.settings, stats=stats,
+                )  # fmt: skip
+            else:
+                rng = generator(options.seed, temperature)
+                result = best_sample([
+                    sample_decode(
+                        decoder, eot=tok.eot, suppress=suppress, first_suppress=first_suppress,
+                        max_new_tokens=max_new_tokens, temperature=temperature, rng=rng, failed=looping,
+                        drafter=HypothesisDrafter([*attempts[0].result.tokens, tok.eot]) if attempts else None,
+                    )
+                    for _ in range(BEST_OF)
+                ])  # fmt: skip
+            attempt = _attempt(tok, result, temperature)
+            attempts.append(attempt)
+            avg = attempt.avg_logprob
+            # Only a doubtful decode can be silence (here and in the guards): others skip the cost.
+            doubtful = options.log_prob_threshold is None or avg < max(options.log_prob_threshold, -1.0)
+            if (doubtful or not result.tokens) and math.isnan(no_speech):
+                no_speech = decoder.no_speech_prob()
+            low = options.log_prob_threshold is not None and avg < options.log_prob_threshold
+            if (
+                options.no_speech_threshold is not None
+                and no_speech > options.no_speech_threshold
+                and (options.log_prob_threshold is None or low)
+            ):
+                return []  # silence
+            if not (low or (limit is not None and attempt.compression_ratio > limit)):
+                break
+        else:
+            attempt = fallback_choice(attempts, limit)
+        tokens = list(attempt.result.tokens)
         words = self._words(tok, tokens, encoder_output, content, offset_s, samples.size / SAMPLE_RATE)
         if not words:
-            return [], not failed
+            return []
         segment = AsrSegment(
             start_s=words[0].start_s,
             end_s=words[-1].end_s,
-            text=text,
+            text=tok.decode(tokens).strip(),
             words=tuple(words),
-            avg_logprob=avg_logprob,
+            avg_logprob=attempt.avg_logprob,
             no_speech_prob=no_speech,
-            compression_ratio=compression,
+            compression_ratio=attempt.compression_ratio,
             tokens=tuple(tokens),
         )
-        return [segment], not failed
+        return [segment]
 
     def _model_drafter(self, samples: npt.NDArray[np.float32], options: DecodeOptions, main_output: Any) -> Drafter:
         from faster_whisper.transcribe import (
@@ -358,6 +378,17 @@ class GreedyWhisper:
         wm.add_word_timestamps(segments, tok, encoder_output, content, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、", 0.0)
         raw = ((w["start"], w["end"], w["word"], w["probability"]) for w in segments[0][0].get("words", []))
         return timed_words(raw, offset_s, duration_s)
+
+
+def _attempt(tok: Any, result: GreedyResult, temperature: float) -> Attempt:
+    """``result`` with the measures the fallback checks read."""
+    from faster_whisper.transcribe import (
+        get_compression_ratio,  # faster-whisper loads CTranslate2: imported when a model is used
+    )
+
+    text = tok.decode(list(result.tokens)).strip()
+    avg_logprob = sum(result.logprobs) / (len(result.tokens) + 1)
+    return Attempt(result, temperature, avg_logprob, get_compression_ratio(text))
 
 
 @cache

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from voicestream import __version__
-from voicestream.cli import doctor, dub, models, ray_config, serve, stream, transcribe
+from voicestream.blas import one_blas_thread
+from voicestream.cli import doctor, dub, models, ray_config, serve, stream, transcribe, translate
 from voicestream.errors import VoicestreamError
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     transcribe.add_parser(sub)
+    translate.add_parser(sub)
     dub.add_parser(sub)
     serve.add_parser(sub)
     ray_config.add_parser(sub)
@@ -35,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("VOICESTREAM_DEBUG"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s")
+    one_blas_thread()
     try:
         return int(args.run(args))
     except VoicestreamError as e:

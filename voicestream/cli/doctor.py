@@ -12,7 +12,7 @@ from typing import Any
 from voicestream import __version__, privacy
 from voicestream.catalog import embedded_names, resolve
 from voicestream.errors import ModelError
-from voicestream.translate.apertium import ApertiumTranslator
+from voicestream.translate.apertium import MIN_CHRF, ApertiumTranslator, Route
 
 _PACKAGES = (
     "faster-whisper", "ctranslate2-crisperwhisper", "ctranslate2", "onnxruntime", "numpy",
@@ -99,9 +99,14 @@ def run(args: argparse.Namespace) -> int:
     diar_ok, note = diarization_status()
     print(f"speaker diarization (optional): {'yes' if diar_ok else 'no'} ({note})")
 
-    pairs = ApertiumTranslator().pairs()
-    listed = ", ".join(pairs) if pairs else "none (apt-get install apertium apertium-eng-spa)"
-    print(f"apertium translation pairs (optional): {listed}")
+    routes = sorted(ApertiumTranslator(every_route=True).routes.values(), key=lambda r: r.languages)
+    if not routes:
+        print("apertium translation routes (optional): none (apt-get install apertium apertium-eng-spa)")
+    else:
+        print("apertium translation routes (optional; pivots offered when measured at chrF "
+              f"{MIN_CHRF:g} or better, the others with --translator apertium):")  # fmt: skip
+        for route in routes:
+            print(f"  {route.languages[0]}->{route.languages[-1]}: {describe_route(route)}")
     print("telemetry and phone-home switches (voicestream turns each off unless you set it):")
     for line in privacy_lines():
         print(line)
@@ -115,3 +120,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:<10} NO  {e}")
     print("all good" if ok else "problems found (see above)")
     return 0 if ok else 1
+
+
+def describe_route(route: Route) -> str:
+    """``apertium:en-es-pt (chrF 50.5, offered)``."""
+    score = "not measured" if route.chrf is None else f"chrF {route.chrf:.1f}"
+    return f"{route.label} ({score}, {'offered' if route.offered else 'asked for by name only'})"

@@ -16,15 +16,16 @@ from voicestream.cli import diarize
 from voicestream.diarize.engine import load_diarizer
 from voicestream.dub.cache import default_root
 from voicestream.dub.fetch import fetch, is_url
-from voicestream.dub.job import BACKGROUNDS, DubEngines, DubJob, DubOptions, temporary_root
+from voicestream.dub.job import BACKGROUNDS, DubEngines, DubJob, DubOptions, TextFrom, temporary_root
 from voicestream.dub.loudness import LoudnessTarget
 from voicestream.dub.mux import check_output
 from voicestream.dub.progress import Quiet, StageProgress, rich_stages
 from voicestream.dub.timing import FitSettings
-from voicestream.errors import OptionError
+from voicestream.errors import InputNotFoundError, OptionError
 from voicestream.output import check_writable
 from voicestream.pipeline import check_language
 from voicestream.subtitles.burn import check_burn_output
+from voicestream.subtitles.read import SUBTITLE_SUFFIXES, read_cues
 from voicestream.translate.choose import choose
 from voicestream.tts.cast import parse_voice_option
 
@@ -34,7 +35,7 @@ ENGINES = ("piper", "kokoro", "espeak", "xtts")
 def add_parser(sub: Any) -> None:
     """Register the ``dub`` sub-command."""
     p = sub.add_parser("dub", help="translate and re-voice a video or audio file (dubbing)")
-    p.add_argument("input", help="video or audio file, or a URL (fetched with yt-dlp when online)")
+    p.add_argument("input", nargs="?", help="video or audio file, or a URL (fetched with yt-dlp when online)")
     p.add_argument("--to", required=True, metavar="LANG", help="language of the dub (ISO 639-1 code, e.g. es)")
     p.add_argument("-o", "--output", default=None,
                    help="output file; the extension picks the container (.mp4 .mkv .mov .webm, or .m4a .mp3 "
@@ -43,7 +44,10 @@ def add_parser(sub: Any) -> None:
                    help="voices: auto (default), an engine (piper, kokoro, espeak, xtts = cloning, online), "
                         "ENGINE:NAME per speaker in order, or SPEAKER=ENGINE:NAME; comma-separated")  # fmt: skip
     p.add_argument("--keep-original-track", action="store_true", help="add the original audio as a second track")
-    p.add_argument("--subtitles", action="store_true", help="add the translated subtitles as a soft track")
+    p.add_argument("--subtitles", nargs="?", const=True, default=False, metavar="SUBS",
+                   help="add the translated subtitles as a soft track; given an .srt/.vtt/.ass file, also dub "
+                   "from that file's text, timing and speakers instead of a fresh transcription "
+                   "(its language: --language, else detected from the audio)")  # fmt: skip
     p.add_argument("--burn-subtitles", action="store_true",
                    help="burn the translated subtitles into the picture (styled per speaker; the video is "
                         "re-encoded, the audio tracks kept as muxed)")  # fmt: skip
@@ -75,7 +79,21 @@ def _output(args: argparse.Namespace, source: Path, has_video: bool) -> Path:
     return source.with_name(f"{source.stem}.{args.to}{'.mp4' if has_video else '.m4a'}").resolve()
 
 
+def _input_and_subtitles(args: argparse.Namespace) -> None:
+    """``--subtitles`` takes an optional file, so ``dub --subtitles talk.mp4 --to es`` reads
+    the video as its value: a value that is not a subtitle file is the input then."""
+    if args.input is not None:
+        return
+    if isinstance(args.subtitles, str) and Path(args.subtitles).suffix.lower() not in SUBTITLE_SUFFIXES:
+        args.input, args.subtitles = args.subtitles, True
+        return
+    raise OptionError("dub needs an INPUT: a video or audio file, or a URL")
+
+
 def _options(args: argparse.Namespace) -> DubOptions:
+    _input_and_subtitles(args)
+    if isinstance(args.subtitles, str) and args.translator == "whisper":
+        raise OptionError("--translator whisper translates the speech, not the text of --subtitles SUBS")
     target = str(args.to).lower()
     if target not in language_codes():
         raise OptionError(f"unknown --to language '{args.to}'")
@@ -90,10 +108,21 @@ def _options(args: argparse.Namespace) -> DubOptions:
         target=target, source_language=language, request=parse_voice_option(args.voice, ENGINES),
         diarize=not args.no_diarize, speakers=diarize.speaker_count(args), background=args.background,
         duck_db=args.duck_db, loudness=LoudnessTarget(integrated=args.loudness),
-        keep_original=args.keep_original_track, subtitles=args.subtitles, burn_subtitles=args.burn_subtitles,
+        keep_original=args.keep_original_track, subtitles=bool(args.subtitles), burn_subtitles=args.burn_subtitles,
+        text_from=_text_from(args.subtitles),
         fit=FitSettings(max_tempo=args.max_stretch, hard_max_tempo=max(1.8, args.max_stretch)),
         min_similarity=args.min_similarity, decode=DecodeOptions(language=language),
     )  # fmt: skip
+
+
+def _text_from(subtitles: bool | str) -> TextFrom | None:
+    """The cues of ``--subtitles SUBS`` (read before any model loads)."""
+    if isinstance(subtitles, bool):
+        return None
+    path = Path(subtitles).expanduser()
+    if not path.is_file():
+        raise InputNotFoundError(f"--subtitles {subtitles}: no such file")
+    return TextFrom(str(path), tuple(read_cues(path)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,6 +170,7 @@ def _engines(args: argparse.Namespace, options: DubOptions) -> DubEngines:
     separator = registry.create_separator() if options.background == "separate" else None
 
     def translator_for(source: str, target: str) -> Any:
-        return choose(source, target, args.translator, engine)
+        # a subtitle file's text is translated as written: no speech translator
+        return choose(source, target, args.translator, None if options.text_from is not None else engine)
 
     return DubEngines(engine, registry.create_vad(), translator_for, synthesizers, diarizer, separator, checker)

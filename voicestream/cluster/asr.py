@@ -22,6 +22,7 @@ import numpy.typing as npt
 from voicestream import registry
 from voicestream.asr import AsrSegment, DecodeOptions, DraftPolicy
 from voicestream.asr.speculative import DraftSettings, SpeculativeStats
+from voicestream.blas import one_blas_thread
 from voicestream.catalog import default_model
 from voicestream.cluster import calls
 from voicestream.cluster.calls import RETRY_FOR_S
@@ -43,6 +44,7 @@ class AsrReplica:
     def __init__(self, models: ModelSettings) -> None:
         import ray
 
+        one_blas_thread()  # a Ray worker process does not run the CLI's main()
         resources = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
         cpus = float(resources.get("CPU", 1.0))
         self.engine = registry.create_asr_engine(

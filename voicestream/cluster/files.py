@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from voicestream.blas import one_blas_thread
 from voicestream.catalog import check_name
 from voicestream.cluster.connect import connect
 from voicestream.errors import ClusterError, OptionError, VoicestreamError
@@ -53,6 +54,7 @@ class FileWorker:
     """A Ray Data actor: the models loaded once, then one file per call."""
 
     def __init__(self, models: ModelSettings, settings: FileSettings, needs_speakers: bool) -> None:
+        one_blas_thread()  # a Ray worker process does not run the CLI's main()
         self.transcriber = FileTranscriber(models, settings, needs_speakers)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:

@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from voicestream.blas import one_blas_thread
 from voicestream.errors import OptionError
 from voicestream.server.websocket import ServerConfig
 
@@ -123,6 +124,7 @@ class GatewayReplica:
         from voicestream.live.vad_stream import SileroFrameModel
         from voicestream.server.websocket import VoicestreamServer
 
+        one_blas_thread()  # a Ray worker process does not run the CLI's main()
         config, diarize = config_from_args(args)
         # handles answer blocking calls from threads only (the live workers call them there)
         asr = await asyncio.to_thread(lambda: RemoteAsrEngine(serve.get_app_handle(ASR_APP)))

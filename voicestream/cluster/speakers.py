@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from voicestream.blas import one_blas_thread
 from voicestream.cluster import calls
 from voicestream.cluster.calls import RETRY_FOR_S
 from voicestream.diarize.base import SpeakerCount
@@ -37,6 +38,7 @@ class SpeakerReplica:
         from voicestream.diarize.engine import load_diarizer
         from voicestream.diarize.live import DiarizationModels
 
+        one_blas_thread()  # a Ray worker process does not run the CLI's main()
         cpus = float(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
         torch.set_num_threads(max(1, round(cpus)))
         self.models = DiarizationModels(load_diarizer(diarize_model, None, "cpu"))

@@ -6,7 +6,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,9 +32,12 @@ from voicestream.separation import SEPARATION_RATE, Separator
 from voicestream.subtitles import SubtitleRules
 from voicestream.subtitles.burn import burn_in
 from voicestream.subtitles.formats import render
+from voicestream.subtitles.read import SourceCue
 from voicestream.timebase import SAMPLE_RATE, seconds_to_samples
 from voicestream.translate.base import Translator
+from voicestream.translate.choose import route_label
 from voicestream.translate.layout import translated_cues
+from voicestream.translate.subtitle_text import subtitles_transcript
 from voicestream.tts.base import Synthesizer, Voice
 from voicestream.tts.cast import VoiceRequest, cast
 from voicestream.tts.pitch import gender_from_f0, median_f0
@@ -69,6 +72,7 @@ class DubOptions:
         fit: Timing bounds.
         min_similarity: Self-check threshold (0..1); 0 turns the self-check off.
         decode: ASR options of the transcription.
+        text_from: Dub this subtitle file's text instead of transcribing (``None``: transcribe).
     """
 
     target: str
@@ -85,6 +89,15 @@ class DubOptions:
     fit: FitSettings = field(default_factory=FitSettings)
     min_similarity: float = 0.6
     decode: DecodeOptions = field(default_factory=DecodeOptions)
+    text_from: TextFrom | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextFrom:
+    """A subtitle file the dub is made from: its ``path`` (for the report) and its cues."""
+
+    path: str
+    cues: tuple[SourceCue, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +237,7 @@ class DubJob:
         report.write_text(json.dumps({
             "input": str(info.path), "output": str(output), "source_language": transcript.language,
             "target_language": self.options.target, "translator": transcript.translator, "duration_s": duration,
+            "text_from": self.options.text_from.path if self.options.text_from else "transcription",
             "background": self.options.background, "loudness_target_lufs": self.options.loudness.integrated,
             "voices": cast_ids, "min_similarity": self.options.min_similarity,
             "failed": failed, "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
@@ -233,6 +247,8 @@ class DubJob:
 
     def _transcript(self, cache: JobCache, samples: npt.NDArray[np.float32], duration: float) -> Transcript:
         diarizer = self.engines.diarizer if self.options.diarize else None
+        if self.options.text_from is not None:
+            return self._given_text(self.options.text_from, samples, duration, diarizer)
         k = key(
             "transcript",
             self.engines.asr.name,
@@ -266,11 +282,30 @@ class DubJob:
         cache.write_json(f"transcript-{k}.json", transcript_to_json(transcript))
         return transcript
 
+    def _given_text(
+        self, given: TextFrom, samples: npt.NDArray[np.float32], duration: float, diarizer: Diarizer | None
+    ) -> Transcript:
+        """The subtitle file as the transcript: its language given or detected from the
+        audio; its speakers, or the diarizer's when the file names none."""
+        language = self.options.source_language or self.engines.asr.detect_language(samples)[0]
+        cues = list(given.cues) if self.options.diarize else [replace(c, speaker=None) for c in given.cues]
+        transcript = subtitles_transcript(cues, language)
+        transcript = replace(transcript, duration_s=max(duration, transcript.duration_s))
+        if diarizer is not None and not any(c.speaker for c in cues):
+            t = time.perf_counter()
+            bar = self.progress.stage("speakers", 1, "steps")
+            transcript = label_speakers(transcript, diarizer.diarize(samples, self.options.speakers))
+            bar(1)
+            self._timed("speakers", t)
+        self.progress.note(f"text from {given.path}: {len(transcript.segments)} sentences")
+        return transcript
+
     def _translation(self, cache: JobCache, transcript: Transcript, samples: npt.NDArray[np.float32]) -> Transcript:
         if transcript.language == self.options.target:
             raise OptionError(f"the speech is already in '{self.options.target}'; nothing to dub")
         translator = self.engines.translator_for(transcript.language, self.options.target)
-        k = key("translation", transcript_to_json(transcript), translator.name, self.options.target)
+        route = route_label(translator, transcript.language, self.options.target)
+        k = key("translation", transcript_to_json(transcript), route, self.options.target)
         stored = cache.read_json(f"translation-{k}.json")
         if stored is not None:
             self.progress.note("translation reused from the cache")

@@ -23,8 +23,7 @@ from voicestream.live.policy import DecodeRequest, StreamingTranscriber, StreamS
 from voicestream.live.revision import Revision
 from voicestream.live.vad_stream import SileroFrameModel, VadState
 from voicestream.messages import SpeakerTurn, Word, join_words
-from voicestream.subtitles import SubtitleRules, build_cues
-from voicestream.subtitles.formats import to_srt, to_vtt
+from voicestream.subtitles.growing import live_subtitles
 from voicestream.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -124,6 +123,9 @@ class SessionState:
         self.speaker_turns: tuple[SpeakerTurn, ...] = ()  # the second pass's turns
         self._voted_s = 0.0
         self._language_evidence_s = 0.0  # longest audio (s) the language was detected on
+        # a language named by the client (or an English-only model) is settled from the start;
+        # one detected is settled by enough evidence, not by the first final that needs one
+        self._language_settled = self.policy.language is not None
         self._inbox: list[npt.NDArray[np.float32]] = []
         self._inbox_samples = 0
         self._lock = threading.Lock()
@@ -147,12 +149,16 @@ class SessionState:
             chunks, self._inbox, self._inbox_samples = self._inbox, [], 0
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
-    def process(self, finish: bool = False) -> list[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
+    def process(
+        self, finish: bool = False, revise_rest: bool = True
+    ) -> list[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
         """Run VAD and ASR on the queued audio (worker thread); ``finish`` flushes everything.
 
         Audio is fed to the policy in steps of its update interval, so pauses and full
         buffers are finalised at the right stream time however much audio was queued;
-        when behind, only the newest step gets an interim (partial) update.
+        when behind, only the newest step gets an interim (partial) update. With ``finish``
+        and ``revise_rest`` the utterances left to revise are decoded too; without
+        ``revise_rest`` the last finals come back at once and :meth:`revise_rest` follows.
         """
         with self._lock:
             revised, self._revised = self._revised, []
@@ -175,7 +181,7 @@ class SessionState:
             while (request := self.policy.next_decode(partial=newest)) is not None:
                 words = self._decode_words(request)
                 # nothing is confirmed in a language that may still change
-                self.policy.apply(request, words, confirm=self.policy.language is not None)
+                self.policy.apply(request, words, confirm=self._language_settled)
                 if not request.final:
                     break  # one interim update per call keeps every stream's latency fair
             events += self._drain()
@@ -186,12 +192,19 @@ class SessionState:
                     events += self._drain()
                 else:
                     self._ended.append(ended)
-        if finish:
-            while (revision := self.take_revision()) is not None:
-                self._apply_revised(self._revision_words(revision))
-                events += self._drain()
+        if finish and revise_rest:
+            events += self.revise_rest()
         plain = [e for e in events if not isinstance(e, RevisionEvent)]
         return events + self._translate(plain, finish)
+
+    def revise_rest(self) -> list[PartialEvent | FinalEvent | RevisionEvent]:
+        """Decode and apply every utterance still to revise (worker thread; after the
+        :meth:`process` with ``finish``)."""
+        events: list[PartialEvent | FinalEvent | RevisionEvent] = []
+        while (revision := self.take_revision()) is not None:
+            self._apply_revised(self._revision_words(revision))
+            events += self._drain()
+        return events
 
     def _drain(self) -> list[PartialEvent | FinalEvent | RevisionEvent]:
         """The policy's new events, finals labelled and numbered, revisions applied."""
@@ -215,8 +228,8 @@ class SessionState:
         """The policy's next revision, with the ids of the finals it may replace."""
         request = self.policy.next_revision()
         if request is not None:
-            self._revising_ids.append(tuple(self._utterance_ids))
-            self._utterance_ids = []
+            self._revising_ids.append(tuple(self._utterance_ids[: request.replaces]))
+            self._utterance_ids = self._utterance_ids[request.replaces :]
         return request
 
     def decode_revision(self, request: DecodeRequest) -> None:
@@ -235,15 +248,19 @@ class SessionState:
         :meth:`process` with ``finish`` decodes it."""
         self._ended.insert(0, request)
 
-    def skip_revision(self, request: DecodeRequest) -> None:
-        """Leave a revision undone: its utterance keeps its first text (the next
-        :meth:`process` says so to the policy)."""
-        with self._lock:
-            self._revised.append(_Revised(request, [], self.policy.language, 0.0))
+    def merge_revision(self) -> bool:
+        """Put the revision taken with :meth:`take_revision` and not decoded back in front of
+        the utterance confirmed since, to be revised with it as one (the policy's
+        :meth:`~StreamingTranscriber.merge_revision`); ``False`` when it no longer fits."""
+        if not self.policy.merge_revision(self.policy.stream_end_s + self.inbox_s):
+            return False
+        self._utterance_ids = list(self._revising_ids.pop()) + self._utterance_ids
+        return True
 
     def _apply_revised(self, done: _Revised) -> None:
         if done.language is not None and done.evidence_s > self._language_evidence_s:
             self.policy.language, self._language_evidence_s = done.language, done.evidence_s
+            self._language_settled = self._language_settled or done.evidence_s >= LANGUAGE_MIN_S
         self.policy.apply(done.request, done.words)
 
     def _apply_revision(self, revision: Revision) -> list[RevisionEvent]:
@@ -337,12 +354,11 @@ class SessionState:
         """The finals so far as ``srt`` or ``vtt`` text, cut by the CLI's subtitle rules."""
 
         words = list(self.final_words)  # a snapshot: the worker may append meanwhile
-        end = max(self.policy.stream_end_s, words[-1].end_s if words else 0.0)
-        cues = build_cues(tuple(words), end, SubtitleRules(label_in_text=fmt != "vtt"))
-        return to_srt(cues) if fmt == "srt" else to_vtt(cues)
+        return live_subtitles(words, self.policy.stream_end_s, fmt)
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:
-        language = self.policy.language or self._detect_language(request.audio, request.final)
+        language = self.policy.language if self._language_settled else None
+        language = language or self._detect_language(request.audio, request.final)
         # Interim updates decode greedily only: LocalAgreement confirms only words two updates
         # agree on, so a greedy decode that trips a fallback check costs at most a word that
         # waits. Sampled fallback (best of 5 per temperature) on interim windows, often cut
@@ -389,10 +405,12 @@ class SessionState:
 
         A second or two of speech is often misjudged ("Hello? Hello?" on a phone line
         scored Norwegian or Korean at 0.4 here), so every update votes, weighted by its
-        probability and length. The language is fixed by a confident detection on at
-        least :data:`LANGUAGE_MIN_S` of audio, by the best vote once enough audio has
-        voted, or at a final decode (its words are confirmed, so their language must be
-        settled); until then each update uses the leading vote and confirms nothing.
+        probability and length. The language is settled by a confident detection on at
+        least :data:`LANGUAGE_MIN_S` of audio or by the best vote once
+        :data:`LANGUAGE_FIX_S` of audio has voted. A final decode before that confirms its
+        words in the leading vote (finals carry a language) without settling it: the
+        updates after it keep voting, so a phone call's doubtful first "Hello?" no longer
+        fixes the whole stream to Korean. Interim updates confirm nothing until it is settled.
         """
         detected, probability = self._engine.detect_language(audio)
         seconds = audio.size / SAMPLE_RATE
@@ -401,9 +419,11 @@ class SessionState:
         best = max(self._language_votes, key=lambda k: self._language_votes[k])
         self._language_evidence_s = max(self._language_evidence_s, seconds)
         if probability >= LANGUAGE_CONFIDENT and seconds >= LANGUAGE_MIN_S:
-            self.policy.language = detected
-        elif final or self._voted_s >= LANGUAGE_FIX_S:
-            self.policy.language = best
+            self.policy.language, self._language_settled = detected, True
+        elif self._voted_s >= LANGUAGE_FIX_S:
+            self.policy.language, self._language_settled = best, True
+        elif final or self.policy.language is not None:
+            self.policy.language = best  # provisional: the finals' language until settled
         return self.policy.language or best
 
     def _hypothesis(self, request: DecodeRequest) -> str | None:

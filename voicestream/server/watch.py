@@ -205,3 +205,12 @@ def room_targets() -> list[str]:
     from voicestream.translate.choose import available
 
     return sorted({pair.split("->")[1] for t in available(None) for pair in t.pairs()})
+
+
+def translation_routes() -> list[dict[str, object]]:
+    """The text translators' routes (``/info``): ``{"from", "to", "route", "chrf"}`` each,
+    ``route`` as ``apertium:en-es-pt`` and ``chrf`` as measured (``None``: not measured)."""
+    from voicestream.translate.apertium import ApertiumTranslator
+
+    routes = sorted(ApertiumTranslator().routes.values(), key=lambda r: r.languages)
+    return [{"from": r.languages[0], "to": r.languages[-1], "route": r.label, "chrf": r.chrf} for r in routes]

@@ -46,7 +46,7 @@ from voicestream.server.limits import RateLimit
 from voicestream.server.metrics import Counters, LoopLag, ReportsMetrics, process_stats
 from voicestream.server.rooms import Room, RoomError, RoomLimits, Rooms, viewers_message
 from voicestream.server.transport import HttpReply, Socket, SocketClosedError
-from voicestream.server.watch import RoomTranslation, ViewerConnection, room_targets
+from voicestream.server.watch import RoomTranslation, ViewerConnection, room_targets, translation_routes
 from voicestream.server.web import WebPage, json_reply
 
 if TYPE_CHECKING:
@@ -237,6 +237,7 @@ class VoicestreamServer:
             "speak_to": self.live.speak_to,
             "room": self.config.room,
             "room_translate_to": room_targets(),
+            "translation_routes": translation_routes(),
             "viewer_token_required": self.config.viewer_token is not None or self.config.token is not None,
             "sample_rates": [p.MIN_RATE, p.MAX_RATE],
         }

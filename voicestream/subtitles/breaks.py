@@ -15,6 +15,18 @@ GLUED = 20.0
 _CLAUSE_PUNCT = (",", ";", ":", "—", "–", "-", "、", "，", "；", "：")
 
 
+def gap_s(before: Word, after: Word) -> float:
+    """The pause (s) between two words, to the millisecond: word times come in 20 ms steps,
+    so pauses of exactly a threshold are common, and the same words read back from a
+    client's copy (times rounded to ms on the wire) must fall on the same side of it."""
+    return round(after.start_s - before.end_s, 3)
+
+
+def glued(before: Word, after: Word) -> bool:
+    """Whether ``after`` continues ``before``'s written word ("ill" + "-disposed", "don" + "'t")."""
+    return before.text[:1].isspace() and not after.text[:1].isspace()
+
+
 def break_cost(before: Word, after: Word, pause_s: float = 0.3) -> float:
     """Cost of breaking between ``before`` and ``after``.
 
@@ -22,8 +34,8 @@ def break_cost(before: Word, after: Word, pause_s: float = 0.3) -> float:
     preposition, 4 elsewhere, 6 after an article/possessive; a pause of at least
     ``pause_s`` between the words lowers the cost by one.
     """
-    if before.text[:1].isspace() and not after.text[:1].isspace():
-        return GLUED  # "ill" + "-disposed", "don" + "'t": one written word
+    if glued(before, after):
+        return GLUED
     if ends_sentence(before, after):
         cost = 0.0
     elif before.text.rstrip().endswith(_CLAUSE_PUNCT):
@@ -34,6 +46,6 @@ def break_cost(before: Word, after: Word, pause_s: float = 0.3) -> float:
         cost = 6.0
     else:
         cost = 4.0
-    if after.start_s - before.end_s >= pause_s:
+    if gap_s(before, after) >= pause_s:
         cost = max(0.0, cost - 1.0)
     return cost

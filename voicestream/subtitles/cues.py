@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from voicestream.messages import Cue, Word
 from voicestream.sentences import ends_sentence
-from voicestream.subtitles.breaks import break_cost
+from voicestream.subtitles.breaks import break_cost, gap_s, glued
 from voicestream.subtitles.lines import hard_wrap, text_length, wrap
 from voicestream.subtitles.rules import SubtitleRules
 
@@ -60,10 +60,10 @@ def _speaker_runs(words: list[Word]) -> list[list[Word]]:
 def _cue_cost(run: list[Word], i: int, j: int, chars: int, rules: SubtitleRules) -> float:
     """Cost of one cue holding ``run[i:j]`` with ``chars`` characters."""
     cost = _CUE_COST
-    if j < len(run) and run[j].start_s - run[j - 1].end_s < rules.pause_split_s:
-        cost += break_cost(run[j - 1], run[j])
+    if j < len(run) and (gap_s(run[j - 1], run[j]) < rules.pause_split_s or glued(run[j - 1], run[j])):
+        cost += break_cost(run[j - 1], run[j])  # a pause inside a written word is a timing slip
     for m in range(i + 1, j):
-        if run[m].start_s - run[m - 1].end_s >= rules.pause_split_s:
+        if gap_s(run[m - 1], run[m]) >= rules.pause_split_s:
             cost += _PAUSE_INSIDE_COST
         if ends_sentence(run[m - 1], run[m]):
             cost += _SENTENCE_INSIDE_COST

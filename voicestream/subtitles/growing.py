@@ -9,7 +9,8 @@ whenever the finals change, and at the end writes the server's own export of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,17 @@ def apply_revision(finals: list[dict[str, Any]], event: Mapping[str, Any]) -> li
     at = next((k for k, f in enumerate(finals) if f["id"] in gone), len(finals))
     kept = [f for f in finals if f["id"] not in gone]
     return kept[:at] + list(event["finals"]) + kept[at:]
+
+
+def live_subtitles(words: Sequence[Word], duration_s: float, fmt: str) -> str:
+    """``words`` (stream seconds) as ``srt`` or ``vtt`` text in a stream of ``duration_s``
+    seconds, cut by the CLI's subtitle rules: the server's ``export`` and a client's
+    :meth:`LiveCaptions.render` both. Times count to the ms, as the events send them, so a
+    client holding the events gets the server's very text."""
+    timed = tuple(replace(w, start_s=round(w.start_s, 3), end_s=round(w.end_s, 3)) for w in words)
+    end = max(round(duration_s, 3), timed[-1].end_s if timed else 0.0)
+    cues = build_cues(timed, end, SubtitleRules(label_in_text=fmt != "vtt"))
+    return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
 
 class LiveCaptions:
@@ -68,12 +80,12 @@ class LiveCaptions:
             for w in final["words"]
         ]
 
-    def render(self, fmt: LiveFormat) -> str:
-        """The finals so far as ``srt`` or ``vtt`` text, cut as the server's ``export`` cuts them."""
-        words = self.words()
-        end = words[-1].end_s if words else 0.0
-        cues = build_cues(tuple(words), end, SubtitleRules(label_in_text=fmt != "vtt"))
-        return to_srt(cues) if fmt == "srt" else to_vtt(cues)
+    def render(self, fmt: LiveFormat, duration_s: float = 0.0) -> str:
+        """The finals so far as ``srt`` or ``vtt`` text, cut as the server's ``export`` cuts
+        them. ``duration_s`` is the stream's length when known (``done``'s ``duration``): the
+        last cue may then stay past its last word for reading time, as in the export; before,
+        the last word's end bounds it."""
+        return live_subtitles(self.words(), duration_s, fmt)
 
 
 class GrowingSubtitles:
