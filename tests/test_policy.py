@@ -191,6 +191,32 @@ def test_prompt_only_holds_words_outside_the_window() -> None:
     assert plain.prompt == "good morning."
 
 
+def test_a_final_decode_that_stops_in_the_spliced_context_is_run_again_without_it() -> None:
+    """Whisper read the context spliced in front ("good morning.") and ended the text there,
+    as tiny.en did on 30 s of new speech after "So thanks.": nothing of the new speech is
+    lost; the final decode runs again without the context and its words are confirmed."""
+    policy = StreamingTranscriber(
+        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
+    )
+    feed(policy, 1.0, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    first = policy.next_decode()
+    assert first is not None
+    policy.apply(first, words("good morning.", 0.1))
+    assert finals(policy.events()) == ["good morning."]
+    feed(policy, 3.0, SILENCE)
+    feed(policy, 2.0, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode(partial=False)
+    assert final is not None and final.final and len(final.window.pieces) == 2
+    policy.apply(final, words("good morning.", 0.1))  # the context's words, then end of text
+    assert not finals(policy.events())
+    again = policy.next_decode(partial=False)
+    assert again is not None and again.final and len(again.window.pieces) == 1, "without the context"
+    policy.apply(again, words("how are you?", 4.9))
+    assert finals(policy.events()) == ["how are you?"]
+
+
 def test_punctuation_alone_is_never_a_final() -> None:
     """A decode that opens with a mark (tiny.en heard "." after JFK's "country.") does not
     make a final of it; a mark inside a decode stays with its words."""
@@ -384,37 +410,48 @@ def _utterance(policy: StreamingTranscriber, text: str, start_s: float, seconds:
     feed(policy, 1.0, SILENCE)
 
 
-def test_a_revision_not_decoded_yet_is_merged_into_the_next_utterance() -> None:
-    """A busy server's revision that waited past the next utterance goes back in front of
-    it: both are decoded again as one, and one revision replaces both utterances' finals."""
+def test_utterances_that_ended_while_one_was_decoded_are_revised_each_on_its_own() -> None:
+    """A busy server: two utterances end while the first one's revision is out. Each is
+    then decoded again on its own, as with idle workers (Whisper drops sentences of windows
+    joined across pauses), and each revision replaces only its own utterance's finals."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
     _utterance(policy, "the cat sad on", 0.0, 3)
     first = policy.next_revision()
     assert first is not None and first.window.end_s <= 1.4
     _utterance(policy, "a mad too", 4.8, 3)
+    _utterance(policy, "and slept", 9.6, 3)
     assert policy.revision_due and policy.next_revision() is None, "one revision at a time"
-    assert policy.merge_revision()
-    merged = policy.next_revision()
-    assert merged is not None and merged.revision
-    assert merged.window.start_s == 0.0 and merged.window.end_s >= 5.4, "both utterances' audio"
-    assert merged.audio.size == round(merged.window.duration_s * SR), "the first one's audio was kept"
     policy.events()
-    policy.apply(merged, words("the cat sat on", 0.0, 0.3) + words("a mat too.", 4.8, 0.3))
-    revised = [e for e in policy.events() if isinstance(e, Revision)]
-    assert len(revised) == 1 and revised[0].finals is not None
-    assert " ".join(finals(list(revised[0].finals))) == "the cat sat on a mat too."
+    policy.apply(first, words("the cat sat on", 0.0, 0.3))
+    second = policy.next_revision()
+    assert second is not None and second.replaces == 1
+    assert second.window.start_s > 4.0 and second.window.end_s < 9.6, "the second utterance's audio alone"
+    policy.apply(second, words("a mat too.", 4.8, 0.3))
+    third = policy.next_revision()
+    assert third is not None and third.replaces == 1 and third.window.start_s > 8.5
+    policy.apply(third, words("and slept.", 9.6, 0.3))
+    texts = [finals(list(e.finals)) for e in policy.events() if isinstance(e, Revision) and e.finals]
+    assert texts == [["the cat sat on"], ["a mat too."], ["and slept."]]
+    assert policy.next_revision() is None
 
 
-def test_a_revision_that_would_not_fit_one_window_with_the_next_is_not_merged() -> None:
-    """Merged, two utterances must still fit Whisper's window: one handed out 28 s before
-    the audio's end stays as it was (to be skipped or decoded alone)."""
+def test_a_pause_heard_before_its_final_still_ends_the_utterance() -> None:
+    """A session behind real time: the utterance's final decode comes after its pause and
+    the next speech were pushed. The pause still ends it: revised alone, not with the next."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
     _utterance(policy, "the cat sad on", 0.0, 3)
     first = policy.next_revision()
     assert first is not None
-    assert not policy.merge_revision(until_s=28.5)
-    assert policy.merge_revision(until_s=20.0)
-    assert policy.next_revision() is not None, "merged with nothing after it: due again at once"
+    _confirm(policy, "a mad too", 3, 4.8)
+    feed(policy, 2.0, SILENCE)  # the pause, then the next speech, before the final decode
+    final = policy.next_decode()
+    assert final is not None and final.final
+    feed(policy, 2.0, SPEECH)
+    policy.apply(final, words("a mad too", 4.8, 0.3))
+    policy.apply(first, words("the cat sat on", 0.0, 0.3))
+    second = policy.next_revision()
+    assert second is not None and second.replaces == 1, "due: its pause was heard"
+    assert second.window.end_s < 8.0
 
 
 def test_an_utterance_whose_final_came_before_stop_is_still_revised() -> None:

@@ -47,9 +47,9 @@ SPEECH_BACKLOG = 16
 """Translated sentences waiting for synthesis per session; more are skipped ("backlog")."""
 REVISION_WAIT_S = 10.0
 """Stream time (s) an ended utterance waits for spare workers to be decoded again; after
-that (or when the next one ends) it goes back into the utterance being spoken, to be
-revised with it as one while the two fit Whisper's window, else it is decoded then, whatever
-the load (skipping it cost 8 tiny.en sessions under load 1.2 points of WER)."""
+that, or when the next one ends, it is decoded whatever the load. Skipping it cost 8
+tiny.en sessions under load 1.2 points of WER; merging it into the next utterance, to be
+decoded as one, cost them 3 points (Whisper drops sentences of windows joined across pauses)."""
 REVISION_MAX_LOAD = 0.5
 """A revision starts only while no other job waits and the workers were busy less than this
 share of the last 5 s: a revision holds a worker for a second or more, so under load
@@ -159,8 +159,7 @@ class LiveSession:
             finishing = self._stopping
             if finishing:
                 if self._waiting is not None:  # exports use the revised text: decoded after the last finals
-                    if not state.merge_revision():  # revised as one with the last utterance where they fit
-                        state.return_revision(self._waiting[0])
+                    state.return_revision(self._waiting[0])
                     self._waiting = None
                 state.add_audio(np.zeros(0, np.float32), last=True)
             await self._queue(await self._process(finishing))
@@ -211,18 +210,15 @@ class LiveSession:
 
     def _schedule_revision(self) -> None:
         """Start the ended utterance's revision when no other work waits for the workers;
-        once it has waited :data:`REVISION_WAIT_S` or the next utterance ended, merge it
-        into the next (one longer decode costs less per second than two) or, when the two
-        do not fit one window, start it now whatever the load: a revision is the file
-        job's text, worth more than the latency it costs the other sessions' partials."""
+        once it has waited :data:`REVISION_WAIT_S` or the next utterance ended, start it
+        now whatever the load: a revision is the file job's text, worth more than the
+        latency it costs the other sessions' partials."""
         if self._revision is not None and not self._revision.done():
             return
         now = self.state.policy.stream_end_s
-        overdue = False
-        if self._waiting is not None and (now - self._waiting[1] > REVISION_WAIT_S or self.state.policy.revision_due):
-            overdue = not self.state.merge_revision()
-            if not overdue:
-                self._waiting = None
+        overdue = self._waiting is not None and (
+            now - self._waiting[1] > REVISION_WAIT_S or self.state.policy.revision_due
+        )
         if self._waiting is None and (request := self.state.take_revision()) is not None:
             self._waiting = (request, now)
         runner = self.workers.inference

@@ -248,15 +248,6 @@ class SessionState:
         :meth:`process` with ``finish`` decodes it."""
         self._ended.insert(0, request)
 
-    def merge_revision(self) -> bool:
-        """Put the revision taken with :meth:`take_revision` and not decoded back in front of
-        the utterance confirmed since, to be revised with it as one (the policy's
-        :meth:`~StreamingTranscriber.merge_revision`); ``False`` when it no longer fits."""
-        if not self.policy.merge_revision(self.policy.stream_end_s + self.inbox_s):
-            return False
-        self._utterance_ids = list(self._revising_ids.pop()) + self._utterance_ids
-        return True
-
     def _apply_revised(self, done: _Revised) -> None:
         if done.language is not None and done.evidence_s > self._language_evidence_s:
             self.policy.language, self._language_evidence_s = done.language, done.evidence_s
