@@ -217,6 +217,31 @@ def test_a_final_decode_that_stops_in_the_spliced_context_is_run_again_without_i
     assert finals(policy.events()) == ["how are you?"]
 
 
+def test_an_update_that_reads_only_the_context_drops_it_once_enough_speech_is_heard() -> None:
+    """An interim update reading nothing past the spliced context keeps the context while
+    the new speech is short (a word just begun), and drops it after 2 s of speech."""
+    policy = StreamingTranscriber(
+        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
+    )
+    feed(policy, 1.0, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    first = policy.next_decode()
+    assert first is not None
+    policy.apply(first, words("good morning.", 0.1))
+    feed(policy, 3.0, SILENCE)
+    feed(policy, 1.0, SPEECH)
+    short = policy.next_decode()
+    assert short is not None and not short.final and len(short.window.pieces) == 2
+    policy.apply(short, words("good morning.", 0.1))
+    feed(policy, 1.5, SPEECH)
+    longer = policy.next_decode()
+    assert longer is not None and len(longer.window.pieces) == 2, "kept after 1 s of speech"
+    policy.apply(longer, words("good morning.", 0.1))
+    feed(policy, 1.0, SPEECH)
+    plain = policy.next_decode()
+    assert plain is not None and len(plain.window.pieces) == 1, "dropped after 2.5 s"
+
+
 def test_punctuation_alone_is_never_a_final() -> None:
     """A decode that opens with a mark (tiny.en heard "." after JFK's "country.") does not
     make a final of it; a mark inside a decode stays with its words."""

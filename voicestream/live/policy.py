@@ -99,6 +99,11 @@ class StreamSettings:
     revise_after_s: float = 15.0
 
 
+CONTEXT_GIVE_UP_S = 2.0
+"""Speech (s) after the spliced context that an interim decode reading nothing new past the
+context must have heard before the context is dropped (a word just begun may not read yet)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeRequest:
     """Decode ``audio`` (float32 ``(n,)``, 16 kHz): the pieces of ``window`` joined.
@@ -264,7 +269,8 @@ class StreamingTranscriber:
         # inside the decode joins its neighbour; one opening the decode belonged to a word
         # already confirmed (faster-whisper only joins marks to words of the same decode).
         fresh = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), fresh)))
-        if not fresh and len(request.window.pieces) > 1 and self._context is not None:
+        heard_s = request.speech_end_s - request.window.pieces[-1].start_s  # speech after the context
+        if not fresh and len(request.window.pieces) > 1 and (request.final or heard_s >= CONTEXT_GIVE_UP_S):
             # Whisper read the spliced context and stopped ("So thanks." then end of text, on
             # every decode of 30 s of new speech after it: under load, whole recordings were
             # lost): the context goes, and a final decode is due again without it
