@@ -242,6 +242,46 @@ def test_an_update_that_reads_only_the_context_drops_it_once_enough_speech_is_he
     assert plain is not None and len(plain.window.pieces) == 1, "dropped after 2.5 s"
 
 
+def test_a_final_with_nothing_new_after_confirmed_words_is_not_run_again() -> None:
+    """The interim updates after the context already confirmed the new words: a final
+    decode that adds nothing is normal, and is not decoded a second time."""
+    policy = StreamingTranscriber(
+        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
+    )
+    feed(policy, 1.0, SPEECH)
+    feed(policy, 0.8, SILENCE)
+    first = policy.next_decode()
+    assert first is not None
+    policy.apply(first, words("good morning.", 0.1))
+    feed(policy, 3.0, SILENCE)
+    for _ in range(3):
+        feed(policy, 1.0, SPEECH)
+        update = policy.next_decode()
+        assert update is not None and not update.final
+        policy.apply(update, words("good morning.", 0.1) + words("how are you? fine", 4.9))
+    assert policy._committed_end_s > 4.9, "confirmed past the context"
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode(partial=False)
+    assert final is not None and final.final and len(final.window.pieces) == 2
+    policy.apply(final, words("good morning.", 0.1) + words("how are you?", 4.9))
+    assert policy.next_decode(partial=False) is None, "no second final decode"
+
+
+def test_a_pause_inside_one_chunk_of_audio_ends_the_utterance() -> None:
+    """A session behind real time gets a pause and the next speech in one push: the pause
+    still ends the utterance (checked frame by frame, not only at the chunk's end)."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _confirm(policy, "the cat sad on", 3)
+    feed(policy, 0.8, SILENCE)
+    final = policy.next_decode()
+    assert final is not None and final.final
+    policy.apply(final, words("the cat sad on", 0.0, 0.3))
+    n = round(2.0 * SR)
+    probs = np.r_[np.full(n // 512 // 2, SILENCE), np.full(n // 512 - n // 512 // 2, SPEECH)].astype(np.float32)
+    policy.push(np.zeros(n, np.float32), probs)  # 1 s more of silence (1.8 s in all), then speech
+    assert policy.next_revision() is not None
+
+
 def test_punctuation_alone_is_never_a_final() -> None:
     """A decode that opens with a mark (tiny.en heard "." after JFK's "country.") does not
     make a final of it; a mark inside a decode stays with its words."""

@@ -99,9 +99,12 @@ class StreamSettings:
     revise_after_s: float = 15.0
 
 
+MAX_PAUSES = 64
+"""Long pauses remembered while their utterances wait for revision (a session far behind)."""
 CONTEXT_GIVE_UP_S = 2.0
-"""Speech (s) after the spliced context that an interim decode reading nothing new past the
-context must have heard before the context is dropped (a word just begun may not read yet)."""
+"""Audio (s) from the end of the spliced context (pre-roll included) to the last speech that
+an interim decode reading nothing past the context must span before the context is dropped
+(a word just begun may not read yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,8 @@ class StreamingTranscriber:
         self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
         if s.revise:
             self._tape = np.concatenate([self._tape, samples.astype(np.float32, copy=False)])
-        for p in speech_probs:
+        first_frame_end_s = self.stream_end_s - (len(speech_probs) - 1) * VAD_FRAME_S
+        for k, p in enumerate(speech_probs):
             if p >= s.vad_threshold:
                 self._speaking = True
                 self._pending = True
@@ -199,13 +203,8 @@ class StreamingTranscriber:
                 if self._speaking and self._silence_s >= s.end_silence_s:
                     self._speaking = False
                     self._finalise = True
-        if s.revise and not self._speaking and self._silence_s >= s.revise_pause_s:
-            self._revise_due = bool(self._utterance)
-            began = self.stream_end_s - self._silence_s
-            if not self._pauses or began > self._pauses[-1] + s.revise_pause_s:
-                # its finals may come later (a session behind real time): kept until revised
-                since = self._utterance[0].start_s if self._utterance else self._committed_end_s
-                self._pauses = [p for p in self._pauses if p + s.revise_pause_s / 2 > since] + [began]
+                if s.revise and not self._speaking and self._silence_s >= s.revise_pause_s:
+                    self._note_pause(first_frame_end_s + k * VAD_FRAME_S - self._silence_s)
         if not self._pending and self._silence_s >= s.keep_silence_s:
             # A long pause: keep the end of the confirmed speech as context to splice in
             # front of the next words (a lone word decoded alone is often misheard),
@@ -215,6 +214,18 @@ class StreamingTranscriber:
                 self._context = (ctx_start, self._slice(ctx_start, self._committed_end_s + s.pre_roll_s))
             self._trim_to(self.stream_end_s - s.pre_roll_s)
         self._trim_tape()
+
+    def _note_pause(self, began_s: float) -> None:
+        """A long pause (``revise_pause_s``) that began at ``began_s`` (stream s) ends the
+        utterance: due for revision, and remembered, as its finals may come later (a session
+        behind real time) and the next utterance's with them."""
+        s = self.settings
+        self._revise_due = self._revise_due or bool(self._utterance)
+        if self._pauses and began_s <= self._pauses[-1] + s.revise_pause_s:
+            return  # the same pause
+        since = self._utterance[0].start_s if self._utterance else max(self._committed_end_s, self._buffer_start_s)
+        kept = [p for p in self._pauses if p + s.revise_pause_s / 2 > since]
+        self._pauses = [*kept[-MAX_PAUSES + 1 :], began_s]
 
     def finish(self) -> None:
         """No more audio: the next decode (if any speech is pending) is final, and the
@@ -270,7 +281,12 @@ class StreamingTranscriber:
         # already confirmed (faster-whisper only joins marks to words of the same decode).
         fresh = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), fresh)))
         heard_s = request.speech_end_s - request.window.pieces[-1].start_s  # speech after the context
-        if not fresh and len(request.window.pieces) > 1 and (request.final or heard_s >= CONTEXT_GIVE_UP_S):
+        if (
+            not fresh
+            and len(request.window.pieces) > 1
+            and self._committed_end_s <= request.window.pieces[-1].start_s  # nothing confirmed past it
+            and (request.final or heard_s >= CONTEXT_GIVE_UP_S)
+        ):
             # Whisper read the spliced context and stopped ("So thanks." then end of text, on
             # every decode of 30 s of new speech after it: under load, whole recordings were
             # lost): the context goes, and a final decode is due again without it
