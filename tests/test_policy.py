@@ -161,7 +161,9 @@ def test_a_forced_final_that_hears_nothing_moves_on() -> None:
     assert decodes <= 60
 
 
-def _after_a_pause(context_s: float) -> DecodeRequest:
+def _paused(context_s: float = 3.0) -> StreamingTranscriber:
+    """A policy that confirmed "good morning." (its final drained), then heard a 3 s pause:
+    the silence is cut out of the buffer and, with ``context_s``, the speech kept as context."""
     policy = StreamingTranscriber(
         StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=context_s)
     )
@@ -170,7 +172,13 @@ def _after_a_pause(context_s: float) -> DecodeRequest:
     first = policy.next_decode()
     assert first is not None and first.prompt is None
     policy.apply(first, words("good morning.", 0.1))
-    feed(policy, 3.0, SILENCE)  # a long pause: the silence is cut out of the buffer
+    assert finals(policy.events()) == ["good morning."]
+    feed(policy, 3.0, SILENCE)
+    return policy
+
+
+def _after_a_pause(context_s: float) -> DecodeRequest:
+    policy = _paused(context_s)
     revision = policy.next_revision()
     assert revision is not None and revision.revision
     policy.apply(revision, words("good morning.", 0.1))
@@ -195,16 +203,7 @@ def test_a_final_decode_that_stops_in_the_spliced_context_is_run_again_without_i
     """Whisper read the context spliced in front ("good morning.") and ended the text there,
     as tiny.en did on 30 s of new speech after "So thanks.": nothing of the new speech is
     lost; the final decode runs again without the context and its words are confirmed."""
-    policy = StreamingTranscriber(
-        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
-    )
-    feed(policy, 1.0, SPEECH)
-    feed(policy, 0.8, SILENCE)
-    first = policy.next_decode()
-    assert first is not None
-    policy.apply(first, words("good morning.", 0.1))
-    assert finals(policy.events()) == ["good morning."]
-    feed(policy, 3.0, SILENCE)
+    policy = _paused()
     feed(policy, 2.0, SPEECH)
     feed(policy, 0.8, SILENCE)
     final = policy.next_decode(partial=False)
@@ -220,15 +219,7 @@ def test_a_final_decode_that_stops_in_the_spliced_context_is_run_again_without_i
 def test_an_update_that_reads_only_the_context_drops_it_once_enough_speech_is_heard() -> None:
     """An interim update reading nothing past the spliced context keeps the context while
     the new speech is short (a word just begun), and drops it after 2 s of speech."""
-    policy = StreamingTranscriber(
-        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
-    )
-    feed(policy, 1.0, SPEECH)
-    feed(policy, 0.8, SILENCE)
-    first = policy.next_decode()
-    assert first is not None
-    policy.apply(first, words("good morning.", 0.1))
-    feed(policy, 3.0, SILENCE)
+    policy = _paused()
     feed(policy, 1.0, SPEECH)
     short = policy.next_decode()
     assert short is not None and not short.final and len(short.window.pieces) == 2
@@ -245,15 +236,7 @@ def test_an_update_that_reads_only_the_context_drops_it_once_enough_speech_is_he
 def test_a_final_with_nothing_new_after_confirmed_words_is_not_run_again() -> None:
     """The interim updates after the context already confirmed the new words: a final
     decode that adds nothing is normal, and is not decoded a second time."""
-    policy = StreamingTranscriber(
-        StreamSettings(update_interval_s=1.0, end_silence_s=0.6, keep_silence_s=1.0, context_s=3.0)
-    )
-    feed(policy, 1.0, SPEECH)
-    feed(policy, 0.8, SILENCE)
-    first = policy.next_decode()
-    assert first is not None
-    policy.apply(first, words("good morning.", 0.1))
-    feed(policy, 3.0, SILENCE)
+    policy = _paused()
     for _ in range(3):
         feed(policy, 1.0, SPEECH)
         update = policy.next_decode()
