@@ -224,8 +224,7 @@ class StreamingTranscriber:
         if self._pauses and began_s <= self._pauses[-1] + s.revise_pause_s:
             return  # the same pause
         since = self._utterance[0].start_s if self._utterance else max(self._committed_end_s, self._buffer_start_s)
-        kept = [p for p in self._pauses if p + s.revise_pause_s / 2 > since]
-        self._pauses = [*kept[-MAX_PAUSES + 1 :], began_s]
+        self._pauses = [*self._pauses_after(since)[-MAX_PAUSES + 1 :], began_s]
 
     def finish(self) -> None:
         """No more audio: the next decode (if any speech is pending) is final, and the
@@ -367,7 +366,7 @@ class StreamingTranscriber:
         self._revising = (words, self._before, self._utterance_sizes[:k])
         self._before = (self._before + words)[-self.settings.prompt_words :]
         self._utterance, self._utterance_sizes = rest, self._utterance_sizes[k:]
-        self._pauses = [p for p in self._pauses if p + self.settings.revise_pause_s / 2 > words[-1].end_s]
+        self._pauses = self._pauses_after(words[-1].end_s)
         paused = not self._speaking and self._silence_s >= self.settings.revise_pause_s
         ended = self._finished or paused or self._ended(rest)
         self._revise_due = bool(rest) and ended
@@ -384,6 +383,11 @@ class StreamingTranscriber:
                 break
             k, n = k + 1, n + size
         return k
+
+    def _pauses_after(self, since_s: float) -> list[float]:
+        """The remembered pauses whose middle (see :meth:`_paused_between`) is after ``since_s``."""
+        half = self.settings.revise_pause_s / 2
+        return [p for p in self._pauses if p + half > since_s]
 
     def _paused_between(self, word: Word, until_s: float) -> bool:
         """Whether a long pause lies between ``word`` and ``until_s`` (stream s): the middle
