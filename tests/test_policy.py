@@ -112,6 +112,7 @@ def test_finish_flushes_once_and_stops() -> None:
     policy.apply(request, words("last words", 0.5))
     revision = policy.next_revision()
     assert revision is not None and revision.revision, "the utterance is decoded once more as a whole"
+    assert revision.draft == "last words", "its first text is the decoder's draft"
     policy.apply(revision, words("last words", 0.5))
     assert policy.next_decode() is None
     events = policy.events()

@@ -145,9 +145,12 @@ def test_streaming_with_hypothesis_drafts_is_identical(plain: FasterWhisperEngin
     jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
     long = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")[: 25 * SAMPLE_RATE]
     for audio in (jfk, long):
-        off, _ = replay(plain, audio, drafts=False)
+        off, plain_session = replay(plain, audio, drafts=False)
         on, session = replay(plain, audio, drafts=True)
         assert on == off and len(on) > 1
+        # revisions verify the utterance's first text as their draft: the same revised text
+        assert session.stats.revisions > 0
+        assert join_words(session.final_words) == join_words(plain_session.final_words)
         spec = session.stats.speculative
         # a word ending in a full stop waits for audio after it (StreamSettings.mark_settle_s),
         # so drafts are longer and their tail changes more often: on jfk 204 of 304 drafted

@@ -122,6 +122,8 @@ class DecodeRequest:
             its full fallback ladder.
         replaces: For a revision, how many finals it replaces: the oldest of those not
             handed out for revision yet.
+        draft: For a revision, the utterance's first text: the decoder verifies it in
+            batches instead of generating it token by token, with the same result.
     """
 
     audio: npt.NDArray[np.float32]
@@ -131,6 +133,7 @@ class DecodeRequest:
     speech_end_s: float
     revision: bool = False
     replaces: int = 0
+    draft: str | None = None
 
     @property
     def end_s(self) -> float:
@@ -414,7 +417,8 @@ class StreamingTranscriber:
         b = max(a, seconds_to_samples(end) - self._tape_start)
         prompt = join_words(self._before[-self.settings.prompt_words :]) or None
         window = Window((SpeechRegion(start, end),))
-        return DecodeRequest(self._tape[a:b].copy(), window, prompt, False, end, revision=True, replaces=finals)
+        audio = self._tape[a:b].copy()
+        return DecodeRequest(audio, window, prompt, False, end, revision=True, replaces=finals, draft=join_words(words))
 
     def _revise(self, request: DecodeRequest, words: list[Word]) -> None:
         """Replace the revised utterance's finals by ``words`` (stream seconds) where they

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import os
 import threading
 import time
@@ -23,7 +25,9 @@ class InferenceRunner:
 
     At most ``max_pending`` jobs wait or run at once; callers beyond that wait their
     turn in FIFO order on the semaphore. A session submits one job at a time, so the
-    wait is bounded by the number of sessions.
+    wait is bounded by the number of sessions. Admitted jobs start in order of their
+    deadline: when they were submitted plus their ``slack_s`` (:meth:`run`), so work that
+    may wait (the revision of text already shown) yields to captions submitted meanwhile.
     """
 
     def __init__(self, workers: int, max_pending: int, nice: int = 0) -> None:
@@ -39,15 +43,63 @@ class InferenceRunner:
         self._spans: deque[tuple[float, float]] = deque(maxlen=4096)  # (start, end) of recent jobs
         self._running: dict[int, float] = {}  # start of each job running now, by job number
         self._jobs = 0
+        self._idle = workers  # workers not holding a job (event loop)
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []  # heap: (deadline, order, turn)
+        self._order = itertools.count()
+        self._closed = False
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn()`` on a worker thread and return its result (or raise its exception)."""
+    async def run(self, fn: Callable[[], T], slack_s: float = 0.0) -> T:
+        """Run ``fn()`` on a worker thread and return its result (or raise its exception).
+
+        Args:
+            slack_s: Seconds this job may wait for jobs submitted after it: it starts
+                after every admitted job whose deadline (submission time plus its slack)
+                comes before its own.
+
+        Raises:
+            RuntimeError: the runner was closed before the job started.
+        """
         self.busy += 1
         try:
             async with self._slots:
-                return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed(fn))
+                await self._turn(slack_s)
+                loop = asyncio.get_running_loop()
+                job = self._pool.submit(self._timed(fn))
+                job.add_done_callback(lambda _: _call_soon(loop, self._release))  # when the thread is done
+                return await asyncio.wrap_future(job)
         finally:
             self.busy -= 1
+
+    async def _turn(self, slack_s: float) -> None:
+        """Wait until a worker is free and no admitted job with an earlier deadline waits."""
+        if self._closed:
+            raise RuntimeError("the inference runner is closed")
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (time.monotonic() + slack_s, next(self._order), turn))
+        self._dispatch()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._release()  # our worker was handed over as we were cancelled
+            raise
+
+    def _dispatch(self) -> None:
+        """Hand free workers to the waiting jobs with the earliest deadlines (event loop)."""
+        while self._idle > 0 and self._waiting:
+            *_, turn = heapq.heappop(self._waiting)
+            if turn.done():
+                continue  # its caller was cancelled
+            if self._closed:
+                turn.set_exception(RuntimeError("the inference runner is closed"))
+                continue
+            self._idle -= 1
+            turn.set_result(None)
+
+    def _release(self) -> None:
+        """A worker finished its job (event loop)."""
+        self._idle += 1
+        self._dispatch()
 
     def _timed(self, fn: Callable[[], T]) -> Callable[[], T]:
         """``fn`` noting when it ran (for :meth:`load`)."""
@@ -76,7 +128,8 @@ class InferenceRunner:
         return min(1.0, used / (window_s * self.workers))
 
     def close(self) -> None:
-        """Stop the workers after the jobs already running."""
+        """Stop the workers after the jobs already running; jobs not started fail."""
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -89,6 +142,12 @@ class Workers:
     inference: InferenceRunner
     speech: InferenceRunner
     pause: PauseWhileBusy
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """``fn`` on ``loop`` from any thread (nothing once the loop is closed)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn)
 
 
 def _lower_priority(nice: int) -> None:

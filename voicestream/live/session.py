@@ -50,6 +50,10 @@ REVISION_WAIT_S = 10.0
 that, or when the next one ends, it is decoded whatever the load. Skipping it cost 8
 tiny.en sessions under load 1.2 points of WER; merging it into the next utterance, to be
 decoded as one, cost them 3 points (Whisper drops sentences of windows joined across pauses)."""
+REVISION_SLACK_S = 2.0
+"""Seconds a started revision lets other jobs submitted after it go first
+(:meth:`InferenceRunner.run`): it replaces text already shown, so under load the captions
+of the other sessions keep their turn."""
 REVISION_MAX_LOAD = 0.5
 """A revision starts only while no other job waits and the workers were busy less than this
 share of the last 5 s: a revision holds a worker for a second or more, so under load
@@ -229,7 +233,7 @@ class LiveSession:
     async def _revise(self, request: DecodeRequest) -> None:
         """Decode an ended utterance again on a free worker while the session goes on; the
         next process() applies it."""
-        await self.workers.inference.run(functools.partial(self.state.decode_revision, request))
+        await self.workers.inference.run(functools.partial(self.state.decode_revision, request), REVISION_SLACK_S)
         self._wake.set()
 
     async def _second_pass(self) -> int | None:

@@ -380,7 +380,8 @@ class SessionState:
             if probability >= LANGUAGE_CONFIDENT:
                 language, evidence = detected, seconds
         options = replace(self._decode, language=language, initial_prompt=request.prompt, beam_size=REVISION_BEAM)
-        segments = self._engine.transcribe(request.audio, 0.0, options)
+        draft = request.draft if self._hypothesis_drafts else None  # verified, not trusted: same text
+        segments = self._engine.transcribe(request.audio, 0.0, options, draft or None)
         with self._lock:
             self.stats.decodes += 1
             self.stats.revisions += 1
