@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from voicestream.live.runner import InferenceRunner
+from voicestream.live.runner import InferenceRunner, RunnerClosedError
 
 
 async def _blocked(runner: InferenceRunner) -> tuple[threading.Event, asyncio.Task[None]]:
@@ -92,9 +92,47 @@ def test_a_closed_runner_fails_jobs_it_had_not_started() -> None:
         await asyncio.sleep(0.05)
         gate.set()
         await asyncio.gather(holder, closing)
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(RunnerClosedError):
             await asyncio.wait_for(waiting, 5)
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(RunnerClosedError):
             await runner.run(lambda: "late")
+
+    asyncio.run(main())
+
+
+def test_a_turn_handed_out_as_the_runner_closes_gives_its_worker_back() -> None:
+    """close() on another thread may shut the pool between a job's turn and its submit: that
+    job fails as closed and the others waiting are not left hanging."""
+
+    async def main() -> None:
+        runner = InferenceRunner(workers=1, max_pending=8)
+        runner._pool.shutdown(wait=True)  # the pool is gone, the runner does not know yet
+        with pytest.raises(RunnerClosedError):
+            await runner.run(lambda: "first")
+        runner._closed = True
+        with pytest.raises(RunnerClosedError):
+            await asyncio.wait_for(runner.run(lambda: "second"), 5)
+        assert runner._idle == 1, "the worker went back"
+
+    asyncio.run(main())
+
+
+def test_a_file_jobs_decode_after_close_ends_as_cancelled() -> None:
+    """A file job's decode that finds the runner closed stops the job as cancelled (the API's
+    503 "the server is stopping"), not as a failure."""
+    from voicestream.server.file_jobs import JobCancelledError, QueuedEngine
+
+    class Engine:
+        name, multilingual, speculative = "fake", False, False
+
+        def detect_language(self, samples: object) -> tuple[str, float]:
+            return "en", 1.0
+
+    async def main() -> None:
+        runner = InferenceRunner(workers=1, max_pending=2)
+        runner.close()
+        queued = QueuedEngine(Engine(), runner, asyncio.get_running_loop(), threading.Event())  # type: ignore[arg-type]
+        with pytest.raises(JobCancelledError, match="closing"):
+            await asyncio.to_thread(queued.detect_language, None)  # type: ignore[arg-type]
 
     asyncio.run(main())

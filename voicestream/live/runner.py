@@ -20,6 +20,10 @@ from voicestream.live.pause import PauseWhileBusy
 T = TypeVar("T")
 
 
+class RunnerClosedError(RuntimeError):
+    """The runner was closed before the job started."""
+
+
 class InferenceRunner:
     """Runs blocking model work in worker threads (CTranslate2 and onnxruntime release the GIL).
 
@@ -57,14 +61,18 @@ class InferenceRunner:
                 comes before its own.
 
         Raises:
-            RuntimeError: the runner was closed before the job started.
+            RunnerClosedError: the runner was closed before the job started.
         """
         self.busy += 1
         try:
             async with self._slots:
                 await self._turn(slack_s)
                 loop = asyncio.get_running_loop()
-                job = self._pool.submit(self._timed(fn))
+                try:
+                    job = self._pool.submit(self._timed(fn))
+                except RuntimeError:  # closed between our turn and here: the worker goes back
+                    self._release()
+                    raise RunnerClosedError("the inference runner is closed") from None
                 job.add_done_callback(lambda _: _call_soon(loop, self._release))  # when the thread is done
                 return await asyncio.wrap_future(job)
         finally:
@@ -73,14 +81,14 @@ class InferenceRunner:
     async def _turn(self, slack_s: float) -> None:
         """Wait until a worker is free and no admitted job with an earlier deadline waits."""
         if self._closed:
-            raise RuntimeError("the inference runner is closed")
+            raise RunnerClosedError("the inference runner is closed")
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (time.monotonic() + slack_s, next(self._order), turn))
         self._dispatch()
         try:
             await turn
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
                 self._release()  # our worker was handed over as we were cancelled
             raise
 
@@ -91,7 +99,7 @@ class InferenceRunner:
             if turn.done():
                 continue  # its caller was cancelled
             if self._closed:
-                turn.set_exception(RuntimeError("the inference runner is closed"))
+                turn.set_exception(RunnerClosedError("the inference runner is closed"))
                 continue
             self._idle -= 1
             turn.set_result(None)

@@ -2,8 +2,9 @@
 
 A file job runs the file pipeline (:func:`voicestream.pipeline.transcribe_samples`) on a
 thread of its own, but every decode it makes waits its turn on the server's
-:class:`~voicestream.live.runner.InferenceRunner`, in the same FIFO queue as the live
-sessions' updates: one window at a time, so a live session waits at most one file window
+:class:`~voicestream.live.runner.InferenceRunner`, in the same queue as the live
+sessions' updates (taken by deadline, :meth:`~voicestream.live.runner.InferenceRunner.run`):
+one window at a time, so a live session waits at most one file window
 and the file gets one turn in the queue like any session. At most ``limit`` jobs run at once.
 
 The API's ``prompt`` is what its users put names and terms in: up to the vocabulary's 480
@@ -32,7 +33,7 @@ from voicestream.asr import AsrEngine, DecodeOptions
 from voicestream.asr.base import AsrSegment
 from voicestream.asr.speculative import SpeculativeStats
 from voicestream.asr.vocabulary import MAX_CHARS
-from voicestream.live.runner import InferenceRunner
+from voicestream.live.runner import InferenceRunner, RunnerClosedError
 from voicestream.messages import Transcript, Word
 from voicestream.pipeline import TranscribeSettings, transcribe_samples
 from voicestream.server.api_request import SpeechRequest
@@ -85,7 +86,7 @@ class QueuedEngine:
         future = asyncio.run_coroutine_threadsafe(self._runner.run(fn), self._loop)
         try:
             return future.result()
-        except FutureCancelledError:
+        except (FutureCancelledError, RunnerClosedError):
             raise JobCancelledError("the server is closing") from None
 
 
