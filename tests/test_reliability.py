@@ -137,7 +137,9 @@ def test_graceful_stop_flushes_finals_before_done(
     assert jiwer.wer(" ".join(spoken), " ".join(streamed)) <= 0.3, (spoken, streamed)
     speech_end = max(r.end_s for r in vad.regions(audio))
     last_word = max(w["end"] for e in current_finals(events) for w in e["words"])
-    assert last_word >= speech_end - 0.6, (last_word, speech_end)  # the words at the cut are there too
+    # the words at the cut are there too: at 11.0 s, " your" ends at 10.22 s and " country."
+    # at 10.38-10.72 s, as its window's ends fall (one CI run read 10.38)
+    assert last_word >= speech_end - 0.7, (last_word, speech_end)
     last_partial = max((i for i, k in enumerate(kinds) if k == "partial"), default=-1)
     last_final = max(i for i, k in enumerate(kinds) if k in ("final", "revision"))
     assert last_final > last_partial  # nothing left provisional at the end
