@@ -381,7 +381,7 @@ class SessionState:
                 language, evidence = detected, seconds
         options = replace(self._decode, language=language, initial_prompt=request.prompt, beam_size=REVISION_BEAM)
         draft = request.draft if self._hypothesis_drafts else None  # verified, not trusted: same text
-        segments = self._engine.transcribe(request.audio, 0.0, options, draft or None)
+        segments = self._engine.transcribe(request.audio, 0.0, options, draft)
         with self._lock:
             self.stats.decodes += 1
             self.stats.revisions += 1
