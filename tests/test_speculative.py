@@ -176,3 +176,26 @@ def test_draft_model_needs_the_step_api(monkeypatch: pytest.MonkeyPatch) -> None
     audio = media.decode(Path(__file__).resolve().parents[1] / "examples" / "jfk.flac")
     segments = engine.transcribe(audio, 0.0, GREEDY)
     assert "ask not what your country" in " ".join(s.text for s in segments).lower()
+
+
+def test_a_window_detected_then_decoded_is_encoded_once(
+    plain: FasterWhisperEngine, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Language detection and the decode after it share one encoder pass (a live session
+    that did not name its language detects on every update until it is settled), and the
+    detection reads as faster-whisper's own."""
+    whisper = plain.whisper
+    german = media.decode(data / "non_english" / "picovoice_leopard_test_de.wav")[: 8 * SAMPLE_RATE]
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    references = [whisper.detect_language(audio=audio)[:2] for audio in (german, jfk)]  # faster-whisper's own
+    encoded: list[int] = []
+    encode = whisper.encode
+    monkeypatch.setattr(whisper, "encode", lambda features: encoded.append(features.shape[-1]) or encode(features))
+    for audio, expected, (reference, reference_p) in zip((german, jfk), ("de", "en"), references, strict=True):
+        before = len(encoded)
+        language, probability = plain.detect_language(audio)
+        segments = plain.transcribe(audio, 0.0, replace(GREEDY, language=language))
+        assert language == expected == reference and abs(reference_p - probability) < 0.05
+        assert segments and len(encoded) == before + 1
+    plain.transcribe(german, 0.0, replace(GREEDY, language="de"))  # another window: encoded again
+    assert len(encoded) == 3

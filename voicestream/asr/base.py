@@ -38,6 +38,9 @@ class DecodeOptions:
             given before the prompt as faster-whisper's ``hotwords`` are.
         seed: Random seed of the sampling used by temperature fallback (a process's first
             sampled decodes repeat; later ones depend on the samples drawn before them).
+        margin_frames: Silence frames (10 ms each) after the audio in the encoder's fitted
+            window, at most the model's own (:data:`voicestream.asr.frames.DEFAULT_MARGIN_FRAMES`,
+            used when ``None``); greedy windows on the step decoder only.
     """
 
     language: str | None = None
@@ -50,6 +53,7 @@ class DecodeOptions:
     initial_prompt: str | None = None
     hotwords: str | None = None
     seed: int = 0
+    margin_frames: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,8 @@ class FasterWhisperEngine:
         """Most likely language of the first 30 s of ``samples`` (float32 ``(n,)``, 16 kHz)."""
         if not self.multilingual:
             return "en", 1.0
+        if self.greedy is not None:  # the decode that follows reuses its encoder output
+            return self.greedy.detect_language(samples)
         language, probability, _ = self.whisper_model.detect_language(audio=samples[: 30 * SAMPLE_RATE])
         return str(language), float(probability)
 

@@ -9,7 +9,9 @@ beam-search path.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestream.asr.base import AsrSegment, DecodeOptions, timed_words
-from voicestream.asr.frames import FULL_WINDOW_FRAMES
+from voicestream.asr.frames import FULL_WINDOW_FRAMES, fitted_frames
 from voicestream.asr.sampling import BEST_OF, Attempt, best_sample, fallback_choice, generator, sample_decode
 from voicestream.asr.speculative import (
     Drafter,
@@ -196,6 +198,8 @@ class ModelDrafter:
 
 
 _MAPS: dict[tuple[str, str], TokenMaps] = {}
+_LAST_ENCODED = threading.local()
+"""Each thread's last :meth:`GreedyWhisper._encode` (key, result)."""
 
 
 def token_maps(main: Any, draft: Any, key: tuple[str, str]) -> TokenMaps:
@@ -238,14 +242,37 @@ class GreedyWhisper:
         ids = tokenizer.encode(" " + previous.strip()) if previous and previous.strip() else []
         return list(model.get_prompt(tokenizer, ids, without_timestamps=True, hotwords=hotwords or None))
 
-    def _encode(self, model: Any, samples: npt.NDArray[np.float32]) -> tuple[Any, int]:
+    def _encode(self, model: Any, samples: npt.NDArray[np.float32], margin: int | None = None) -> tuple[Any, int]:
         """The encoder output of ``samples`` and how many frames hold audio (the model fits
-        the window to them, :mod:`voicestream.asr.frames`)."""
+        the window to them, :mod:`voicestream.asr.frames`, with ``margin`` frames of silence
+        after them when given and the model fits windows).
+
+        The calling thread's last result is kept: a window whose language is detected
+        (:meth:`detect_language`) and then decoded, or decoded twice, is encoded once.
+        """
+        digest = hashlib.blake2b(samples.tobytes(), digest_size=16).digest()
+        key = (id(model), margin, samples.size, digest)
+        last: tuple[tuple[int, int | None, int, bytes], tuple[Any, int]] | None = getattr(_LAST_ENCODED, "entry", None)
+        if last is not None and last[0] == key:
+            return last[1]
         features = model.feature_extractor(samples)
         content = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
-        window = np.zeros((features.shape[0], FULL_WINDOW_FRAMES), dtype=np.float32)
+        frames = FULL_WINDOW_FRAMES
+        if margin is not None and getattr(model, "margin_frames", None) is not None:
+            frames = fitted_frames(content, FULL_WINDOW_FRAMES, margin)  # the model's fitting keeps it
+        window = np.zeros((features.shape[0], frames), dtype=np.float32)
         window[:, :content] = features[:, :content]
-        return model.encode(window), content
+        encoded = (model.encode(window), content)
+        _LAST_ENCODED.entry = (key, encoded)
+        return encoded
+
+    def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """The most likely language of ``samples`` (float32 ``(n,)``, 16 kHz, the first
+        30 s) and its probability, from the encoder output a decode of the same samples
+        on this thread reuses."""
+        encoder_output, _content = self._encode(self.whisper, samples[: 30 * SAMPLE_RATE])
+        token, probability = self.whisper.model.detect_language(encoder_output)[0][0]
+        return str(token)[2:-2], float(probability)
 
     def decode(
         self,
@@ -271,7 +298,7 @@ class GreedyWhisper:
 
         wm = self.whisper
         tok = self.tokenizer(wm, options)
-        encoder_output, content = self._encode(wm, samples)
+        encoder_output, content = self._encode(wm, samples, options.margin_frames)
         prompt = self._prompt(wm, tok, options.initial_prompt, options.hotwords)
         decoder = Ct2Decoder(wm.model, encoder_output, prompt, prompt.index(tok.sot), tok.no_speech)
         suppress = list(get_suppressed_tokens(tok, [-1]))

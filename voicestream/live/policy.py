@@ -410,9 +410,8 @@ class StreamingTranscriber:
     def _revision_request(self, words: list[Word], finals: int) -> DecodeRequest:
         """The audio of ``words`` (the utterance: ``finals`` finals), padded, with the words
         before it as prompt."""
-        before_end = self._before[-1].end_s if self._before else None
         first, last = words[0].start_s, words[-1].end_s
-        start, end = revision_span(first, last, before_end, self._tape_start / SAMPLE_RATE, self.stream_end_s)
+        start, end = revision_span(first, last, self._tape_start / SAMPLE_RATE, self.stream_end_s)
         a = seconds_to_samples(start) - self._tape_start
         b = max(a, seconds_to_samples(end) - self._tape_start)
         prompt = join_words(self._before[-self.settings.prompt_words :]) or None
