@@ -190,7 +190,12 @@ def test_a_window_detected_then_decoded_is_encoded_once(
     references = [whisper.detect_language(audio=audio)[:2] for audio in (german, jfk)]  # faster-whisper's own
     encoded: list[int] = []
     encode = whisper.encode
-    monkeypatch.setattr(whisper, "encode", lambda features: encoded.append(features.shape[-1]) or encode(features))
+
+    def counted(features: npt.NDArray[np.float32]) -> object:
+        encoded.append(features.shape[-1])
+        return encode(features)
+
+    monkeypatch.setattr(whisper, "encode", counted)
     for audio, expected, (reference, reference_p) in zip((german, jfk), ("de", "en"), references, strict=True):
         before = len(encoded)
         language, probability = plain.detect_language(audio)
@@ -199,3 +204,9 @@ def test_a_window_detected_then_decoded_is_encoded_once(
         assert segments and len(encoded) == before + 1
     plain.transcribe(german, 0.0, replace(GREEDY, language="de"))  # another window: encoded again
     assert len(encoded) == 3
+    # a live session detecting its language: every decode (updates, finals, revisions, the
+    # detections before them) costs at most one encoder pass
+    before = len(encoded)
+    session = replay_session(plain, jfk, step_s=1.0)[1]
+    assert session.stats.revisions > 0 and sum(session._language_votes.values()) > 0
+    assert 0 < len(encoded) - before <= session.stats.decodes

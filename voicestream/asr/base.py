@@ -55,6 +55,10 @@ class DecodeOptions:
     seed: int = 0
     margin_frames: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.margin_frames is not None and self.margin_frames < 0:
+            raise ValueError(f"margin_frames must be at least 0, not {self.margin_frames}")
+
 
 @dataclass(frozen=True, slots=True)
 class AsrSegment:

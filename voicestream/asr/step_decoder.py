@@ -198,8 +198,9 @@ class ModelDrafter:
 
 
 _MAPS: dict[tuple[str, str], TokenMaps] = {}
-_LAST_ENCODED = threading.local()
-"""Each thread's last :meth:`GreedyWhisper._encode` (key, result)."""
+EncodeKey = tuple[int, int | None, int | None, int, bytes]
+"""What an encoder output depends on: the model (id), the margin asked for and the model's
+own, the sample count and a digest of the samples."""
 
 
 def token_maps(main: Any, draft: Any, key: tuple[str, str]) -> TokenMaps:
@@ -228,6 +229,7 @@ class GreedyWhisper:
     draft: Any = None
     maps: TokenMaps | None = None
     settings: DraftSettings = field(default_factory=DraftSettings)
+    _last: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
 
     def tokenizer(self, model: Any, options: DecodeOptions) -> Any:
         from faster_whisper.tokenizer import (
@@ -247,14 +249,23 @@ class GreedyWhisper:
         the window to them, :mod:`voicestream.asr.frames`, with ``margin`` frames of silence
         after them when given and the model fits windows).
 
-        The calling thread's last result is kept: a window whose language is detected
-        (:meth:`detect_language`) and then decoded, or decoded twice, is encoded once.
+        Each thread's last result is kept: a window whose language is detected
+        (:meth:`detect_language`) and then decoded at the same margin, or decoded twice, is
+        encoded once.
         """
-        digest = hashlib.blake2b(samples.tobytes(), digest_size=16).digest()
-        key = (id(model), margin, samples.size, digest)
-        last: tuple[tuple[int, int | None, int, bytes], tuple[Any, int]] | None = getattr(_LAST_ENCODED, "entry", None)
+        contiguous = np.ascontiguousarray(samples)
+        digest = hashlib.blake2b(contiguous.data, digest_size=16).digest()
+        key: EncodeKey = (id(model), margin, getattr(model, "margin_frames", None), samples.size, digest)
+        last: tuple[EncodeKey, tuple[Any, int]] | None = getattr(self._last, "entry", None)
         if last is not None and last[0] == key:
             return last[1]
+        encoded = self._encode_window(model, contiguous, margin)
+        self._last.entry = (key, encoded)
+        return encoded
+
+    @staticmethod
+    def _encode_window(model: Any, samples: npt.NDArray[np.float32], margin: int | None) -> tuple[Any, int]:
+        """:meth:`_encode` without the kept result."""
         features = model.feature_extractor(samples)
         content = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
         frames = FULL_WINDOW_FRAMES
@@ -262,14 +273,12 @@ class GreedyWhisper:
             frames = fitted_frames(content, FULL_WINDOW_FRAMES, margin)  # the model's fitting keeps it
         window = np.zeros((features.shape[0], frames), dtype=np.float32)
         window[:, :content] = features[:, :content]
-        encoded = (model.encode(window), content)
-        _LAST_ENCODED.entry = (key, encoded)
-        return encoded
+        return model.encode(window), content
 
     def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
         """The most likely language of ``samples`` (float32 ``(n,)``, 16 kHz, the first
-        30 s) and its probability, from the encoder output a decode of the same samples
-        on this thread reuses."""
+        30 s) and its probability, from the encoder output that a decode of the same samples
+        at the model's own margin on this thread reuses."""
         encoder_output, _content = self._encode(self.whisper, samples[: 30 * SAMPLE_RATE])
         token, probability = self.whisper.model.detect_language(encoder_output)[0][0]
         return str(token)[2:-2], float(probability)
@@ -373,7 +382,9 @@ class GreedyWhisper:
 
         draft = self.draft
         tok = self.tokenizer(draft, options)
-        encoder_output = main_output if draft is self.whisper else self._encode(draft, samples)[0]
+        encoder_output = (
+            main_output if draft is self.whisper else self._encode(draft, samples, options.margin_frames)[0]
+        )
         prompt = self._prompt(draft, tok, options.initial_prompt, options.hotwords)
         maps = self.maps or _identity_maps(int(draft.hf_tokenizer.get_vocab_size()))
         main_hf, draft_hf = self.whisper.hf_tokenizer, draft.hf_tokenizer

@@ -53,7 +53,8 @@ INTERIM_MARGIN_FRAMES = 100
 decodes and revisions keep the model's 300, which keep the punctuation of a padded window).
 v2_dev's 62 English recordings replayed at one update per second (base): 6% less CPU on
 interim updates, revised WER the same (11.77%), first finals 14.63% against 15.37%; none
-at all cost 36% more CPU (Whisper confirmed less, so the buffer grew)."""
+at all cost 36% more CPU (Whisper confirmed less, so the buffer grew). Until a detected
+language is settled, interim updates keep 300 too: detection shares their encoder pass."""
 LANGUAGE_FIX_S = 10.0
 """Detected audio (s, summed over updates) after which the best-voted language is fixed anyway."""
 
@@ -354,14 +355,17 @@ class SessionState:
         return live_subtitles(words, self.policy.stream_end_s, fmt)
 
     def _decode_words(self, request: DecodeRequest) -> list[Word]:
-        language = self.policy.language if self._language_settled else None
+        settled = self._language_settled
+        language = self.policy.language if settled else None
         language = language or self._detect_language(request.audio, request.final)
         # Interim updates decode greedily only: LocalAgreement confirms only words two updates
         # agree on, so a greedy decode that trips a fallback check costs at most a word that
         # waits. Sampled fallback (best of 5 per temperature) on interim windows, often cut
         # mid-word, took half of all ASR time here for no better text; final decodes keep it.
         temperatures = self._decode.temperatures if request.final else self._decode.temperatures[:1]
-        margin = self._decode.margin_frames if request.final else INTERIM_MARGIN_FRAMES
+        # an update whose language was just detected decodes at the model's margin: one encoder pass
+        interim = not request.final and settled
+        margin = INTERIM_MARGIN_FRAMES if interim else self._decode.margin_frames
         options = replace(
             self._decode, language=language, initial_prompt=request.prompt, temperatures=temperatures,
             margin_frames=margin,
