@@ -220,18 +220,21 @@ async def _sessions(url: str, clips: list[Any], kill: Any = None) -> list[list[d
     return list(await asyncio.gather(*streams))
 
 
-def _kill_while_decoding(pid: int) -> bool:
-    """SIGKILL ``pid`` while it is busy (over 60% of a core in a 50 ms look): mid-decode;
-    after 10 s without such a look, anyway. Whether it was busy when killed."""
-    process = psutil.Process(pid)
+def _kill_while_decoding(pids: set[int]) -> int:
+    """SIGKILL the first of ``pids`` seen busy (over 60% of a core in a 50 ms look at all of
+    them): mid-decode; after 10 s without such a look, the lowest. The pid killed."""
+    processes = {pid: psutil.Process(pid) for pid in sorted(pids)}
     deadline = time.monotonic() + 10.0
-    busy = False
-    while not busy and time.monotonic() < deadline:
-        before = sum(process.cpu_times()[:2])
+    victim = min(pids)
+    while time.monotonic() < deadline:
+        before = {pid: sum(p.cpu_times()[:2]) for pid, p in processes.items()}
         time.sleep(0.05)
-        busy = sum(process.cpu_times()[:2]) - before >= 0.03
-    os.kill(pid, signal.SIGKILL)
-    return busy
+        busy = [pid for pid, p in processes.items() if sum(p.cpu_times()[:2]) - before[pid] >= 0.03]
+        if busy:
+            victim = busy[0]
+            break
+    os.kill(victim, signal.SIGKILL)
+    return victim
 
 
 def test_live_sessions_on_ray_asr_survive_a_dying_replica(
@@ -253,10 +256,11 @@ def test_live_sessions_on_ray_asr_survive_a_dying_replica(
     remote = RemoteAsrEngine(deploy(None, ModelSettings(model="tiny.en"), AsrReplicas(replicas=2)))
     pids = remote.replica_pids(16)
     assert len(pids) == 2, pids
-    victim = min(pids)
+    killed: list[int] = []
     server = RunningServer(remote, workers=2, max_sessions=4, max_rate=0)
     try:
-        on_ray = asyncio.run(_sessions(server.url, clips, kill=lambda: _kill_while_decoding(victim)))
+        on_ray = asyncio.run(_sessions(server.url, clips, kill=lambda: killed.append(_kill_while_decoding(pids))))
+        victim = killed[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as reply:
             replicas = json.load(reply)["asr"]
     finally:
