@@ -30,6 +30,7 @@ import json
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +267,7 @@ def main() -> None:
     vad = create_vad()
     results: dict[str, Any] = {"model": args.model, "compute_type": args.compute_type, "data": str(args.data)}
     started = time.perf_counter()
-    jobs = [
+    jobs: list[tuple[str, bool, Callable[[], dict[str, Any]]]] = [
         ("asr", bool(tasks & {"asr", "stream"}), lambda: file_asr(args.data, engine, vad, "stream" in tasks)),
         ("translate", "translate" in tasks, lambda: translation(args.data, engine, vad)),
         ("diar", "diar" in tasks, lambda: diarization(args.data, engine, "stream" in tasks)),

@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
 
 from voicestream import media
-from voicestream.asr import DecodeOptions, FasterWhisperEngine, step_decoder
-from voicestream.asr.speculative import SpeculativeStats
+from voicestream.asr import DecodeOptions, FasterWhisperEngine, default_cpu_threads, step_decoder
+from voicestream.asr.speculative import SpeculativeStats, greedy_decode
 from voicestream.catalog import resolve
 from voicestream.live.replay import replay as replay_session
 from voicestream.live.state import SessionState
@@ -75,6 +76,8 @@ def generate_speculative(engine: FasterWhisperEngine, audio: npt.NDArray[np.floa
     from faster_whisper.transcribe import get_suppressed_tokens
 
     g = engine.greedy
+    if g is None or g.draft is None or g.maps is None:
+        raise SystemExit("generate_speculative needs a step decoder with a draft model of another tokenizer")
     tok = g.tokenizer(g.whisper, GREEDY)
     main_out, _ = g._encode(g.whisper, audio)
     draft_out, _ = g._encode(g.draft, audio)
@@ -132,18 +135,16 @@ def replay(engine: FasterWhisperEngine, audio: npt.NDArray[np.float32], drafts: 
 
 def bench_streaming(plain: FasterWhisperEngine, seconds: float) -> None:
     audio = media.decode(DATA / "long_form" / "librispeech_concat_4spk.wav")[: int(seconds * SAMPLE_RATE)]
-    original = step_decoder.greedy_decode
     results = {}
     for drafts in (False, True):
         decoder, update = Stopwatch(), Stopwatch()
-        step_decoder.greedy_decode = decoder.wrap(original)  # type: ignore[assignment]
-        transcribe = plain.transcribe
-        plain.transcribe = update.wrap(transcribe)  # type: ignore[method-assign]
-        try:
+        # greedy_decode is defined in voicestream.asr.speculative; GreedyWhisper.decode calls
+        # it by the name step_decoder imported, so that is the name timed
+        with (
+            mock.patch.object(step_decoder, "greedy_decode", decoder.wrap(greedy_decode)),
+            mock.patch.object(plain, "transcribe", update.wrap(plain.transcribe)),
+        ):
             finals, session = replay(plain, audio, drafts)
-        finally:
-            step_decoder.greedy_decode = original
-            del plain.transcribe
         results[drafts] = (finals, session.stats.speculative, decoder, update)
     off, on = results[False], results[True]
     print(f"\n2. streaming replay: {seconds:.0f} s of long-form speech, {on[3].calls} updates")
@@ -190,13 +191,20 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--skip-files", action="store_true")
     args = ap.parse_args()
-    plain = FasterWhisperEngine.load(resolve("base"), compute_type=args.compute_type)
-    print(f"base, {args.compute_type}, {plain.cpu_threads} CPU threads")
+    threads = default_cpu_threads()  # what load() uses when cpu_threads is not given, passed explicitly
+    plain = FasterWhisperEngine.load(resolve("base"), compute_type=args.compute_type, cpu_threads=threads)
+    print(f"base, {args.compute_type}, {threads} CPU threads")
     if not args.skip_files:
         drafted = FasterWhisperEngine.load(
-            resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"), draft_policy="always"
+            resolve("base"),
+            compute_type=args.compute_type,
+            cpu_threads=threads,
+            draft=resolve("tiny.en"),
+            draft_policy="always",
         )
-        auto = FasterWhisperEngine.load(resolve("base"), compute_type=args.compute_type, draft=resolve("tiny.en"))
+        auto = FasterWhisperEngine.load(
+            resolve("base"), compute_type=args.compute_type, cpu_threads=threads, draft=resolve("tiny.en")
+        )
         print(f"--draft-policy auto: {auto.draft_note}")
         bench_files(plain, drafted, args.windows)
     bench_streaming(plain, args.seconds)

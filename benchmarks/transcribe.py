@@ -11,7 +11,9 @@ and SRT rendering. Both load the model before timing and take the best of N runs
 from __future__ import annotations
 
 import argparse
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from faster_whisper import WhisperModel
@@ -33,12 +35,12 @@ DEFAULT_FILES = [
 ]
 
 
-def best_of(repeat: int, job: object) -> float:
+def best_of(repeat: int, job: Callable[[], None]) -> float:
     """Smallest wall time (s) of ``repeat`` calls of ``job``."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        job()  # type: ignore[operator]
+        job()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -69,9 +71,10 @@ def main() -> None:
     print(f"{'file':<34} {'audio s':>8} {'bare s':>8} {'bare RTF':>9} {'ours s':>8} {'ours RTF':>9} {'speed-up':>9}")
     for path in args.files:
         duration = media.decode(path).size / 16000
-        run_bare(path), run_ours(path)  # warm-up
-        t_bare = best_of(args.repeat, lambda p=path: run_bare(p))
-        t_ours = best_of(args.repeat, lambda p=path: run_ours(p))
+        run_bare(path)  # warm-up
+        run_ours(path)
+        t_bare = best_of(args.repeat, functools.partial(run_bare, path))
+        t_ours = best_of(args.repeat, functools.partial(run_ours, path))
         print(
             f"{path.name[:34]:<34} {duration:8.1f} {t_bare:8.2f} {t_bare / duration:9.3f} "
             f"{t_ours:8.2f} {t_ours / duration:9.3f} {t_bare / t_ours:8.2f}x"

@@ -111,7 +111,9 @@ def serve_process(
 
 def open_ws(server: RunningServer, token: str | None = "s3cret", **kwargs: Any) -> ClientConnection:
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    return connect(server.url, additional_headers=headers, **kwargs)
+    # **kwargs could hold connect()'s ``legacy``, which picks between its overloads: not passed here
+    ws: ClientConnection = connect(server.url, additional_headers=headers, **kwargs)
+    return ws
 
 
 def start_msg(**fields: Any) -> str:

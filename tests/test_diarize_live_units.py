@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ def voices(seed: int = 0, n: int = 3, dim: int = 16) -> np.ndarray:
 
 
 def noisy(v: np.ndarray, rng: np.random.Generator, scale: float = 0.15) -> np.ndarray:
-    return v + scale * rng.normal(size=v.shape) / np.sqrt(v.shape[-1])
+    out: np.ndarray = v + scale * rng.normal(size=v.shape) / np.sqrt(v.shape[-1])
+    return out
 
 
 def test_speakers_keep_their_labels_for_the_whole_session() -> None:
@@ -120,7 +122,10 @@ def test_session_audio_slices_stay_right_while_another_thread_appends() -> None:
     """Live speech reads a speaker's first sentence on its own thread while the ASR worker
     appends: every slice holds exactly the samples of its stream positions."""
     store = SessionAudio(max_s=4.0, tail_s=2.0)
-    value = lambda chunk: ((chunk % 200) + 1) / 400  # noqa: E731  (chunk i: samples 160 i to 160 i + 159)
+
+    def value(chunk: int) -> float:  # chunk i: samples 160 i to 160 i + 159
+        return ((chunk % 200) + 1) / 400
+
     wrong: list[int] = []
     done = threading.Event()
 
@@ -147,7 +152,7 @@ def test_session_audio_slices_stay_right_while_another_thread_appends() -> None:
     assert not wrong, wrong[:5]
 
 
-def start(options: dict[str, object]) -> str:
+def start(options: Mapping[str, object]) -> str:
     return json.dumps({"type": "start", "sample_rate": 16000, "options": options})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,10 +32,10 @@ FLOOR_SIMILARITY = 0.3
 (the lowest seen: 0.40, "Y soy Sheila y Texas ..." in Kokoro's accent)."""
 
 
-def _streams(path: Path) -> list[dict[str, object]]:
+def _streams(path: Path) -> list[dict[str, Any]]:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
                          capture_output=True, check=True, text=True).stdout  # fmt: skip
-    streams: list[dict[str, object]] = json.loads(out)["streams"]
+    streams: list[dict[str, Any]] = json.loads(out)["streams"]
     return streams
 
 
@@ -80,7 +81,7 @@ def test_cli_dubs_the_video_keeping_its_stream_and_sync(data: Path, tmp_path: Pa
     assert _video_hash(out) == _video_hash(video)
     assert abs(_duration(out) - _duration(video)) <= 0.1
     assert abs(integrated_loudness(out) - -14.0) <= 1.0
-    kinds = [(s["codec_type"], s.get("tags", {}).get("language")) for s in _streams(out)]  # type: ignore[union-attr]
+    kinds = [(s["codec_type"], s.get("tags", {}).get("language")) for s in _streams(out)]
     assert kinds == [("video", "eng"), ("audio", "spa"), ("audio", "eng"), ("subtitle", "spa")]
     report = json.loads((tmp_path / "example.es.dub.json").read_text(encoding="utf-8"))
     assert report["target_language"] == "es" and len(report["voices"]) == 1

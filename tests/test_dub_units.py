@@ -133,7 +133,9 @@ def test_cache_round_trips_a_transcript(tmp_path: Path) -> None:
     t = Transcript("en", 3.0, "base", (segment,), turns=turns, translation_language="es", translator="apertium")
     cache = JobCache(tmp_path, "ab" * 32)
     cache.write_json("t.json", transcript_to_json(t))
-    assert transcript_from_json(cache.read_json("t.json")) == t
+    stored = cache.read_json("t.json")
+    assert stored is not None
+    assert transcript_from_json(stored) == t
     assert cache.read_json("missing.json") is None
     cache.write_audio("a.wav", np.ones((2, 10), np.float32) * 0.5, 48000)
     audio, rate = cache.read_audio("a.wav") or (None, 0)

@@ -15,7 +15,7 @@ from tests.servers import RunningServer
 from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.client import current_finals, stream_samples
-from voicestream.subtitles.growing import GrowingSubtitles, LiveCaptions
+from voicestream.subtitles.growing import GrowingSubtitles, LiveCaptions, LiveFormat
 
 
 def _final(fid: int, words: list[tuple[str, float, float]], speaker: str | None = None) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def _srt_text(path: Path) -> str:
 def test_live_captions_apply_finals_revisions_and_speaker_corrections(tmp_path: Path) -> None:
     """Finals add cues, a revision replaces the finals it names in place, a speaker correction
     relabels its final's words; each change rewrites the files, which parse back."""
-    targets = {"srt": tmp_path / "live.srt", "vtt": tmp_path / "live.vtt"}
+    targets: dict[LiveFormat, Path] = {"srt": tmp_path / "live.srt", "vtt": tmp_path / "live.vtt"}
     hook = GrowingSubtitles(targets)
     hook({"type": "partial", "text": "hello"})
     assert hook.writes == 0 and not targets["srt"].exists()
@@ -46,7 +46,7 @@ def test_live_captions_apply_finals_revisions_and_speaker_corrections(tmp_path: 
     assert _srt_text(targets["srt"]) == "Speaker 1: Hello there. How were you?"
     hook({"type": "speaker_update", "final": 3, "speaker": "Speaker 2", "speakers": ["Speaker 2"] * 3})
     assert _srt_text(targets["srt"]) == "Speaker 1: Hello there. Speaker 2: How were you?"
-    voices = [c.voice for c in webvtt.from_buffer(io.StringIO(targets["vtt"].read_text()))]
+    voices = [c.voice for c in webvtt.from_buffer(io.StringIO(targets["vtt"].read_text())).captions]
     assert voices == ["Speaker 1", "Speaker 2"]
     assert hook.writes == 4 * 2
     hook({"type": "subtitles", "format": "srt", "text": "1\n00:00:00,000 --> 00:00:01,000\nfrom the server\n\n"})
@@ -65,7 +65,7 @@ def test_subtitle_files_grow_with_each_final_and_end_as_the_export(
     files parse and hold exactly the finals so far; at the end each file is the server's
     export of the session, and the client's own rendering of its finals equals that export."""
     samples = media.decode(data / "long_form" / "librispeech_concat_4spk.wav")
-    targets = {"srt": tmp_path / "live.srt", "vtt": tmp_path / "live.vtt"}
+    targets: dict[LiveFormat, Path] = {"srt": tmp_path / "live.srt", "vtt": tmp_path / "live.vtt"}
     hook = GrowingSubtitles(targets)
     seen: list[dict[str, Any]] = []
     checked = [0]
@@ -78,7 +78,7 @@ def test_subtitle_files_grow_with_each_final_and_end_as_the_export(
             said = "".join(w["word"] for f in current_finals(seen) for w in f["words"]).split()
             assert _srt_text(targets["srt"]).split() == said
             vtt = webvtt.from_buffer(io.StringIO(targets["vtt"].read_text()))
-            assert " ".join(c.text.replace("\n", " ") for c in vtt).split() == said
+            assert " ".join(c.text.replace("\n", " ") for c in vtt.captions).split() == said
             checked[0] += 1
 
     server = RunningServer(tiny_engine, max_rate=0)

@@ -165,10 +165,11 @@ def test_silence_and_noise_give_empty_text_even_with_a_prompt(api_server: Runnin
         clip = io.BytesIO()
         soundfile.write(clip, samples, 16000, format="WAV")
         for prompt in (None, "Kowloon, Qiao, EBITDA"):
-            extra = {"prompt": prompt} if prompt else {}
-            result = client(api_server).audio.transcriptions.create(
-                model="tiny.en", file=("quiet.wav", clip.getvalue()), **extra
-            )
+            transcriptions, file = client(api_server).audio.transcriptions, ("quiet.wav", clip.getvalue())
+            if prompt:
+                result = transcriptions.create(model="tiny.en", file=file, prompt=prompt)
+            else:
+                result = transcriptions.create(model="tiny.en", file=file)
             assert result.text == "", (prompt, result.text)
 
 
@@ -289,7 +290,7 @@ def test_an_upload_does_not_starve_live_sessions(tiny_engine: FasterWhisperEngin
     flac = io.BytesIO()
     soundfile.write(flac, audio, 16000, format="FLAC")
     engine = TimedFileWindows(tiny_engine)
-    server = RunningServer(engine, max_sessions=2, max_rate=0, workers=1)  # type: ignore[arg-type]
+    server = RunningServer(engine, max_sessions=2, max_rate=0, workers=1)
     try:
         window: list[float] = []
         texts: list[str] = []

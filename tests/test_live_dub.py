@@ -34,7 +34,7 @@ from voicestream.registry import create_synthesizers
 from voicestream.server import protocol as p
 from voicestream.timebase import SAMPLE_RATE
 from voicestream.translate.choose import choose
-from voicestream.tts.base import Speech
+from voicestream.tts.base import Gender, Speech
 from voicestream.tts.pitch import gender_from_f0, median_f0
 
 pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
@@ -194,7 +194,7 @@ def test_each_speaker_gets_a_voice_of_their_own(
                       StreamSettings(), diarizer=LiveDiarizer(DiarizationModels(diarizer)), translation=live,
                       choose_translator=lambda source: choose(source, "es", None, None))  # fmt: skip
     events: list[ev.TranslationEvent] = []
-    judged_live: dict[str | None, str] = {}
+    judged_live: dict[str | None, Gender] = {}
     step = SAMPLE_RATE // 2
     for i in range(0, samples.size + step, step):
         if i < samples.size:

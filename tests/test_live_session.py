@@ -63,9 +63,7 @@ def test_the_end_of_stream_comes_in_order_finals_revisions_exports_done(
     the export at stop holds the revised text; ``done`` comes last and counts it all."""
     monkeypatch.setattr("voicestream.live.state.REVISION_BEAM", 5)  # how the scripted engine tells them apart
     audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
-    events = events_of(
-        with_services(ScriptedEngine(), lambda s: stream_samples(s, audio, export=("srt", "vtt")))  # type: ignore[arg-type]
-    )
+    events = events_of(with_services(ScriptedEngine(), lambda s: stream_samples(s, audio, export=("srt", "vtt"))))
     kinds = [type(e).__name__ for e in events]
     assert kinds[-3:] == ["SubtitlesEvent", "SubtitlesEvent", "DoneEvent"], kinds
     last_text = max(i for i, e in enumerate(events) if isinstance(e, FinalEvent | RevisionEvent | PartialEvent))

@@ -163,7 +163,7 @@ class _FlakyEngine:
 
 
 def test_a_failing_worker_fails_only_its_session(tiny_engine: FasterWhisperEngine, data: Path) -> None:
-    server = RunningServer(_FlakyEngine(tiny_engine), max_rate=0, workers=2)  # type: ignore[arg-type]
+    server = RunningServer(_FlakyEngine(tiny_engine), max_rate=0, workers=2)
     try:
         jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
         loud = jfk / np.abs(jfk).max()

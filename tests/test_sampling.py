@@ -5,7 +5,7 @@ repeatable draws, the token budget, and the fallback choice."""
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,7 +22,7 @@ from voicestream.asr.speculative import GreedyResult, HypothesisDrafter
 
 EOT = 3
 with np.errstate(divide="ignore"):  # the start row gives end-of-text no chance
-    TABLE = np.log(
+    TABLE: npt.NDArray[np.float32] = np.log(
         np.array(
             [  # next-token probabilities after each token (a Markov chain), then at the start
                 [0.1, 0.6, 0.2, 0.1],
@@ -34,7 +34,8 @@ with np.errstate(divide="ignore"):  # the start row gives end-of-text no chance
         )
     ).astype(np.float32)
 START = 4
-TRANSPOSED = np.exp(TABLE[:4].astype(np.float64)).T / np.exp(TABLE[:4].astype(np.float64)).T.sum(axis=1, keepdims=True)
+_CHAIN = np.exp(TABLE[:4].astype(np.float64)).T
+TRANSPOSED: npt.NDArray[np.float64] = _CHAIN / _CHAIN.sum(axis=1, keepdims=True)
 
 
 class MarkovDecoder:
@@ -46,7 +47,7 @@ class MarkovDecoder:
         self.passes = 0
 
     def first_logits(self) -> npt.NDArray[np.float32]:
-        return TABLE[START]
+        return TABLE[START, :]
 
     def feed(self, tokens: Sequence[int]) -> npt.NDArray[np.float32]:
         self.passes += 1
@@ -63,17 +64,20 @@ class MarkovDecoder:
 
 def row(fed: int, last: int) -> npt.NDArray[np.float32]:
     """Logits after ``fed`` generated tokens, the last one ``last``."""
-    return TABLE[last] if fed % 2 == 0 else np.log(TRANSPOSED[last])
+    return TABLE[last, :] if fed % 2 == 0 else np.log(TRANSPOSED[last, :]).astype(np.float32)
 
 
 def exact(temperature: float, budget: int) -> dict[tuple[int, ...], float]:
     """Probability of every sequence (end-of-text dropped) sampled from the tempered chain."""
 
     def q(fed: int, last: int) -> npt.NDArray[np.float64]:
-        p = np.exp((TABLE[START] if fed == 0 else row(fed, last)).astype(np.float64) / temperature)
-        return p / p.sum()
+        p: npt.NDArray[np.float64] = np.exp(
+            (TABLE[START] if fed == 0 else row(fed, last)).astype(np.float64) / temperature
+        )
+        p /= p.sum()
+        return p
 
-    out: dict[tuple[int, ...], float] = Counter()
+    out: defaultdict[tuple[int, ...], float] = defaultdict(float)
     for n in range(1, budget + 1):
         for seq in itertools.product(range(4), repeat=n):
             if EOT in seq[:-1] or (n < budget and seq[-1] != EOT):
@@ -85,10 +89,10 @@ def exact(temperature: float, budget: int) -> dict[tuple[int, ...], float]:
     return out
 
 
-def positions(counts: Mapping[tuple[int, ...], float]) -> Counter[tuple[int, int]]:
+def positions(counts: Mapping[tuple[int, ...], float]) -> defaultdict[tuple[int, int], float]:
     """Share of each token (or -1: ended before it) at each of the 4 positions."""
     total = sum(counts.values())
-    out: Counter[tuple[int, int]] = Counter()
+    out: defaultdict[tuple[int, int], float] = defaultdict(float)
     for seq, n in counts.items():
         for k in range(4):
             out[k, seq[k] if k < len(seq) else -1] += n / total

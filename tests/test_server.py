@@ -157,7 +157,7 @@ def test_token_accepted_three_ways(strict_server: RunningServer, how: str) -> No
 
 def test_foreign_origin_refused(strict_server: RunningServer) -> None:
     """A page from another site cannot use the server: 4403."""
-    with open_ws(strict_server, origin="https://evil.example") as ws:  # type: ignore[arg-type]
+    with open_ws(strict_server, origin="https://evil.example") as ws:
         assert close_code(ws)[0] == p.CLOSE_FORBIDDEN_ORIGIN
 
 
@@ -308,7 +308,7 @@ class _FailingEngine:
 
 def test_inference_failure_closes_only_that_session(data: Path) -> None:
     """A model error mid-request closes that session with 1011; the server keeps serving."""
-    server = RunningServer(_FailingEngine(), max_rate=0)  # type: ignore[arg-type]
+    server = RunningServer(_FailingEngine(), max_rate=0)
     try:
         speech = media.decode(data / "jfk_public_domain" / "jfk.flac")
         with pytest.raises(StreamClosedError, match="1011"):
@@ -346,7 +346,7 @@ def test_interim_updates_decode_greedily_and_final_decodes_keep_the_fallback(
     from voicestream.live.state import STREAM_DECODE
 
     engine = _RecordingEngine(tiny_engine)
-    finals, session = replay(engine, media.decode(data / "jfk_public_domain" / "jfk.flac"))  # type: ignore[arg-type]
+    finals, session = replay(engine, media.decode(data / "jfk_public_domain" / "jfk.flac"))
     interim = engine.ladders.count((0.0,))
     final = engine.ladders.count(STREAM_DECODE.temperatures)
     assert interim + final == len(engine.ladders) == session.stats.decodes

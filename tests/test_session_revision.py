@@ -14,11 +14,12 @@ import pytest
 from voicestream import media
 from voicestream.asr import AsrSegment, DecodeOptions
 from voicestream.client import current_finals
+from voicestream.live.events import FinalEvent, RevisionEvent
 from voicestream.live.policy import StreamSettings
 from voicestream.live.state import SessionState
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.messages import Word
-from voicestream.server.protocol import FinalEvent, RevisionEvent, encode_event
+from voicestream.server.protocol import encode_event
 
 GREEDY = "and so my fellow american ask not"
 BEAM = "And so, my fellow Americans, ask not."

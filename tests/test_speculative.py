@@ -77,11 +77,14 @@ def perturbed(text: str) -> str:
 
 
 @pytest.mark.slow
-def test_plain_step_decoding_is_ctranslate2_greedy(plain: FasterWhisperEngine, data: Path, read_speech: list) -> None:
+def test_plain_step_decoding_is_ctranslate2_greedy(
+    plain: FasterWhisperEngine, data: Path, read_speech: list[tuple[Path, str]]
+) -> None:
     """The step loop (prefill + one token per pass) picks what ``Whisper.generate`` picks."""
     from faster_whisper.transcribe import get_suppressed_tokens
 
     g = plain.greedy
+    assert g is not None
     for name, audio, prompt in windows(data, read_speech):
         language = plain.detect_language(audio)[0]
         options = replace(GREEDY, language=language, initial_prompt=prompt)
@@ -102,7 +105,7 @@ def test_drafts_give_the_plain_tokens(
     with_tiny: FasterWhisperEngine,
     with_self: FasterWhisperEngine,
     data: Path,
-    read_speech: list,
+    read_speech: list[tuple[Path, str]],
 ) -> None:
     """tiny.en and same-model drafts, hypothesis drafts, and both: token-identical output."""
     tiny_stats, self_stats, hyp_stats = SpeculativeStats(), SpeculativeStats(), SpeculativeStats()
@@ -163,6 +166,7 @@ def test_auto_policy_follows_the_measured_costs(plain: FasterWhisperEngine) -> N
     auto = FasterWhisperEngine.load(resolve("base"), compute_type="float32", draft=resolve("tiny.en"))
     cost = auto.draft_cost
     assert cost is not None and cost.main_step_s > 0 and cost.draft_step_s > 0 and cost.verify_s > 0
+    assert auto.greedy is not None
     assert (auto.greedy.draft is not None) == (cost.speedup >= 1.0)
     assert ("on:" in auto.draft_note) == (cost.speedup >= 1.0) and "expected" in auto.draft_note
 

@@ -10,7 +10,9 @@ import numpy.typing as npt
 import pytest
 
 from voicestream.asr.speculative import (
+    Drafter,
     DraftSettings,
+    DraftSource,
     GreedyResult,
     HypothesisDrafter,
     SpeculativeStats,
@@ -64,7 +66,7 @@ class FakeDecoder:
 class ListDrafter:
     """Proposes from a fixed token list by position (right or wrong)."""
 
-    def __init__(self, tokens: list[int], source: str = "model") -> None:
+    def __init__(self, tokens: list[int], source: DraftSource = "model") -> None:
         self.tokens = tokens
         self.source = source
 
@@ -72,15 +74,24 @@ class ListDrafter:
         return self.tokens[len(history) : len(history) + k]
 
 
-def decode(seed: int, length: int, drafters: Sequence[object] = (), budget: int = 64, **kw: object) -> GreedyResult:
+def decode(
+    seed: int,
+    length: int,
+    drafters: Sequence[Drafter] = (),
+    budget: int = 64,
+    *,
+    settings: DraftSettings | None = None,
+    stats: SpeculativeStats | None = None,
+) -> GreedyResult:
     return greedy_decode(
         FakeDecoder(seed, length),
         eot=EOT,
         suppress=[SUPPRESSED],
         first_suppress=[BLANK, EOT],
         max_new_tokens=budget,
-        drafters=drafters,  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
+        drafters=drafters,
+        settings=settings,
+        stats=stats,
     )
 
 

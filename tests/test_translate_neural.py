@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # as in voicestream/cli/ray_config.py: types-PyYAML is not a dependency
 
 from voicestream.errors import ModelError
 from voicestream.translate.base import Sentence
