@@ -6,10 +6,10 @@ import itertools
 
 import numpy as np
 
+from voicestream.live.events import FinalEvent, PartialEvent
 from voicestream.live.policy import DecodeRequest, StreamingTranscriber, StreamSettings
 from voicestream.live.revision import Revision
 from voicestream.messages import Word
-from voicestream.server.protocol import FinalEvent, PartialEvent
 
 SR = 16000
 SPEECH, SILENCE = 0.9, 0.05
@@ -302,7 +302,7 @@ def test_a_title_does_not_end_the_caption_line() -> None:
     policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
     hyps = ["I met Mr.", "I met Mr. Quilter in", "I met Mr. Quilter in the U.S.", "I met Mr. Quilter in the U.S. The"]
     hyps += ["I met Mr. Quilter in the U.S. The end was near"]
-    events: list[PartialEvent | FinalEvent] = []
+    events: list[PartialEvent | FinalEvent | Revision] = []
     for text in hyps:
         feed(policy, 1.0, SPEECH)
         request = policy.next_decode()
