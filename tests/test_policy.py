@@ -63,6 +63,21 @@ def test_local_agreement_commits_agreed_prefix_but_not_newest_word() -> None:
     assert finals(policy.events()) == ["sat"]
 
 
+def test_words_old_enough_are_confirmed_from_one_decode() -> None:
+    """A session behind real time decodes seldom, and agreement alone would keep its words
+    for two decodes: a word ending ``confirm_age_s`` before the audio's end is confirmed by
+    the first decode that reads it; younger words still wait for agreement, and with
+    ``confirm_age_s=None`` every word does."""
+    heard = words("one two three four five six", 0.0, 0.6)  # ends 0.3, 0.9, ... 3.3 s
+    for age, expected in ((2.5, ["one two three"]), (None, [])):
+        policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0, confirm_age_s=age))
+        feed(policy, 4.0, SPEECH)
+        request = policy.next_decode()
+        assert request is not None and not request.final
+        policy.apply(request, heard)
+        assert finals(policy.events()) == expected, age
+
+
 def test_finals_never_retracted_and_times_monotonic() -> None:
     """A later hypothesis that rewrites confirmed words cannot change or repeat them."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
