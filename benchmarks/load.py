@@ -53,7 +53,7 @@ class Result:
     asr: dict[str, Any] | None = None  # /metrics' "asr" at the end (serve --ray: the replicas' figures)
     first_third: list[float] | None = None  # final latency of words spoken in the first third of the run
     last_third: list[float] | None = None  # ... in the last third (the finals after stop included)
-    at_pauses: list[float] | None = None  # final latency of the words of each segment's last final (a pause's)
+    segment_ends: list[float] | None = None  # final latency of the words of each segment's last final
 
     @property
     def growth_s(self) -> float:
@@ -159,7 +159,7 @@ def run_load(
     timed = [(w["end"], e["recv_s"] - w["end"]) for r in results if r for e in r if e["type"] == "final"
              for w in e["words"]]  # fmt: skip
     finals = [lat for _, lat in timed]
-    at_pauses = [e["recv_s"] - w["end"] for r in results if r for e in _closing_finals(r) for w in e["words"]]
+    segment_ends = [e["recv_s"] - w["end"] for r in results if r for e in _closing_finals(r) for w in e["words"]]
     partials = [e["recv_s"] - e["words"][-1]["end"] for r in results if r for e in r
                 if e["type"] == "partial" and e["words"]]  # fmt: skip
     held = sum(1 for r in results if r and r[-1]["type"] == "done")
@@ -171,13 +171,14 @@ def run_load(
         lag_p99_ms=max(lags) if lags else 0.0, rtf=(after["cpu_s"] - before["cpu_s"]) / (seconds * count),
         rss_per_session_mb=(max(rss, default=before["rss_mb"]) - before["rss_mb"]) / count, asr=after.get("asr"),
         first_third=[lat for end, lat in timed if end < seconds / 3],
-        last_third=[lat for end, lat in timed if end >= 2 * seconds / 3], at_pauses=at_pauses,
+        last_third=[lat for end, lat in timed if end >= 2 * seconds / 3], segment_ends=segment_ends,
     )  # fmt: skip
 
 
 def _closing_finals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each segment's last final: confirmed at a pause (or the end), where the others of the
-    segment were confirmed as the speech went on (agreement, age)."""
+    """Each segment's last final. A segment ends at a pause (its last words confirmed by the
+    final decode), at a confirmed sentence end (held for ``mark_settle_s``) or where a
+    revision lands; the other finals are confirmed as the speech goes on."""
     finals = [e for e in events if e["type"] == "final"]
     return [e for e, after in zip(finals, [*finals[1:], None], strict=True)
             if after is None or after["segment"] != e["segment"]]  # fmt: skip
@@ -192,8 +193,8 @@ def show(r: Result, base: Result | None) -> None:
     print(
         f"N={r.sessions}: held {r.held}/{r.sessions}, refused {r.refused} | final p50 {pct(r.final, 50):.2f} "
         f"p95 {pct(r.final, 95):.2f} p99 {pct(r.final, 99):.2f} s (p95 first/last third "
-        f"{pct(r.first_third or [], 95):.2f}/{pct(r.last_third or [], 95):.2f}, at pauses "
-        f"{pct(r.at_pauses or [], 95):.2f}) | partial p50 {pct(r.partial, 50):.2f} "
+        f"{pct(r.first_third or [], 95):.2f}/{pct(r.last_third or [], 95):.2f}, at segment ends "
+        f"{pct(r.segment_ends or [], 95):.2f}) | partial p50 {pct(r.partial, 50):.2f} "
         f"p95 {pct(r.partial, 95):.2f} p99 {pct(r.partial, 99):.2f} s | loop lag p99 {r.lag_p99_ms:.1f} ms | "
         f"server RTF {r.rtf:.3f} CPU s per audio s per session{ratio} | RSS +{r.rss_per_session_mb:.0f} MB/session",
         flush=True,

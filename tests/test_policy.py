@@ -193,6 +193,21 @@ def _paused(context_s: float = 3.0) -> StreamingTranscriber:
     return policy
 
 
+def test_a_word_read_in_a_spliced_context_is_not_old_enough() -> None:
+    """The pause cut out between a spliced context and the new speech is no audio the decoder
+    read: a word placed in the context (a word straddling the join, or invented in its
+    pre-roll) is not confirmed by age from the first decode after the pause."""
+    policy = _paused()
+    feed(policy, 1.0, SPEECH)
+    request = policy.next_decode()
+    assert request is not None and not request.final and len(request.window.pieces) == 2
+    context_end = request.window.pieces[0].end_s
+    assert request.end_s - context_end > 2.5  # by stream time alone the word would be old
+    heard = [Word(context_end - 0.1, context_end, " How", 0.9), *words("however we", request.end_s - 0.9)]
+    policy.apply(request, heard)
+    assert finals(policy.events()) == []
+
+
 def _after_a_pause(context_s: float) -> DecodeRequest:
     policy = _paused(context_s)
     revision = policy.next_revision()

@@ -9,7 +9,9 @@ How text becomes final:
 - every ``update_interval_s`` of new audio while speech is in the buffer, the
   unconfirmed buffer is re-decoded with the confirmed text as prompt;
 - the prefix two consecutive hypotheses agree on is confirmed (LocalAgreement-2)
-  and sent as a ``final``; the rest is sent as a ``partial`` revision;
+  and sent as a ``final``, as are the words ending ``confirm_age_s`` before the audio's
+  end (a session behind real time decodes seldom); the rest is sent as a ``partial``
+  revision;
 - a silence of ``end_silence_s`` after speech finalises everything heard so far;
 - confirmed audio stays in the buffer as acoustic context (re-decoded words before
   the confirmed point are dropped by time and by n-gram overlap); the buffer is cut
@@ -78,8 +80,8 @@ class StreamSettings:
         revise_after_s: Confirmed speech (s) after which the next confirmed sentence end
             closes the utterance even without a pause.
         confirm_age_s: A word that ends at least this long (s) before the end of the audio
-            is confirmed from a single decode, without waiting for the next to agree
-            (``None``: agreement only). A session behind real time decodes every 2 s or
+            (and starts after a spliced context) is confirmed from a single decode, without
+            waiting for the next to agree (``None``: agreement only). A session behind real time decodes every 2 s or
             more, and agreement kept its words for two such decodes. Replayed (base) on
             v2_dev's 62 English recordings joined into 8 sessions, at one decode per 2 s:
             words confirmed (stream time) p95 4.14 s after their end against 6.63 s, first
@@ -336,8 +338,9 @@ class StreamingTranscriber:
         # punctuation): it waits for a later word or for audio after it.
         n = agreed_prefix(self._hypothesis, fresh) if confirm else 0
         if confirm and self.settings.confirm_age_s is not None:
-            old = request.end_s - self.settings.confirm_age_s
-            n = max(n, sum(1 for _ in itertools.takewhile(lambda w: w.end_s <= old, fresh)))
+            # age is audio the decoder read after the word: a spliced context's cut pause is none
+            old, since = request.end_s - self.settings.confirm_age_s, request.window.pieces[-1].start_s
+            n = max(n, sum(1 for _ in itertools.takewhile(lambda w: since <= w.start_s and w.end_s <= old, fresh)))
         if request.window.duration_s < self.settings.min_confirm_s:
             n = 0
         if n and self._waits(fresh[n - 1], n == len(fresh), request.end_s):

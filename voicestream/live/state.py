@@ -359,8 +359,9 @@ class SessionState:
         language = self.policy.language if settled else None
         language = language or self._detect_language(request.audio, request.final)
         # Interim updates decode greedily only: LocalAgreement confirms only words two updates
-        # agree on, so a greedy decode that trips a fallback check costs at most a word that
-        # waits. Sampled fallback (best of 5 per temperature) on interim windows, often cut
+        # agree on (or, by age, words 2.5 s older than the audio's end, which the revision
+        # decodes again), so a greedy decode that trips a fallback check mostly costs a word
+        # that waits. Sampled fallback (best of 5 per temperature) on interim windows, often cut
         # mid-word, took half of all ASR time here for no better text; final decodes keep it.
         temperatures = self._decode.temperatures if request.final else self._decode.temperatures[:1]
         # an update whose language was just detected decodes at the model's margin: one encoder pass
