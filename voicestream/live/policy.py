@@ -81,8 +81,9 @@ class StreamSettings:
             closes the utterance even without a pause.
         confirm_age_s: A word that ends at least this long (s) before the end of the audio
             (and starts after a spliced context) is confirmed from a single decode, without
-            waiting for the next to agree (``None``: agreement only). A session behind real time decodes every 2 s or
-            more, and agreement kept its words for two such decodes. Replayed (base) on
+            waiting for the next to agree (``None``: agreement only). A session behind real
+            time decodes every 2 s or more, and agreement kept its words for two such
+            decodes. Replayed (base) on
             v2_dev's 62 English recordings joined into 8 sessions, at one decode per 2 s:
             words confirmed (stream time) p95 4.14 s after their end against 6.63 s, first
             finals 14.90% WER against 14.49%, revised 12.31% against 12.45%; per 1 s 3.08
