@@ -514,6 +514,27 @@ def test_utterances_that_ended_while_one_was_decoded_are_revised_each_on_its_own
     assert policy.next_revision() is None
 
 
+def test_revised_finals_keep_the_segments_of_the_finals_they_replace() -> None:
+    """A revision lands while the next utterance's segment is open: its finals take the
+    segments of the finals they replace (a sentence each, as before), and the open segment
+    is neither taken nor closed, so the live sentence stays in one segment."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0))
+    _utterance(policy, "the cat sad. On a mat", 0.0, 3)
+    replaced = [(e.segment, finals([e])) for e in policy.events() if isinstance(e, FinalEvent)]
+    assert replaced[0] == (0, ["the cat sad."]) and {seg for seg, _ in replaced[1:]} == {1}, replaced
+    revision = policy.next_revision()
+    assert revision is not None and revision.replaces == len(replaced)
+    _confirm(policy, "and then slept", 2, 4.8)
+    live = [e for e in policy.events() if isinstance(e, FinalEvent)]
+    policy.apply(revision, words("the cat sat. On a mat.", 0.0, 0.3))
+    _confirm(policy, "and then slept well", 2, 4.8)
+    events = policy.events()
+    revised = [e for e in events if isinstance(e, Revision) and e.finals]
+    assert [(f.segment, finals([f])) for f in revised[0].finals or ()] == [(0, ["the cat sat."]), (1, ["On a mat."])]
+    live += [e for e in events if isinstance(e, FinalEvent)]
+    assert live and {e.segment for e in live} == {2}, [(e.segment, finals([e])) for e in live]
+
+
 def test_a_pause_heard_before_its_final_still_ends_the_utterance() -> None:
     """A session behind real time: the utterance's final decode comes after its pause and
     the next speech were pushed. The pause still ends it: revised alone, not with the next."""

@@ -184,11 +184,13 @@ class StreamingTranscriber:
         self._tape_start = 0  # stream sample index of _tape[0]
         self._utterance: list[Word] = []  # words confirmed since the last revision
         self._utterance_sizes: list[int] = []  # words in each of the utterance's finals
+        self._utterance_segments: list[int] = []  # the segment of each of the utterance's finals
         self._pauses: list[float] = []  # stream s where the long pauses since the utterance began
         self._before: list[Word] = []  # confirmed words before the utterance (its prompt)
         self._revise_due = False
         # (utterance, words before, its finals' sizes) handed out for revision
-        self._revising: tuple[list[Word], list[Word], list[int]] | None = None
+        # the utterance out for revision, the words before it, and (start s, segment) of each of its finals
+        self._revising: tuple[list[Word], list[Word], list[tuple[float, int]]] | None = None
 
     @property
     def _buffer_start_s(self) -> float:
@@ -385,9 +387,11 @@ class StreamingTranscriber:
         n = sum(self._utterance_sizes[:k])
         words, rest = self._utterance[:n], self._utterance[n:]
         request = self._revision_request(words, k)
-        self._revising = (words, self._before, self._utterance_sizes[:k])
+        starts = [words[i].start_s for i in itertools.accumulate(self._utterance_sizes[: k - 1], initial=0)]
+        self._revising = (words, self._before, list(zip(starts, self._utterance_segments[:k], strict=True)))
         self._before = (self._before + words)[-self.settings.prompt_words :]
         self._utterance, self._utterance_sizes = rest, self._utterance_sizes[k:]
+        self._utterance_segments = self._utterance_segments[k:]
         self._pauses = self._pauses_after(words[-1].end_s)
         paused = not self._speaking and self._silence_s >= self.settings.revise_pause_s
         ended = self._finished or paused or self._ended(rest)
@@ -442,7 +446,7 @@ class StreamingTranscriber:
         """Replace the revised utterance's finals by ``words`` (stream seconds) where they
         differ and look whole."""
         assert self._revising is not None, "apply() of a revision that next_revision() did not hand out"
-        old, before, _ = self._revising
+        old, before, replaced = self._revising
         self._revising = None
         new = utterance_words(words, old, before)
         finals: tuple[FinalEvent, ...] | None = None
@@ -452,8 +456,7 @@ class StreamingTranscriber:
             for i, w in enumerate(new):
                 run.append(w)
                 if i == len(new) - 1 or ends_sentence(w, new[i + 1]):
-                    out.append(FinalEvent(self._segment, tuple(run), self.language))
-                    self._close_segment()
+                    out.append(FinalEvent(_segment_at(replaced, run[0].start_s), tuple(run), self.language))
                     run = []
             self.finals += len(out)
             finals = tuple(out)
@@ -511,6 +514,7 @@ class StreamingTranscriber:
         if self.settings.revise:
             self._utterance.extend(words)
             self._utterance_sizes.append(len(words))
+            self._utterance_segments.append(self._segment)
             span = _span(self._utterance)
             if span >= REVISE_MAX_S or (span >= self.settings.revise_after_s and ends_sentence(words[-1])):
                 self._revise_due = True
@@ -551,3 +555,12 @@ class StreamingTranscriber:
 def _span(words: list[Word]) -> float:
     """Seconds from the first word's start to the last word's end."""
     return words[-1].end_s - words[0].start_s
+
+
+def _segment_at(finals: list[tuple[float, int]], start_s: float) -> int:
+    """The segment of a revised final that starts at ``start_s`` (stream s): that of the
+    last replaced final (``(start s, segment)`` in order) starting at or before it, else the
+    first's. Revised text stays in the segments of the text it replaces; a live segment
+    open meanwhile is neither taken nor closed."""
+    earlier = [segment for start, segment in finals if start <= start_s]
+    return earlier[-1] if earlier else finals[0][1]
