@@ -83,10 +83,10 @@ class StreamSettings:
             (and starts after a spliced context) is confirmed from a single decode, without
             waiting for the next to agree (``None``: agreement only). A session behind real
             time decodes every 2 s or more, and agreement kept its words for two such
-            decodes. Replayed (base) on
-            v2_dev's 62 English recordings joined into 8 sessions, at one decode per 2 s:
-            words confirmed (stream time) p95 4.14 s after their end against 6.63 s, first
-            finals 14.90% WER against 14.49%, revised 12.31% against 12.45%; per 1 s 3.08
+            decodes. Replayed (base) on v2_dev's 62 English recordings joined into 8
+            sessions, at one decode per 2 s: words confirmed (stream time) p95 4.14 s after
+            their end against 6.63 s, first finals 14.90% WER against 14.49%, revised 12.31%
+            against 12.45%; per 1 s 3.08
             vs 3.64 s, 16.46% vs 15.78%, 12.52% vs 12.59%. 2.0 s (15.51% / 12.31% / 3.86 s
             at 2 s) and 1.5 s (16.87% / 13.27% / 3.42 s) cost more text. Not fitted on the
             87 s long-form file: at 2 s, p95 3.76 vs 5.37 s, first finals 2.45% vs 2.86%,
@@ -188,7 +188,6 @@ class StreamingTranscriber:
         self._pauses: list[float] = []  # stream s where the long pauses since the utterance began
         self._before: list[Word] = []  # confirmed words before the utterance (its prompt)
         self._revise_due = False
-        # (utterance, words before, its finals' sizes) handed out for revision
         # the utterance out for revision, the words before it, and (start s, segment) of each of its finals
         self._revising: tuple[list[Word], list[Word], list[tuple[float, int]]] | None = None
 
