@@ -14,6 +14,8 @@ import pytest
 from voicestream import media
 from voicestream.asr import AsrSegment, DecodeOptions
 from voicestream.client import current_finals
+from voicestream.diarize.live import LiveDiarizer
+from voicestream.diarize.online import OnlineSettings
 from voicestream.live.events import FinalEvent, RevisionEvent
 from voicestream.live.policy import StreamSettings
 from voicestream.live.state import SessionState
@@ -135,3 +137,57 @@ def test_a_revision_decoded_alongside_replaces_only_its_utterance(speech: np.nda
     assert all(a.start_s <= b.start_s for a, b in itertools.pairwise(words))
     assert [w.text.strip() for w in words][:3] == ["And", "so,", "my"]
     assert [w.text.strip() for w in words][-7:-4] == ["and", "so", "my"], "the second utterance, not revised yet"
+
+
+class TwoVoices:
+    """Speaker models behind the :class:`SpeakerModels` protocol: one voice before
+    ``change_s``, another after. Every window starts at stream time 0 (streams shorter than
+    the diarizer's 10 s window), so frame ``i`` is at ``frame_start_s + i * frame_step_s``."""
+
+    name = "two voices"
+    frame_step_s = 0.02
+    frame_start_s = 0.01
+
+    def __init__(self, change_s: float) -> None:
+        self.change_s = change_s
+
+    def _second(self, frames: int) -> np.ndarray:
+        times: np.ndarray = self.frame_start_s + self.frame_step_s * np.arange(frames)
+        return times >= self.change_s
+
+    def segment(self, samples: np.ndarray) -> np.ndarray:
+        frames = int(samples.size / 16000 / self.frame_step_s)
+        second = self._second(frames)
+        return np.stack([~second, second], axis=1).astype(np.float32)
+
+    def embed(self, samples: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        second = self._second(masks.shape[1])
+        later = (masks * second).sum(axis=1) > (masks * ~second).sum(axis=1)
+        voices: np.ndarray = np.eye(16, dtype=np.float32)[later.astype(int)]
+        return voices
+
+    def diarize(self, samples: np.ndarray, speakers: Any = None) -> Any:
+        raise NotImplementedError("these tests run no end-of-stream pass")
+
+
+def test_a_revision_replaces_every_piece_of_finals_split_by_speaker(speech: np.ndarray) -> None:
+    """A speaker change inside one of the policy's finals splits it in two on the way out;
+    the revision withdraws both pieces (its ``replaces`` counts the policy's finals), so no
+    word shows twice."""
+    engine = ScriptedEngine()
+    diarizer = LiveDiarizer(TwoVoices(change_s=2.25), OnlineSettings(min_new_weight=0.3, min_update_weight=0.3))
+    session = SessionState("t", 16000, engine, SileroFrameModel(), DecodeOptions(beam_size=1),
+                           StreamSettings(), diarizer=diarizer)  # fmt: skip
+    audio = np.concatenate([speech, np.zeros(16000 * 2, np.float32)])
+    events: list[Any] = []
+    for i in range(0, audio.size, 8000):
+        session.add_audio(audio[i : i + 8000])
+        events += session.process()
+    events += session.process(finish=True)
+    first = [e for e in events if isinstance(e, FinalEvent)]
+    revision = next(e for e in events if isinstance(e, RevisionEvent))
+    policy_first = session.policy.finals - 1  # the revision is one sentence: one policy final
+    assert len(first) > policy_first, "a policy final went out in two pieces"
+    assert {w.speaker for f in first for w in f.words} == {"Speaker 1", "Speaker 2"}
+    assert revision.replaces == tuple(f.id for f in first)
+    assert [w.text.strip() for w in session.final_words] == BEAM.split()

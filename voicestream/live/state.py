@@ -118,7 +118,9 @@ class SessionState:
         self._last_words: list[Word] = []  # every word of the previous decode, stream seconds
         self._language_votes: dict[str, float] = {}
         self.finals: list[FinalEvent] = []  # every final sent, by id (withdrawn ones emptied)
-        self._utterance_ids: list[int] = []  # finals of the utterance not handed out for revision
+        # the ids of each policy final of the utterance not handed out for revision (a policy
+        # final split where the speaker changes has several)
+        self._utterance_ids: list[tuple[int, ...]] = []
         self._revising_ids: list[tuple[int, ...]] = []  # finals of each revision handed out
         self._ended: list[DecodeRequest] = []  # revisions handed out by process(), not taken yet
         self._revised: list[_Revised] = []  # decoded, not applied yet
@@ -220,9 +222,15 @@ class SessionState:
             if isinstance(group, Revision):
                 events += self._apply_revision(group)
                 continue
-            fresh = self._number_finals(self._label_speakers(group))
+            pieces = self._label_speakers(group)
+            fresh = self._number_finals([e for piece in pieces for e in piece])
             self.finals.extend(e for e in fresh if isinstance(e, FinalEvent))
-            self._utterance_ids += [e.id for e in fresh if isinstance(e, FinalEvent)]
+            ids = iter(e.id for e in fresh if isinstance(e, FinalEvent))
+            self._utterance_ids += [
+                tuple(next(ids) for e in piece if isinstance(e, FinalEvent))
+                for source, piece in zip(group, pieces, strict=True)
+                if isinstance(source, FinalEvent)
+            ]
             events += fresh
         return events
 
@@ -232,10 +240,11 @@ class SessionState:
         return self._ended.pop(0) if self._ended else self._hand_out()
 
     def _hand_out(self) -> DecodeRequest | None:
-        """The policy's next revision, with the ids of the finals it may replace."""
+        """The policy's next revision, with the ids of the finals it may replace (``replaces``
+        counts the policy's finals, each of which may have been split by speaker)."""
         request = self.policy.next_revision()
         if request is not None:
-            self._revising_ids.append(tuple(self._utterance_ids[: request.replaces]))
+            self._revising_ids.append(tuple(i for ids in self._utterance_ids[: request.replaces] for i in ids))
             self._utterance_ids = self._utterance_ids[request.replaces :]
         return request
 
@@ -268,7 +277,7 @@ class SessionState:
             return []
         for k in replaced:
             self.finals[k] = replace(self.finals[k], words=())
-        labelled = self._label_speakers(list(revision.finals))
+        labelled = [e for piece in self._label_speakers(list(revision.finals)) for e in piece]
         fresh = [e for e in self._number_finals(labelled) if isinstance(e, FinalEvent)]
         self.finals.extend(fresh)
         return [RevisionEvent(replaced, tuple(fresh))]
@@ -310,19 +319,21 @@ class SessionState:
         finals = list(self.finals)
         return [w for k in self._in_order() for w in finals[k].words]
 
-    def _label_speakers(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
-        """Finals with live speaker labels, split where the speaker changes."""
+    def _label_speakers(self, events: list[PartialEvent | FinalEvent]) -> list[list[PartialEvent | FinalEvent]]:
+        """Each event as it goes out (one list per event): finals with live speaker labels,
+        split where the speaker changes."""
         if self.diarizer is None or not any(isinstance(e, FinalEvent) for e in events):
-            return events
+            return [[e] for e in events]
         labelled = iter(self.diarizer.label([w for e in events if isinstance(e, FinalEvent) for w in e.words]))
-        out: list[PartialEvent | FinalEvent] = []
+        out: list[list[PartialEvent | FinalEvent]] = []
         for event in events:
             if not isinstance(event, FinalEvent):
-                out.append(event)
+                out.append([event])
                 continue
             words = [next(labelled) for _ in event.words]
-            for _, run in itertools.groupby(words, key=lambda w: w.speaker):
-                out.append(replace(event, words=tuple(run)))
+            out.append(
+                [replace(event, words=tuple(run)) for _, run in itertools.groupby(words, key=lambda w: w.speaker)]
+            )
         return out
 
     def _number_finals(self, events: list[PartialEvent | FinalEvent]) -> list[PartialEvent | FinalEvent]:
