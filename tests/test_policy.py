@@ -117,6 +117,34 @@ def test_words_invented_in_trailing_silence_dropped() -> None:
     assert finals(policy.events()) == ["real words"]
 
 
+def _final_after(policy: StreamingTranscriber, interim: list[list[Word]]) -> list[str]:
+    """Interim decodes ``interim`` one second apart, then a pause whose final decode hears
+    nothing (a guard dropped the window): the finals of each, in order."""
+    out: list[str] = []
+    for heard in interim:
+        feed(policy, 1.0, SPEECH)
+        request = policy.next_decode()
+        assert request is not None and not request.final
+        policy.apply(request, heard)
+        out += finals(policy.events())
+    feed(policy, 1.0, SILENCE)
+    request = policy.next_decode()
+    assert request is not None and request.final
+    policy.apply(request, [])
+    return out + finals(policy.events())
+
+
+def test_a_final_that_hears_nothing_confirms_only_the_partial_on_screen() -> None:
+    """A final decode with no words confirms the words of the partial the reader last saw;
+    once a later update confirmed every word it read (the final clears the page's partial),
+    the words it no longer read are not brought back."""
+    settings = StreamSettings(update_interval_s=1.0, end_silence_s=0.6, confirm_age_s=None)
+    shown = _final_after(StreamingTranscriber(settings), [words("the cat sat", 0.0, 0.3)])
+    assert shown == ["the cat sat"]
+    dropped = _final_after(StreamingTranscriber(settings), [words("the cat sat", 0.0, 0.3), words("the cat", 0.0, 0.3)])
+    assert dropped == ["the cat"]
+
+
 def test_finish_flushes_once_and_stops() -> None:
     """finish() yields exactly one final decode, then nothing, even mid-speech."""
     policy = StreamingTranscriber(StreamSettings())

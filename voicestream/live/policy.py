@@ -349,6 +349,8 @@ class StreamingTranscriber:
             n -= 1
         self._commit(fresh[:n])
         self._hypothesis = fresh[n:]
+        if n:
+            self._shown = []  # a final clears the reader's partial
         if self.settings.partials and self._hypothesis:
             self._revision += 1
             self._events.append(PartialEvent(self._segment, self._revision, tuple(self._hypothesis), self.language))
