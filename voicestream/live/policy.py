@@ -197,8 +197,7 @@ class StreamingTranscriber:
         self._tape = np.zeros(0, dtype=np.float32)  # audio kept for revising the utterance
         self._tape_start = 0  # stream sample index of _tape[0]
         self._utterance: list[Word] = []  # words confirmed since the last revision
-        self._utterance_sizes: list[int] = []  # words in each of the utterance's finals
-        self._utterance_segments: list[int] = []  # the segment of each of the utterance's finals
+        self._utterance_finals: list[tuple[int, int]] = []  # (words, segment) of each of its finals
         self._pauses: list[float] = []  # stream s where the long pauses since the utterance began
         self._before: list[Word] = []  # confirmed words before the utterance (its prompt)
         self._revise_due = False
@@ -424,14 +423,15 @@ class StreamingTranscriber:
         if self._pending and (self._finalise or self._finished):
             return None  # the final decode due may still add words to it
         k = self._fitting_finals()
-        n = sum(self._utterance_sizes[:k])
+        sizes = [size for size, _ in self._utterance_finals[:k]]
+        n = sum(sizes)
         words, rest = self._utterance[:n], self._utterance[n:]
         request = self._revision_request(words, k)
-        starts = [words[i].start_s for i in itertools.accumulate(self._utterance_sizes[: k - 1], initial=0)]
-        self._revising = (words, self._before, list(zip(starts, self._utterance_segments[:k], strict=True)))
+        starts = [words[i].start_s for i in itertools.accumulate(sizes[:-1], initial=0)]
+        segments = [segment for _, segment in self._utterance_finals[:k]]
+        self._revising = (words, self._before, list(zip(starts, segments, strict=True)))
         self._before = (self._before + words)[-self.settings.prompt_words :]
-        self._utterance, self._utterance_sizes = rest, self._utterance_sizes[k:]
-        self._utterance_segments = self._utterance_segments[k:]
+        self._utterance, self._utterance_finals = rest, self._utterance_finals[k:]
         self._pauses = self._pauses_after(words[-1].end_s)
         paused = not self._speaking and self._silence_s >= self.settings.revise_pause_s
         ended = self._finished or paused or self._ended(rest)
@@ -441,8 +441,8 @@ class StreamingTranscriber:
     def _fitting_finals(self) -> int:
         """How many of the utterance's first finals (at least one) span at most
         :data:`REVISE_MAX_S`, up to the first long pause after them."""
-        start, k, n = self._utterance[0].start_s, 1, self._utterance_sizes[0]
-        for size in self._utterance_sizes[1:]:
+        start, k, n = self._utterance[0].start_s, 1, self._utterance_finals[0][0]
+        for size, _ in self._utterance_finals[1:]:
             if self._paused_between(self._utterance[n - 1], self._utterance[n].start_s):
                 break
             if self._utterance[n + size - 1].end_s - start > REVISE_MAX_S:
@@ -553,8 +553,7 @@ class StreamingTranscriber:
         self._committed_end_s = max(self._committed_end_s, words[-1].end_s)
         if self.settings.revise:
             self._utterance.extend(words)
-            self._utterance_sizes.append(len(words))
-            self._utterance_segments.append(self._segment)
+            self._utterance_finals.append((len(words), self._segment))
             span = _span(self._utterance)
             if span >= REVISE_MAX_S or (span >= self.settings.revise_after_s and ends_sentence(words[-1])):
                 self._revise_due = True
