@@ -145,33 +145,34 @@ def test_a_final_that_hears_nothing_confirms_only_the_partial_on_screen() -> Non
     assert dropped == ["the cat"]
 
 
-def _update_then_pause(read_pause_s: float, reuse: bool = True) -> tuple[StreamingTranscriber, DecodeRequest | None]:
+def _update_then_pause(read_pause_s: float, confirm: bool = True) -> tuple[StreamingTranscriber, DecodeRequest | None]:
     """2 s of speech; an update that read ``read_pause_s`` of the pause after it ("one two
-    three four"); then the rest of a 0.8 s pause: the decode due then (``None``: none)."""
+    three four", applied with ``confirm``); then the rest of a 0.8 s pause: the decode due
+    then (``None``: none)."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, end_silence_s=0.6, confirm_age_s=None))
     feed(policy, 2.0, SPEECH)
     feed(policy, read_pause_s, SILENCE)
     update = policy.next_decode()
     assert update is not None and not update.final
-    policy.apply(update, words("one two three four", 0.4, 0.4))
+    policy.apply(update, words("one two three four", 0.4, 0.4), confirm=confirm)
     assert finals(policy.events()) == []  # the first decode confirms nothing
     feed(policy, 0.8 - read_pause_s, SILENCE)
-    return policy, policy.next_decode(partial=False, reuse=reuse)
+    return policy, policy.next_decode(partial=False)
 
 
 def test_a_final_at_a_pause_takes_the_words_of_an_update_that_read_the_pause() -> None:
     """An update that read ``reuse_final_s`` of the pause after the speech heard everything a
     final decode would: its words become the final at once, with no decode; an update that
-    read less of the pause (its last word may be cut), or a caller that cannot confirm from
-    updates (``reuse=False``), gets the final decoded."""
+    read less of the pause (its last word may be cut), or one that could only show its words
+    (``confirm=False``: a language not settled), gets the final decoded."""
     policy, final = _update_then_pause(0.5)
     assert final is None, "no decode: the update's words are the final"
     assert finals(policy.events()) == ["one two three four"]
     feed(policy, 0.5, SILENCE)
     assert policy.next_decode() is None, "the segment is closed: no decode until speech"
-    for read_pause_s, reuse in ((0.2, True), (0.5, False)):
-        policy, final = _update_then_pause(read_pause_s, reuse)
-        assert final is not None and final.final, (read_pause_s, reuse)
+    for read_pause_s, confirm in ((0.2, True), (0.5, False)):
+        policy, final = _update_then_pause(read_pause_s, confirm)
+        assert final is not None and final.final, (read_pause_s, confirm)
         policy.apply(final, words("one two three four", 0.4, 0.4))
         assert finals(policy.events()) == ["one two three four"]
 

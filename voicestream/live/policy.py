@@ -264,25 +264,23 @@ class StreamingTranscriber:
         self._finished = True
         self._revise_due = self.settings.revise and bool(self._utterance)
 
-    def next_decode(self, partial: bool = True, reuse: bool = True) -> DecodeRequest | None:
+    def next_decode(self, partial: bool = True) -> DecodeRequest | None:
         """Decode work due now, or ``None``.
 
         Args:
             partial: Whether an interim (partial) update may be returned; a caller that
                 is behind real time passes ``False`` for all but its newest audio, and
                 only the final decodes (at pauses, at the end, for a full buffer) run.
-            reuse: Whether a final may take the last update's words (``reuse_final_s``);
-                a caller whose updates only show words (a language not settled) passes ``False``.
         """
         s = self.settings
         if not self._pending or self._buffer.size == 0:
             return None
         final = self._finalise or self._finished or self.buffer_s >= s.force_final_s
         speech_end = self.stream_end_s - (0.0 if self._speaking else self._silence_s)
-        if final and reuse and self._reusable(speech_end):
+        if final and self._reusable(speech_end):
             # the last update read all the speech and a pause after it: its words are the final
             self._final(list(self._hypothesis), self.stream_end_s)
-            return self.next_decode(partial, reuse)
+            return self.next_decode(partial)
         if not final and (not partial or self.stream_end_s - self._last_decode_end_s < s.update_interval_s):
             return None
         if self._committed_end_s - self._buffer_start_s >= s.context_s:
@@ -328,7 +326,7 @@ class StreamingTranscriber:
             # every decode of 30 s of new speech after it: under load, whole recordings were
             # lost): the context goes, and a final decode is due again without it
             self._context = None
-            self._update_end_s = -1.0  # what it read is no final: a decode without the context is
+            self._update_end_s = -1.0  # the final is decoded again, without the context
             if request.final:
                 return
         if request.final:
@@ -351,8 +349,9 @@ class StreamingTranscriber:
             n -= 1
         self._commit(fresh[:n])
         self._hypothesis = fresh[n:]
-        if self._context is not None or len(request.window.pieces) == 1:
-            self._update_end_s = request.end_s
+        # an update that only shows its words (a language not settled) is no final
+        spliced_and_dropped = len(request.window.pieces) > 1 and self._context is None
+        self._update_end_s = request.end_s if confirm and not spliced_and_dropped else -1.0
         if n:
             self._shown = []  # a final clears the reader's partial
         if self.settings.partials and self._hypothesis:

@@ -187,7 +187,7 @@ class SessionState:
                     self.translation.add_audio(chunk)
             if newest and finish:
                 self.policy.finish()
-            while (request := self.policy.next_decode(partial=newest, reuse=self._language_settled)) is not None:
+            while (request := self.policy.next_decode(partial=newest)) is not None:
                 words = self._decode_words(request)
                 # nothing is confirmed in a language that may still change
                 self.policy.apply(request, words, confirm=self._language_settled)
