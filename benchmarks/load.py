@@ -9,7 +9,9 @@ ran to ``done`` unrefused, the final latency p95 stayed under ``--max-p95`` (3 s
 last third's p95 grew at most 0.5 s over the first third's (no backlog building up).
 
 ``--find`` raises N (1, 2, 3, ...) until a load is not held and reports the largest held.
-The baseline, measured in the same run, is one session (N = 1).
+The baseline, measured in the same run, is one session (N = 1). One run's final p95 moves by
+about a second near the machine's capacity (base, N = 8, four runs in one hour: 3.25-4.28 s),
+so ``--repeat K`` runs each N K times and holds it when most of its runs hold.
 
     uv run python benchmarks/load.py --model tiny.en --find --seconds 60
     uv run python benchmarks/load.py --model base --sessions 1,2,3 --seconds 60
@@ -209,6 +211,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-p95", type=float, default=3.0, help="final latency p95 (s) a held load stays under")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per N (held when most runs hold)")
     parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
     args = parser.parse_args()
     audio = media.decode(args.file)
@@ -219,9 +222,15 @@ def main() -> None:
     largest = 1 if base.ok(args.max_p95) else 0
     counts = range(2, 65) if args.find else [int(c) for c in args.sessions.split(",") if int(c) > 1]
     for count in counts:
-        result = run_load(args.model, count, args.seconds, audio, args.workers)
-        show(result, base)
-        if result.ok(args.max_p95):
+        runs = [run_load(args.model, count, args.seconds, audio, args.workers) for _ in range(max(1, args.repeat))]
+        for result in runs:
+            show(result, base)
+        held = sum(r.ok(args.max_p95) for r in runs)
+        if len(runs) > 1:
+            p95s = sorted(pct(r.final, 95) for r in runs)
+            print(f"N={count} over {len(runs)} runs: final p95 median {float(np.median(p95s)):.2f} s "
+                  f"(runs {', '.join(f'{p:.2f}' for p in p95s)}), held in {held}")  # fmt: skip
+        if 2 * held > len(runs):
             largest = max(largest, count)
         elif args.find:
             break
