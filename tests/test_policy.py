@@ -149,7 +149,9 @@ def _update_then_pause(read_pause_s: float, confirm: bool = True) -> tuple[Strea
     """2 s of speech; an update that read ``read_pause_s`` of the pause after it ("one two
     three four", applied with ``confirm``); then the rest of a 0.8 s pause: the decode due
     then (``None``: none)."""
-    policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, end_silence_s=0.6, confirm_age_s=None))
+    policy = StreamingTranscriber(
+        StreamSettings(update_interval_s=0.5, end_silence_s=0.6, confirm_age_s=None, reuse_final_s=0.4)
+    )
     feed(policy, 2.0, SPEECH)
     feed(policy, read_pause_s, SILENCE)
     update = policy.next_decode()
@@ -180,7 +182,9 @@ def test_a_final_at_a_pause_takes_the_words_of_an_update_that_read_the_pause() -
 def test_a_final_is_decoded_when_the_last_update_left_speech_without_words() -> None:
     """An update whose words stop more than ``REUSE_GAP_S`` before the end of the speech
     (a word it did not read yet) is no final: the final is decoded."""
-    policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, end_silence_s=0.6, confirm_age_s=None))
+    policy = StreamingTranscriber(
+        StreamSettings(update_interval_s=0.5, end_silence_s=0.6, confirm_age_s=None, reuse_final_s=0.4)
+    )
     feed(policy, 3.0, SPEECH)
     feed(policy, 0.5, SILENCE)
     update = policy.next_decode()

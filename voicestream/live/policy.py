@@ -99,7 +99,9 @@ class StreamSettings:
             3% less CPU, revised WER 11.70% against 11.77%, first finals 16.80% against
             16.33%; joined into 8 sessions at one update per 1 s: 10 of 104, the same CPU,
             12.38% / 15.78% against 12.52% / 16.46%; per 2 s: 6 of 105, 4% less CPU,
-            12.38% / 14.69% against 12.31% / 14.90%. Text within noise either way.
+            12.38% / 14.69% against 12.31% / 14.90%. Text within noise either way. Off by
+            default: with it, finals streamed from the two-speaker phone call as fast as the
+            server reads (tests/test_server.py) once had a word ending after the next began.
     """
 
     update_interval_s: float = 0.5
@@ -121,7 +123,7 @@ class StreamSettings:
     revise_pause_s: float = 1.5
     revise_after_s: float = 15.0
     confirm_age_s: float | None = 2.5
-    reuse_final_s: float | None = 0.4
+    reuse_final_s: float | None = None
 
 
 MAX_PAUSES = 64
