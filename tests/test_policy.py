@@ -502,6 +502,33 @@ def test_long_speech_without_pauses_is_revised_at_a_sentence_end() -> None:
     assert revisions >= 1
 
 
+def test_a_revision_in_unbroken_speech_ends_where_the_next_word_starts() -> None:
+    """An utterance revised at a sentence end while the speech goes on is decoded up to the
+    next word, not into it, and a revised word that runs into a word confirmed meanwhile
+    (the revision heard "a yes." where the next final reads "Yankee") ends where it starts:
+    the finals stay in order on the audio clock."""
+    policy = StreamingTranscriber(StreamSettings(update_interval_s=1.0, revise_after_s=4.0))
+    shown: list[list[Word]] = []
+    revision: DecodeRequest | None = None
+    for t in range(1, 9):
+        feed(policy, 1.0, SPEECH)
+        revision = revision or policy.next_revision()
+        request = policy.next_decode()
+        assert request is not None
+        heard = range(int(request.window.start_s), t)
+        policy.apply(request, [w for s in heard for w in words(f"word{s} a b.", s, 0.3)])
+        shown += [list(e.words) for e in policy.events() if isinstance(e, FinalEvent)]
+    assert revision is not None and revision.replaces == 5, "word0 a b. ... word4 a b."
+    next_start = shown[5][0].start_s  # word5, confirmed while the revision was out
+    assert revision.window.end_s <= next_start
+    decoded = [w for s in range(5) for w in words(f"word{s} a c.", s, 0.3)] + [Word(4.98, 5.3, " yes.", 0.5)]
+    policy.apply(revision, decoded)
+    (revised,) = [e for e in policy.events() if isinstance(e, Revision)]
+    assert revised.finals is not None
+    on_screen = [w for e in revised.finals for w in e.words] + [w for f in shown[5:] for w in f]
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(on_screen)), on_screen
+
+
 def test_nothing_is_confirmed_from_the_first_second_of_speech() -> None:
     """Two agreeing decodes of a window shorter than ``min_confirm_s`` confirm nothing."""
     policy = StreamingTranscriber(StreamSettings(update_interval_s=0.5, min_confirm_s=2.0))

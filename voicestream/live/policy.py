@@ -100,8 +100,8 @@ class StreamSettings:
             16.33%; joined into 8 sessions at one update per 1 s: 10 of 104, the same CPU,
             12.38% / 15.78% against 12.52% / 16.46%; per 2 s: 6 of 105, 4% less CPU,
             12.38% / 14.69% against 12.31% / 14.90%. Text within noise either way. Off by
-            default: with it, finals streamed from the two-speaker phone call as fast as the
-            server reads (tests/test_server.py) once had a word ending after the next began.
+            default: no latency or CPU gain under load (``benchmarks/load.py``, base, N = 1
+            and 8, four alternating runs: p95 and CPU within each other's spread).
     """
 
     update_interval_s: float = 0.5
@@ -427,7 +427,8 @@ class StreamingTranscriber:
         sizes = [size for size, _ in self._utterance_finals[:k]]
         n = sum(sizes)
         words, rest = self._utterance[:n], self._utterance[n:]
-        request = self._revision_request(words, k)
+        following = rest or self._hypothesis  # the words heard after it, if any
+        request = self._revision_request(words, k, following[0].start_s if following else None)
         starts = [words[i].start_s for i in itertools.accumulate(sizes[:-1], initial=0)]
         segments = [segment for _, segment in self._utterance_finals[:k]]
         self._revising = (words, self._before, list(zip(starts, segments, strict=True)))
@@ -471,11 +472,11 @@ class StreamingTranscriber:
         after = [b.start_s for b in words[1:]] + [math.inf]
         return _span(words) >= REVISE_MAX_S or any(map(self._paused_between, words, after))
 
-    def _revision_request(self, words: list[Word], finals: int) -> DecodeRequest:
-        """The audio of ``words`` (the utterance: ``finals`` finals), padded, with the words
-        before it as prompt."""
+    def _revision_request(self, words: list[Word], finals: int, next_s: float | None) -> DecodeRequest:
+        """The audio of ``words`` (the utterance: ``finals`` finals), padded up to the next
+        word heard (which starts at ``next_s``, stream s), with the words before it as prompt."""
         first, last = words[0].start_s, words[-1].end_s
-        start, end = revision_span(first, last, self._tape_start / SAMPLE_RATE, self.stream_end_s)
+        start, end = revision_span(first, last, self._tape_start / SAMPLE_RATE, self.stream_end_s, next_s)
         a = seconds_to_samples(start) - self._tape_start
         b = max(a, seconds_to_samples(end) - self._tape_start)
         prompt = join_words(self._before[-self.settings.prompt_words :]) or None
@@ -489,7 +490,8 @@ class StreamingTranscriber:
         assert self._revising is not None, "apply() of a revision that next_revision() did not hand out"
         old, before, replaced = self._revising
         self._revising = None
-        new = utterance_words(words, old, before)
+        # the words confirmed since it was handed out start the next utterance
+        new = utterance_words(words, old, before, self._utterance[0].start_s if self._utterance else None)
         finals: tuple[FinalEvent, ...] | None = None
         if new is not None:
             out: list[FinalEvent] = []

@@ -3,7 +3,9 @@ gives replace the utterance's finals. Sans-I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 from dataclasses import dataclass
 
 from voicestream.live.events import FinalEvent
@@ -37,28 +39,42 @@ class Revision:
     finals: tuple[FinalEvent, ...] | None
 
 
-def revision_span(first_s: float, last_s: float, kept_from_s: float, stream_end_s: float) -> tuple[float, float]:
+def revision_span(
+    first_s: float, last_s: float, kept_from_s: float, stream_end_s: float, next_s: float | None = None
+) -> tuple[float, float]:
     """The stream span (s) to decode for an utterance whose words run from ``first_s`` to
     ``last_s``: padded, inside the audio kept (from ``kept_from_s``) and received (to
-    ``stream_end_s``), and at most 30 s: an utterance too long gets an empty span (it keeps
-    its text)."""
+    ``stream_end_s``), never past the start of the next word heard (``next_s``: an
+    utterance revised in unbroken speech must not read the next one's first syllable), and
+    at most 30 s: an utterance too long gets an empty span (it keeps its text)."""
     start = max(kept_from_s, first_s - REVISE_PAD_S[0])
     end = min(stream_end_s, last_s + REVISE_PAD_S[1])
+    if next_s is not None:
+        end = min(end, max(next_s, last_s))
     if end - start > WHISPER_WINDOW_S:
         start = end
     return start, end
 
 
-def utterance_words(words: list[Word], old: list[Word], before: list[Word]) -> list[Word] | None:
+def utterance_words(
+    words: list[Word], old: list[Word], before: list[Word], after_s: float | None = None
+) -> list[Word] | None:
     """The words of a revision decode (stream s) that replace the utterance ``old`` (its
-    first text; ``before``: the confirmed words before it), or ``None`` when the first text
-    stands: the same text, or a share of its length outside :data:`REVISE_LENGTH`.
+    first text; ``before``: the confirmed words before it; ``after_s``: where the first word
+    confirmed after it starts, if any), or ``None`` when the first text stands: the same
+    text, or a share of its length outside :data:`REVISE_LENGTH`.
 
-    A word belongs to the utterance if it starts before the utterance's end and its middle
-    lies after the gap that separates the utterance from the words before.
+    A word belongs to the utterance if it starts before the utterance's end and before the
+    next word, and its middle lies after the gap that separates the utterance from the words
+    before. Its end is cut at the next word's start, so the finals stay in order.
     """
     lo = (before[-1].end_s + old[0].start_s) / 2 if before else old[0].start_s - REVISE_PAD_S[0]
-    new = [w for w in words if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1]
+    hi = math.inf if after_s is None else after_s
+    new = [
+        dataclasses.replace(w, end_s=min(w.end_s, hi))
+        for w in words
+        if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1 and w.start_s < hi
+    ]
     new = attach_punctuation(list(itertools.dropwhile(lambda w: is_mark(w.text), new)))
     new = monotonic_words(new, before[-1].end_s if before else 0.0)
     share = len(join_words(new)) / max(1, len(join_words(old)))
