@@ -62,6 +62,54 @@ def decode(model: Any, encoded: np.ndarray, prompt: list[int]) -> tuple[float, l
     return time.perf_counter() - start, [r.sequences_ids[0] for r in results]
 
 
+class _Timed:
+    """A CTranslate2 ``Whisper`` whose calls add their seconds to ``seconds[name]``."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.seconds: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._model, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return timed
+
+
+def drafted_ms(engine: Any, count: int, seconds: float, step_s: float) -> tuple[float, float]:
+    """Milliseconds per window that the live path's decoder (prompt prefill, hypothesis
+    verification, single steps) and word alignment take on the first ``seconds`` of ``count``
+    recordings, its draft the greedy text of the window ``step_s`` earlier (the last update's
+    hypothesis), greedy, 1 s of margin."""
+    from voicestream.asr.base import DecodeOptions
+
+    options = DecodeOptions(language="en", beam_size=1, temperatures=(0.0,), margin_frames=round(MARGIN_S * 100))
+    rows = list(csv.DictReader((DATA / "asr_en.tsv").open(), delimiter="\t"))[:count]
+    whisper = engine.whisper_model
+    timed = _Timed(whisper.model)
+    decoder_s = align_s = 0.0
+    for row in rows:
+        audio = media.decode(DATA / row["file"])[: round(seconds * 16000)]
+        earlier = engine.transcribe(audio[: round((seconds - step_s) * 16000)], 0.0, options)
+        hypothesis = " ".join(seg.text for seg in earlier)
+        whisper.model, timed.seconds = timed, {}
+        try:
+            engine.transcribe(audio, 0.0, options, hypothesis)
+        finally:
+            whisper.model = timed._model
+        decoder_s += sum(t for name, t in timed.seconds.items() if name.startswith(("prefill", "forward")))
+        align_s += timed.seconds.get("align", 0.0)
+    return decoder_s / count * 1000, align_s / count * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="base")
@@ -72,6 +120,10 @@ def main() -> None:
         "--mixed", action="store_true",
         help="windows of 3, 4, ... s of speech, each padded with silence to the longest for the batch "
         "(decoded alone at their own length): how much padding changes the text",
+    )  # fmt: skip
+    parser.add_argument(
+        "--drafted", action="store_true",
+        help="also time the live path's drafted decoder and word alignment on the same windows",
     )  # fmt: skip
     args = parser.parse_args()
     one_blas_thread()
@@ -107,6 +159,10 @@ def main() -> None:
         print(f"{args.model}, {size}, batch {b} ({tokens / b:.0f} tokens per window): "
               f"{batched_ms:.0f} ms per window batched, {alone_ms:.0f} ms alone: {alone_ms / batched_ms:.2f}x; "
               f"{same} of {b} token-identical", flush=True)  # fmt: skip
+    if args.drafted:
+        decoder, align = drafted_ms(engine, max(sizes), args.seconds, 2.0)
+        print(f"the live path on the same {args.seconds:g} s windows, the text 2 s earlier as draft: "
+              f"decoder {decoder:.0f} ms and word alignment {align:.0f} ms per window", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
