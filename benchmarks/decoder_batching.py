@@ -10,7 +10,7 @@ This is the best case for cross-session batching: live windows differ in length 
 pads them to the longest, which changes the text), and a live update mostly verifies the
 previous hypothesis in one pass instead of generating every token, which ``generate`` cannot.
 
-    uv run python benchmarks/decoder_batching.py [--model base] [--seconds 6] [--batch 1,2,4,8]
+    uv run python benchmarks/decoder_batching.py [--model base] [--seconds 6] [--batch 1,2,4,8] [--mixed] [--drafted]
 """
 
 from __future__ import annotations
