@@ -27,29 +27,28 @@ from voicestream import media
 from voicestream.blas import one_blas_thread
 from voicestream.registry import create_asr_engine
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v2_dev"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "v2_dev"
 MARGIN_S = 1.0
 """Silence (s) after each window's speech, as the live path's fitted windows have."""
 
 
-def encoded_windows(engine: Any, count: int, seconds: float, cuts: list[float] | None = None) -> list[np.ndarray]:
-    """Encoder outputs ``(1, frames / 2, d_model)`` of the first ``seconds`` of ``count``
-    recordings (or the first ``cuts[k]`` s of the k-th, padded with silence to ``seconds``),
-    each followed by 1 s of silence as a live window's margin (Whisper loops on audio cut
-    mid-word with no silence after it)."""
+def recordings(count: int, seconds: float) -> list[np.ndarray]:
+    """The first ``seconds`` (at most) of v2_dev's first ``count`` English recordings, float32 16 kHz."""
+    rows = list(csv.DictReader((DATA / "asr_en.tsv").open(), delimiter="\t"))[:count]
+    return [media.decode(DATA / row["file"])[: round(seconds * 16000)] for row in rows]
+
+
+def encoded(engine: Any, audio: np.ndarray, seconds: float) -> np.ndarray:
+    """The encoder output ``(1, frames / 2, d_model)`` of ``audio`` padded with silence to
+    ``seconds`` and followed by 1 s more, as a live window's margin (Whisper loops on audio
+    cut mid-word with no silence after it)."""
     import ctranslate2
 
-    rows = list(csv.DictReader((DATA / "asr_en.tsv").open(), delimiter="\t"))[:count]
     whisper = engine.whisper_model
     samples = round((seconds + MARGIN_S) * 16000)
-    out = []
-    for k, row in enumerate(rows):
-        audio = media.decode(DATA / row["file"])[: round((cuts[k] if cuts else seconds) * 16000)]
-        mel = whisper.feature_extractor(np.pad(audio, (0, samples - audio.size)))
-        mel = np.ascontiguousarray(mel[None, :, : samples // 160].astype(np.float32))
-        view = whisper.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True)
-        out.append(np.array(view))
-    return out
+    mel = whisper.feature_extractor(np.pad(audio, (0, samples - audio.size)))
+    mel = np.ascontiguousarray(mel[None, :, : samples // 160].astype(np.float32))
+    return np.array(whisper.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True))
 
 
 def decode(model: Any, encoded: np.ndarray, prompt: list[int]) -> tuple[float, list[list[int]]]:
@@ -92,12 +91,10 @@ def drafted_ms(engine: Any, count: int, seconds: float, step_s: float) -> tuple[
     from voicestream.asr.base import DecodeOptions
 
     options = DecodeOptions(language="en", beam_size=1, temperatures=(0.0,), margin_frames=round(MARGIN_S * 100))
-    rows = list(csv.DictReader((DATA / "asr_en.tsv").open(), delimiter="\t"))[:count]
     whisper = engine.whisper_model
     timed = _Timed(whisper.model)
     decoder_s = align_s = 0.0
-    for row in rows:
-        audio = media.decode(DATA / row["file"])[: round(seconds * 16000)]
+    for audio in recordings(count, seconds):
         earlier = engine.transcribe(audio[: round((seconds - step_s) * 16000)], 0.0, options)
         hypothesis = " ".join(seg.text for seg in earlier)
         whisper.model, timed.seconds = timed, {}
@@ -135,15 +132,21 @@ def main() -> None:
     prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     sizes = [int(x) for x in args.batch.split(",")]
     cuts = [3.0 + k for k in range(max(sizes))]
-    own: list[np.ndarray] = []
-    if args.mixed:
-        own = [encoded_windows(engine, k + 1, cut)[k] for k, cut in enumerate(cuts)]
-    windows = encoded_windows(engine, max(sizes), args.seconds)
+    speech = recordings(max(sizes), max(args.seconds, cuts[-1]))
+    windows = [encoded(engine, a[: round(args.seconds * 16000)], args.seconds) for a in speech]
+    # --mixed: each window alone at its own length, and in a batch padded to the batch's longest
+    own = (
+        [encoded(engine, a[: round(cut * 16000)], cut) for a, cut in zip(speech, cuts, strict=True)]
+        if args.mixed
+        else []
+    )
     decode(whisper.model, windows[0], prompt)  # warm-up
     for b in sizes:
-        if args.mixed:  # the batch pads to its longest window
-            windows = encoded_windows(engine, b, cuts[b - 1], cuts)
-        alone_s, batched_s, same, tokens = 0.0, 0.0, 0, 0
+        if args.mixed:
+            windows = [
+                encoded(engine, a[: round(cut * 16000)], cuts[b - 1]) for a, cut in zip(speech[:b], cuts, strict=False)
+            ]
+        alone_s = batched_s = 0.0
         for _ in range(args.repeats):  # alternated: the CPU's speed drifts
             singles = [decode(whisper.model, w, prompt) for w in (own if args.mixed else windows)[:b]]
             alone_s += sum(t for t, _ in singles)

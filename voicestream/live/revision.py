@@ -3,10 +3,9 @@ gives replace the utterance's finals. Sans-I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voicestream.live.events import FinalEvent
 from voicestream.messages import Word, join_words, monotonic_words
@@ -71,7 +70,7 @@ def utterance_words(
     lo = (before[-1].end_s + old[0].start_s) / 2 if before else old[0].start_s - REVISE_PAD_S[0]
     hi = math.inf if after_s is None else after_s
     new = [
-        dataclasses.replace(w, end_s=min(w.end_s, hi))
+        replace(w, end_s=min(w.end_s, hi))
         for w in words
         if (w.start_s + w.end_s) / 2 >= lo and w.start_s <= old[-1].end_s + 0.1 and w.start_s < hi
     ]
