@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import subprocess
@@ -56,6 +57,8 @@ class Result:
     first_third: list[float] | None = None  # final latency of words spoken in the first third of the run
     last_third: list[float] | None = None  # ... in the last third (the finals after stop included)
     segment_ends: list[float] | None = None  # final latency of the words of each segment's last final
+    revision_lag: list[float] | None = None  # from the end of a revision's last word to its event (s)
+    done_after: list[float] | None = None  # from each session's last audio to its ``done`` (s)
 
     @property
     def growth_s(self) -> float:
@@ -164,6 +167,8 @@ def run_load(
     segment_ends = [e["recv_s"] - w["end"] for r in results if r for e in _closing_finals(r) for w in e["words"]]
     partials = [e["recv_s"] - e["words"][-1]["end"] for r in results if r for e in r
                 if e["type"] == "partial" and e["words"]]  # fmt: skip
+    revision_lag = [e["recv_s"] - max(w["end"] for f in e["finals"] for w in f["words"]) for r in results if r
+                    for e in r if e["type"] == "revision" and any(f["words"] for f in e["finals"])]  # fmt: skip
     held = sum(1 for r in results if r and r[-1]["type"] == "done")
     ends = [r[-1] for r in results if r and r[-1]["type"] == "done"]
     print(f"  N={count}: {sum(e.get('revisions', 0) for e in ends)} revision decodes of "
@@ -174,6 +179,7 @@ def run_load(
         rss_per_session_mb=(max(rss, default=before["rss_mb"]) - before["rss_mb"]) / count, asr=after.get("asr"),
         first_third=[lat for end, lat in timed if end < seconds / 3],
         last_third=[lat for end, lat in timed if end >= 2 * seconds / 3], segment_ends=segment_ends,
+        revision_lag=revision_lag, done_after=[e["recv_s"] - seconds for e in ends],
     )  # fmt: skip
 
 
@@ -197,7 +203,9 @@ def show(r: Result, base: Result | None) -> None:
         f"p95 {pct(r.final, 95):.2f} p99 {pct(r.final, 99):.2f} s (p95 first/last third "
         f"{pct(r.first_third or [], 95):.2f}/{pct(r.last_third or [], 95):.2f}, at segment ends "
         f"{pct(r.segment_ends or [], 95):.2f}) | partial p50 {pct(r.partial, 50):.2f} "
-        f"p95 {pct(r.partial, 95):.2f} p99 {pct(r.partial, 99):.2f} s | loop lag p99 {r.lag_p99_ms:.1f} ms | "
+        f"p95 {pct(r.partial, 95):.2f} p99 {pct(r.partial, 99):.2f} s | revisions p50 "
+        f"{pct(r.revision_lag or [], 50):.2f} p95 {pct(r.revision_lag or [], 95):.2f} s after their words, done "
+        f"{max(r.done_after or [math.nan]):.2f} s after the audio at most | loop lag p99 {r.lag_p99_ms:.1f} ms | "
         f"server RTF {r.rtf:.3f} CPU s per audio s per session{ratio} | RSS +{r.rss_per_session_mb:.0f} MB/session",
         flush=True,
     )
@@ -213,16 +221,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=1, help="runs per N (held when most runs hold)")
     parser.add_argument("--file", type=Path, default=DATA / "long_form" / "librispeech_concat_4spk.wav")
+    parser.add_argument("--serve-option", action="append", default=[], metavar="OPTION",
+                        help="passed to voicestream serve (repeatable): --serve-option=--shared-revisions")  # fmt: skip
     args = parser.parse_args()
+    extra = tuple(args.serve_option)
     audio = media.decode(args.file)
     print(f"model {args.model}, {args.seconds:g} s per session of {args.file.name}, paced at real time, "
           f"{os.cpu_count()} cores")  # fmt: skip
-    base = run_load(args.model, 1, args.seconds, audio, args.workers)
+    base = run_load(args.model, 1, args.seconds, audio, args.workers, extra)
     show(base, None)
     largest = 1 if base.ok(args.max_p95) else 0
     counts = range(2, 65) if args.find else [int(c) for c in args.sessions.split(",") if int(c) > 1]
     for count in counts:
-        runs = [run_load(args.model, count, args.seconds, audio, args.workers) for _ in range(max(1, args.repeat))]
+        runs = [
+            run_load(args.model, count, args.seconds, audio, args.workers, extra) for _ in range(max(1, args.repeat))
+        ]
         for result in runs:
             show(result, base)
         held = sum(r.ok(args.max_p95) for r in runs)

@@ -27,21 +27,29 @@ from voicestream.live.flow import coalesce
 from voicestream.live.harness import events_of, stream_samples
 from voicestream.live.options import SessionOptions
 from voicestream.live.policy import DecodeRequest
-from voicestream.live.services import LiveServices, LiveSettings
+from voicestream.live.runner import started_at_low_priority
+from voicestream.live.services import REVISION_NICE, LiveServices, LiveSettings
 from voicestream.live.session import SessionFailedError
 from voicestream.live.state import SessionState
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.messages import Word
+from voicestream.registry import create_asr_engine
 from voicestream.server.limits import RateLimit
 
 T = TypeVar("T")
 
 
-def with_services(engine: AsrEngine, job: Callable[[LiveServices], Awaitable[T]], **settings: Any) -> T:
+def with_services(
+    engine: AsrEngine,
+    job: Callable[[LiveServices], Awaitable[T]],
+    revision_engine: AsrEngine | None = None,
+    **settings: Any,
+) -> T:
     """Run ``job`` with started services for ``engine`` (no speech helper), then close them."""
 
     async def main() -> T:
-        services = LiveServices(engine, SileroFrameModel(), LiveSettings(speech_helper=False, **settings))
+        live = LiveSettings(speech_helper=False, **settings)
+        services = LiveServices(engine, SileroFrameModel(), live, revision_engine=revision_engine)
         await services.start()
         try:
             return await job(services)
@@ -202,9 +210,9 @@ def test_revisions_under_load_revise_each_utterance_on_its_own(
     decoded: list[tuple[float, float]] = []  # the revised audio's span (stream s)
     revision_words = SessionState._revision_words
 
-    def spy(state: SessionState, request: DecodeRequest) -> Any:
+    def spy(state: SessionState, request: DecodeRequest, engine: Any = None) -> Any:
         decoded.append((request.window.start_s, request.end_s))
-        return revision_words(state, request)
+        return revision_words(state, request, engine)
 
     monkeypatch.setattr(SessionState, "_revision_words", spy)
 
@@ -229,3 +237,53 @@ def test_revisions_under_load_revise_each_utterance_on_its_own(
         # merged across the pause, the two were one revision at stop under load
         assert len(spans) >= 2, spans
         assert spans[0][1] < 5.0 < spans[-1][1], "the first utterance revised on its own"
+
+
+@pytest.fixture(scope="module")
+def revision_copy() -> FasterWhisperEngine:
+    """A second tiny.en, its compute thread at the revision niceness (as ``serve`` loads it)."""
+    return started_at_low_priority(lambda: create_asr_engine("tiny.en", cpu_threads=1), REVISION_NICE)
+
+
+def test_a_revision_model_copy_revises_at_once_while_captions_keep_the_workers(
+    tiny_engine: FasterWhisperEngine, revision_copy: FasterWhisperEngine, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two utterances of real speech, another session's job always waiting for the inference
+    workers. Sharing them, the first utterance's revision waits until it is overdue (the
+    second utterance has ended); with a model copy of its own (``serve``'s default on CPU), it
+    is decoded on the copy as soon as its pause is heard, off the inference workers, and
+    reads the same model's words."""
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    pause = np.zeros(16000 * 3, np.float32)
+    audio = np.concatenate([jfk[: 16000 * 4], pause, jfk[16000 * 5 : 16000 * 9], pause, pause, pause])
+    second_ends_s = 11.0  # its pause is heard 1.5 s later: then sharing workers, the first is overdue
+    decoded: list[tuple[float, bool, str]] = []  # (stream s heard when its decode began, on the copy, text)
+    revision_words = SessionState._revision_words
+
+    def spy(state: SessionState, request: DecodeRequest, engine: Any = None) -> Any:
+        heard_s = state.policy.stream_end_s  # when the decode starts
+        result = revision_words(state, request, engine)
+        decoded.append((heard_s, engine is revision_copy, " ".join(w.text.strip() for w in result.words)))
+        return result
+
+    monkeypatch.setattr(SessionState, "_revision_words", spy)
+
+    def run(copy: FasterWhisperEngine | None) -> list[tuple[float, bool, str]]:
+        decoded.clear()
+
+        async def job(services: LiveServices) -> list[Any]:
+            services.workers.inference.busy += 1  # stands for another session's pending update
+            try:
+                return events_of(await stream_samples(services, audio, speed=2.0))
+            finally:
+                services.workers.inference.busy -= 1
+
+        done = with_services(tiny_engine, job, revision_engine=copy)[-1]
+        assert isinstance(done, DoneEvent) and done.revisions == len(decoded) >= 2
+        return list(decoded)
+
+    shared, own = run(None), run(revision_copy)
+    print(f"revisions (stream s when begun, on the copy, text): shared {shared}, own {own}")
+    assert shared[0][0] >= second_ends_s + 1.0 and not shared[0][1], "sharing, the revision waited for the workers"
+    assert own[0][0] < second_ends_s and own[0][1], "the copy decoded it as soon as it was due"
+    assert own[0][2] == shared[0][2], "the same model's words"

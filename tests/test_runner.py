@@ -4,11 +4,12 @@ waiting job frees its place, and a closed runner fails the jobs it had not start
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
 
-from voicestream.live.runner import InferenceRunner, RunnerClosedError
+from voicestream.live.runner import InferenceRunner, RunnerClosedError, started_at_low_priority
 
 
 async def _blocked(runner: InferenceRunner) -> tuple[threading.Event, asyncio.Task[None]]:
@@ -136,3 +137,27 @@ def test_a_file_jobs_decode_after_close_ends_as_cancelled() -> None:
             await asyncio.to_thread(queued.detect_language, None)  # type: ignore[arg-type]
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux-only here")
+def test_threads_started_while_loading_run_at_low_priority_and_others_do_not() -> None:
+    """What a model load starts (its compute threads) gets the niceness; threads that ran
+    before, and the caller's, keep theirs."""
+    stop = threading.Event()
+    before = threading.Thread(target=stop.wait, args=(10,))
+    before.start()
+
+    def load() -> threading.Thread:
+        thread = threading.Thread(target=stop.wait, args=(10,))
+        thread.start()
+        return thread
+
+    try:
+        started = started_at_low_priority(load, 15)
+        assert started.native_id is not None and before.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, started.native_id) == 15
+        assert os.getpriority(os.PRIO_PROCESS, before.native_id) == os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 15
+    finally:
+        stop.set()
+        before.join()

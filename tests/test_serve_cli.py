@@ -16,6 +16,7 @@ from websockets.sync.client import connect
 
 from tests.servers import close_code, serve_process, start_msg
 from voicestream import media
+from voicestream.live.services import REVISION_NICE
 
 CLOSE_GOING_AWAY = int(CloseCode.GOING_AWAY)
 
@@ -76,3 +77,17 @@ def test_sigterm_ends_open_sessions_and_the_process(data: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert close_code(ws, timeout=30)[0] == CLOSE_GOING_AWAY
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread priorities from /proc (Linux)")
+def test_serve_revises_on_a_low_priority_model_copy_unless_told_to_share() -> None:
+    """On CPU ``serve`` loads a second copy of the model for revisions, its one compute thread
+    at :data:`~voicestream.live.services.REVISION_NICE` (the speech worker may have that
+    niceness too); ``--shared-revisions`` loads none."""
+
+    def niced_threads(*args: str) -> int:
+        with serve_process(*args) as (proc, _url):
+            tasks = Path(f"/proc/{proc.pid}/task").iterdir()
+            return sum(int((t / "stat").read_text().rsplit(")", 1)[1].split()[16]) == REVISION_NICE for t in tasks)
+
+    assert niced_threads() == niced_threads("--shared-revisions") + 1

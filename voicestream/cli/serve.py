@@ -25,6 +25,8 @@ from voicestream.cluster.connect import check_room, connect
 from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
+from voicestream.live.runner import started_at_low_priority
+from voicestream.live.services import REVISION_NICE
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.listener import HttpServer
 from voicestream.server.protocol import ROOM_NAME
@@ -85,6 +87,10 @@ def add_parser(sub: Any) -> None:
                    f"live sessions' workers (default: {d.file_jobs}; 0 takes no files)")  # fmt: skip
     p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, metavar="MB",
                    help=f"largest upload of the HTTP API in MiB (default: {d.max_upload_bytes / 2**20:g})")  # fmt: skip
+    p.add_argument("--shared-revisions", action="store_true",
+                   help="decode live revisions on the inference workers when they are idle (or overdue) instead "
+                        "of on a copy of the model whose thread runs at low priority (saves the copy's memory; "
+                        "always so with --ray or --device cuda)")  # fmt: skip
     p.add_argument("--no-hypothesis-drafts", action="store_true",
                    help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
     draft.add_arguments(p)
@@ -145,6 +151,20 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
     return remote, max(workers, sizing.replicas or 1, args.workers or 0)
 
 
+def _revision_engine(args: argparse.Namespace) -> AsrEngine | None:
+    """A second copy of the model for live revisions, its compute thread at low priority
+    (CPU only: a GPU's kernels know no priority), or ``None`` with ``--shared-revisions``."""
+    if args.ray or args.shared_revisions or args.device != "cpu":
+        return None
+    return started_at_low_priority(
+        lambda: registry.create_asr_engine(
+            args.model, args.device, args.compute_type, workers=1, cpu_threads=1, draft_model=args.draft_model,
+            draft=draft.draft_settings(args), draft_policy=args.draft_policy,
+        ),
+        REVISION_NICE,
+    )  # fmt: skip
+
+
 def _speakers(args: argparse.Namespace, workers: int, sizing: speakers.SpeakerReplicas | None) -> SpeakerModels | None:
     """The speaker models the command line asks for: loaded here, or on Ray replicas."""
     if not diarize.wanted(args):
@@ -189,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         return _serve_on_ray(args, workers, speaker_sizes)
     try:
         engine, workers = _engine(args, workers)
+        revision_engine = _revision_engine(args)
         diarization = _speakers(args, workers, speaker_sizes)
     except BaseException:
         if args.ray:  # the ASR application is up when the speaker one fails to start: take it down
@@ -196,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     config = _config(args, workers)
     logging.getLogger("voicestream").setLevel(logging.INFO)
-    server = VoicestreamServer(engine, SileroFrameModel(), config, diarization)
+    server = VoicestreamServer(engine, SileroFrameModel(), config, diarization, revision_engine)
 
     async def main() -> None:
         stop = asyncio.Event()

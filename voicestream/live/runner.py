@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from voicestream.live.pause import PauseWhileBusy
@@ -145,11 +146,33 @@ class InferenceRunner:
 class Workers:
     """Where live sessions' work runs: ``inference`` (captions, speakers, exports) and
     ``speech`` (one lower-priority thread), and the ``pause`` that stops the speech helper
-    while captions decode."""
+    while captions decode; ``revision``, when the sessions revise on a model copy of their
+    own (its compute threads at low priority), is the thread that waits for it."""
 
     inference: InferenceRunner
     speech: InferenceRunner
     pause: PauseWhileBusy
+    revision: InferenceRunner | None = None
+
+
+def started_at_low_priority(start: Callable[[], T], nice: int) -> T:
+    """``start()`` (loading a model), with every thread this process started meanwhile (the
+    model's compute threads) lowered to ``nice`` (Linux; elsewhere as is): the kernel then
+    gives the cores to the other threads first, and preempts these for them."""
+    before = _threads()
+    result = start()
+    for tid in _threads() - before:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    return result
+
+
+def _threads() -> set[int]:
+    """Native ids of this process's threads (empty where ``/proc`` has none)."""
+    try:
+        return {int(t.name) for t in Path("/proc/self/task").iterdir()}
+    except OSError:
+        return set()
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicestream.live")
 
 
+REVISION_NICE = 10
+"""Niceness of the revision model copy's compute thread (Linux, 0-19): under load the kernel
+gives it about a tenth of a core that captions want, and all of one they leave."""
+
+
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     """How live sessions run.
@@ -78,8 +83,14 @@ class LiveServices:
         vad: SileroFrameModel,
         settings: LiveSettings | None = None,
         diarization: SpeakerModels | None = None,
+        revision_engine: AsrEngine | None = None,
     ) -> None:
+        """``revision_engine``: a copy of ``engine`` whose compute threads run at low priority
+        (:func:`~voicestream.live.runner.started_at_low_priority`): the sessions decode their
+        revisions on it, as soon as each is due, and the kernel keeps the cores for captions
+        (``None``: revisions take the inference workers when they are idle, or overdue)."""
         self.engine = engine
+        self.revision_engine = revision_engine
         self.vad = vad
         self.settings = settings or LiveSettings()
         self.diarization = diarization
@@ -96,7 +107,8 @@ class LiveServices:
         """Start the workers and find what can be spoken (and warm it with ``warm_speech``)."""
         pending = self.settings.max_sessions + 1
         inference = InferenceRunner(self.settings.workers, max_pending=pending)
-        self._workers = Workers(inference, InferenceRunner(1, max_pending=pending, nice=10), self.pause)
+        revision = InferenceRunner(1, max_pending=pending) if self.revision_engine is not None else None
+        self._workers = Workers(inference, InferenceRunner(1, max_pending=pending, nice=10), self.pause, revision)
         self.speak_to = await asyncio.to_thread(self._speech_targets)
 
     async def close(self) -> None:
@@ -104,6 +116,8 @@ class LiveServices:
         if self._workers is not None:
             await asyncio.to_thread(self._workers.inference.close)
             await asyncio.to_thread(self._workers.speech.close)
+            if self._workers.revision is not None:
+                await asyncio.to_thread(self._workers.revision.close)
         if self._speech_helper is not None:
             await asyncio.to_thread(self._speech_helper.close)
 
@@ -184,6 +198,7 @@ class LiveServices:
         state = SessionState(
             session_id, sample_rate, self.engine, self.vad, decode, settings, self.settings.hypothesis_drafts,
             self._diarizer(options), translation, choose_translator, inline_revisions=False,
+            revision_engine=self.revision_engine,
         )  # fmt: skip
         if voices is not None and translation is not None:
             voices.source = translation.audio_between  # voices match their speakers' pitch

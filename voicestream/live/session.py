@@ -226,14 +226,18 @@ class LiveSession:
         if self._waiting is None and (request := self.state.take_revision()) is not None:
             self._waiting = (request, now)
         runner = self.workers.inference
-        if self._waiting is not None and (overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)):
+        own_thread = self.workers.revision is not None  # low priority: the kernel keeps the cores for captions
+        if self._waiting is not None and (
+            own_thread or overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)
+        ):
             self._revision = asyncio.create_task(self._revise(self._waiting[0]))
             self._waiting = None
 
     async def _revise(self, request: DecodeRequest) -> None:
         """Decode an ended utterance again on a free worker while the session goes on; the
         next process() applies it."""
-        await self.workers.inference.run(functools.partial(self.state.decode_revision, request), REVISION_SLACK_S)
+        runner = self.workers.revision or self.workers.inference
+        await runner.run(functools.partial(self.state.decode_revision, request), REVISION_SLACK_S)
         self._wake.set()
 
     async def _second_pass(self) -> int | None:

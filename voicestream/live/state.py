@@ -102,10 +102,12 @@ class SessionState:
         translation: LiveTranslator | None = None,
         choose_translator: Callable[[str], Translator] | None = None,
         inline_revisions: bool = True,
+        revision_engine: AsrEngine | None = None,
     ) -> None:
         self.id = session_id
         self.sample_rate = sample_rate
         self._engine = engine
+        self._revision_engine = revision_engine or engine
         self._vad = vad
         self._decode = decode
         self._vad_state = VadState()
@@ -252,7 +254,7 @@ class SessionState:
         """Decode a revision (worker thread, alongside :meth:`process`); the next
         :meth:`process` applies it. A failed decode leaves the first text."""
         try:
-            done = self._revision_words(request)
+            done = self._revision_words(request, self._revision_engine)
         except Exception:
             log.warning("revision decode failed in session %s", self.id, exc_info=True)
             done = _Revised(request, [], self.policy.language, 0.0)
@@ -393,21 +395,23 @@ class SessionState:
         ]
         return list(self._last_words)
 
-    def _revision_words(self, request: DecodeRequest) -> _Revised:
-        """A whole utterance decoded again (greedy, full fallback ladder). In a
+    def _revision_words(self, request: DecodeRequest, engine: AsrEngine | None = None) -> _Revised:
+        """A whole utterance decoded again (greedy, full fallback ladder), on ``engine`` (default:
+        the session's; the same model, so the same words). In a
         stream whose language was detected, the utterance is detected again when it is more
         audio than the language was settled on; a confident answer is used (and kept)."""
         language, evidence = self.policy.language, 0.0
         if request.audio.size == 0:
             return _Revised(request, [], language, evidence)
         seconds = request.audio.size / SAMPLE_RATE
-        if self._decode.language is None and self._engine.multilingual and seconds > self._language_evidence_s:
-            detected, probability = self._engine.detect_language(request.audio)
+        engine = engine or self._engine
+        if self._decode.language is None and engine.multilingual and seconds > self._language_evidence_s:
+            detected, probability = engine.detect_language(request.audio)
             if probability >= LANGUAGE_CONFIDENT:
                 language, evidence = detected, seconds
         options = replace(self._decode, language=language, initial_prompt=request.prompt, beam_size=REVISION_BEAM)
         draft = request.draft if self._hypothesis_drafts else None  # verified, not trusted: same text
-        segments = self._engine.transcribe(request.audio, 0.0, options, draft)
+        segments = engine.transcribe(request.audio, 0.0, options, draft)
         with self._lock:
             self.stats.decodes += 1
             self.stats.revisions += 1

@@ -151,10 +151,12 @@ class VoicestreamServer:
         vad: SileroFrameModel,
         config: ServerConfig,
         diarization: SpeakerModels | None = None,
+        revision_engine: AsrEngine | None = None,
     ) -> None:
+        """``revision_engine``: see :class:`~voicestream.live.services.LiveServices`."""
         self.engine = engine
         self.config = config
-        self.live = LiveServices(engine, vad, config.live_settings(), diarization)
+        self.live = LiveServices(engine, vad, config.live_settings(), diarization, revision_engine)
         self.sessions: dict[str, LiveSession] = {}
         self.closing = False
         """Set once the server began to stop: no new file jobs."""
