@@ -139,7 +139,10 @@ def test_a_file_jobs_decode_after_close_ends_as_cancelled() -> None:
     asyncio.run(main())
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux-only here")
+@pytest.mark.skipif(
+    not hasattr(os, "setpriority") or os.getpriority(os.PRIO_PROCESS, 0) >= 15,
+    reason="thread priorities (Linux), from below niceness 15",
+)
 def test_threads_started_while_loading_run_at_low_priority_and_others_do_not() -> None:
     """What a model load starts (its compute threads) gets the niceness; threads that ran
     before, and the caller's, keep theirs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -79,7 +80,10 @@ def test_sigterm_ends_open_sessions_and_the_process(data: Path) -> None:
         assert proc.wait(timeout=30) == 0
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread priorities from /proc (Linux)")
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir() or os.getpriority(os.PRIO_PROCESS, 0) >= REVISION_NICE,
+    reason="reads thread priorities from /proc (Linux), below the revision niceness",
+)
 def test_serve_revises_on_a_low_priority_model_copy_unless_told_to_share() -> None:
     """On CPU ``serve`` loads a second copy of the model for revisions, its one compute thread
     at :data:`~voicestream.live.services.REVISION_NICE` (the speech worker may have that

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicestream import registry
-from voicestream.asr import AsrEngine, default_cpu_threads
+from voicestream.asr import AsrEngine, FasterWhisperEngine, default_cpu_threads
 from voicestream.catalog import default_model
 from voicestream.cli import diarize, draft, ray_config
 from voicestream.cluster import gateway, speakers
@@ -90,7 +90,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--shared-revisions", action="store_true",
                    help="decode live revisions on the inference workers when they are idle (or overdue) instead "
                         "of on a copy of the model whose thread runs at low priority (saves the copy's memory; "
-                        "always so with --ray or --device cuda)")  # fmt: skip
+                        "always so with --ray or on a GPU)")  # fmt: skip
     p.add_argument("--no-hypothesis-drafts", action="store_true",
                    help="decode every update token by token instead of verifying the previous hypothesis")  # fmt: skip
     draft.add_arguments(p)
@@ -151,18 +151,19 @@ def _engine(args: argparse.Namespace, workers: int) -> tuple[AsrEngine, int]:
     return remote, max(workers, sizing.replicas or 1, args.workers or 0)
 
 
-def _revision_engine(args: argparse.Namespace) -> AsrEngine | None:
-    """A second copy of the model for live revisions, its compute thread at low priority
-    (CPU only: a GPU's kernels know no priority), or ``None`` with ``--shared-revisions``."""
-    if args.ray or args.shared_revisions or args.device != "cpu":
+def _revision_engine(args: argparse.Namespace, engine: AsrEngine) -> AsrEngine | None:
+    """A second copy of the model for live revisions, its compute thread at low priority, when
+    ``engine`` runs on CPU (a GPU's kernels know no priority); ``None`` with ``--ray`` or
+    ``--shared-revisions``. The copy has no draft model: a revision verifies the utterance's
+    first text as its draft."""
+    if args.ray or args.shared_revisions or not isinstance(engine, FasterWhisperEngine):
+        return None
+    if str(engine.whisper_model.model.device) != "cpu":
         return None
     return started_at_low_priority(
-        lambda: registry.create_asr_engine(
-            args.model, args.device, args.compute_type, workers=1, cpu_threads=1, draft_model=args.draft_model,
-            draft=draft.draft_settings(args), draft_policy=args.draft_policy,
-        ),
+        lambda: registry.create_asr_engine(args.model, "cpu", args.compute_type, workers=1, cpu_threads=1),
         REVISION_NICE,
-    )  # fmt: skip
+    )
 
 
 def _speakers(args: argparse.Namespace, workers: int, sizing: speakers.SpeakerReplicas | None) -> SpeakerModels | None:
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         return _serve_on_ray(args, workers, speaker_sizes)
     try:
         engine, workers = _engine(args, workers)
-        revision_engine = _revision_engine(args)
+        revision_engine = _revision_engine(args, engine)
         diarization = _speakers(args, workers, speaker_sizes)
     except BaseException:
         if args.ray:  # the ASR application is up when the speaker one fails to start: take it down

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import TypeVar
 from voicestream.live.pause import PauseWhileBusy
 
 T = TypeVar("T")
+log = logging.getLogger("voicestream.live")
 
 
 class RunnerClosedError(RuntimeError):
@@ -53,13 +55,15 @@ class InferenceRunner:
         self._order = itertools.count()
         self._closed = False
 
-    async def run(self, fn: Callable[[], T], slack_s: float = 0.0) -> T:
+    async def run(self, fn: Callable[[], T], slack_s: float = 0.0, started: Callable[[], None] | None = None) -> T:
         """Run ``fn()`` on a worker thread and return its result (or raise its exception).
 
         Args:
             slack_s: Seconds this job may wait for jobs submitted after it: it starts
                 after every admitted job whose deadline (submission time plus its slack)
                 comes before its own.
+            started: Called on the event loop as the job goes to its worker; cancelling the
+                call before that leaves ``fn`` unrun.
 
         Raises:
             RunnerClosedError: the runner was closed before the job started.
@@ -68,6 +72,8 @@ class InferenceRunner:
         try:
             async with self._slots:
                 await self._turn(slack_s)
+                if started is not None:
+                    started()
                 loop = asyncio.get_running_loop()
                 try:
                     job = self._pool.submit(self._timed(fn))
@@ -158,12 +164,16 @@ class Workers:
 def started_at_low_priority(start: Callable[[], T], nice: int) -> T:
     """``start()`` (loading a model), with every thread this process started meanwhile (the
     model's compute threads) lowered to ``nice`` (Linux; elsewhere as is): the kernel then
-    gives the cores to the other threads first, and preempts these for them."""
+    shares the cores in proportion to their weights (at 10, about a tenth of what a thread at 0
+    gets) and preempts these for the others as they wake."""
     before = _threads()
     result = start()
-    for tid in _threads() - before:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    started = _threads() - before
+    if before and not started:
+        log.warning("no thread was started while loading: the revision model runs at normal priority")
+    for tid in started:
+        with contextlib.suppress(OSError):  # never raised above what it has (a server run under nice)
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
     return result
 
 

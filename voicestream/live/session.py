@@ -91,6 +91,8 @@ class LiveSession:
         self._stopping = False
         self._export: tuple[ExportFormat, ...] = ()
         self._revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
+        self._revision_request: DecodeRequest | None = None  # its request
+        self._revision_started = False  # its job went to a worker
         self._waiting: tuple[DecodeRequest, float] | None = None  # (revision, stream s) until workers are idle
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
             asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
@@ -165,6 +167,7 @@ class LiveSession:
                 if self._waiting is not None:  # exports use the revised text: decoded after the last finals
                     state.return_revision(self._waiting[0])
                     self._waiting = None
+                await self._take_back_queued_revision()
                 state.add_audio(np.zeros(0, np.float32), last=True)
             await self._queue(await self._process(finishing))
             self._drained.set()
@@ -179,6 +182,19 @@ class LiveSession:
             self._schedule_revision()
             if state.inbox_s > 0:
                 self._wake.set()
+
+    async def _take_back_queued_revision(self) -> None:
+        """At ``stop``, a revision still queued for the low-priority revision worker (behind
+        other sessions' revisions) is taken back, to be decoded at once with the rest on the
+        inference workers: ``done`` does not wait for a thread that gets a tenth of a core."""
+        task, request = self._revision, self._revision_request
+        if task is None or task.done() or self._revision_started or request is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._revision = None
+        self.state.return_revision(request)
 
     async def _process(self, finish: bool) -> Sequence[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
         return await self._inference(functools.partial(self.state.process, finish=finish, revise_rest=False))
@@ -213,10 +229,11 @@ class LiveSession:
         await self._events.put(None)
 
     def _schedule_revision(self) -> None:
-        """Start the ended utterance's revision when no other work waits for the workers;
-        once it has waited :data:`REVISION_WAIT_S` or the next utterance ended, start it
-        now whatever the load: a revision is the file job's text, worth more than the
-        latency it costs the other sessions' partials."""
+        """Start the ended utterance's revision. On a revision worker of its own (a model copy
+        at low priority: ``Workers.revision``), at once. Sharing the inference workers, when no
+        other work waits for them; once it has waited :data:`REVISION_WAIT_S` or the next
+        utterance ended, now whatever the load: a revision is the file job's text, worth more
+        than the latency it costs the other sessions' partials."""
         if self._revision is not None and not self._revision.done():
             return
         now = self.state.policy.stream_end_s
@@ -230,6 +247,7 @@ class LiveSession:
         if self._waiting is not None and (
             own_thread or overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)
         ):
+            self._revision_request, self._revision_started = self._waiting[0], False
             self._revision = asyncio.create_task(self._revise(self._waiting[0]))
             self._waiting = None
 
@@ -237,8 +255,12 @@ class LiveSession:
         """Decode an ended utterance again on a free worker while the session goes on; the
         next process() applies it."""
         runner = self.workers.revision or self.workers.inference
-        await runner.run(functools.partial(self.state.decode_revision, request), REVISION_SLACK_S)
+        job = functools.partial(self.state.decode_revision, request)
+        await runner.run(job, REVISION_SLACK_S, started=self._note_revision_started)
         self._wake.set()
+
+    def _note_revision_started(self) -> None:
+        self._revision_started = True
 
     async def _second_pass(self) -> int | None:
         """Re-diarize the whole session and queue the corrections; how many finals changed

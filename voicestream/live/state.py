@@ -199,7 +199,7 @@ class SessionState:
             # an utterance ends where its pause is, however much audio this call holds
             if (ended := self._hand_out()) is not None:
                 if self.inline_revisions:
-                    self._apply_revised(self._revision_words(ended))
+                    self._apply_revised(self._revision_words(ended, self._engine))
                     events += self._drain()
                 else:
                     self._ended.append(ended)
@@ -213,7 +213,7 @@ class SessionState:
         :meth:`process` with ``finish``)."""
         events: list[PartialEvent | FinalEvent | RevisionEvent] = []
         while (revision := self.take_revision()) is not None:
-            self._apply_revised(self._revision_words(revision))
+            self._apply_revised(self._revision_words(revision, self._engine))
             events += self._drain()
         return events
 
@@ -395,16 +395,15 @@ class SessionState:
         ]
         return list(self._last_words)
 
-    def _revision_words(self, request: DecodeRequest, engine: AsrEngine | None = None) -> _Revised:
-        """A whole utterance decoded again (greedy, full fallback ladder), on ``engine`` (default:
-        the session's; the same model, so the same words). In a
+    def _revision_words(self, request: DecodeRequest, engine: AsrEngine) -> _Revised:
+        """A whole utterance decoded again (greedy, full fallback ladder), on ``engine`` (the
+        session's, or its revision copy: the same model, so the same words). In a
         stream whose language was detected, the utterance is detected again when it is more
         audio than the language was settled on; a confident answer is used (and kept)."""
         language, evidence = self.policy.language, 0.0
         if request.audio.size == 0:
             return _Revised(request, [], language, evidence)
         seconds = request.audio.size / SAMPLE_RATE
-        engine = engine or self._engine
         if self._decode.language is None and engine.multilingual and seconds > self._language_evidence_s:
             detected, probability = engine.detect_language(request.audio)
             if probability >= LANGUAGE_CONFIDENT:
