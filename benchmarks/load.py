@@ -172,7 +172,8 @@ def run_load(
     held = sum(1 for r in results if r and r[-1]["type"] == "done")
     ends = [r[-1] for r in results if r and r[-1]["type"] == "done"]
     print(f"  N={count}: {sum(e.get('revisions', 0) for e in ends)} revision decodes of "
-          f"{sum(e.get('decodes', 0) for e in ends)} in all", flush=True)  # fmt: skip
+          f"{sum(e.get('decodes', 0) for e in ends)} in all, "
+          f"{sum(e.get('revisions_skipped', 0) for e in ends)} revisions skipped (late)", flush=True)  # fmt: skip
     return Result(
         sessions=count, held=held, refused=int(after["closed"].get("1013", 0)), final=finals, partial=partials,
         lag_p99_ms=max(lags) if lags else 0.0, rtf=(after["cpu_s"] - before["cpu_s"]) / (seconds * count),

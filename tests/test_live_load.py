@@ -18,10 +18,8 @@ from voicestream import media
 from voicestream.asr import FasterWhisperEngine
 from voicestream.live.events import DoneEvent, FinalEvent, PartialEvent, RevisionEvent
 from voicestream.live.harness import Received, stream_samples
-from voicestream.live.runner import started_at_low_priority
-from voicestream.live.services import REVISION_NICE, LiveServices, LiveSettings
+from voicestream.live.services import LiveServices, LiveSettings, create_revision_engine
 from voicestream.live.vad_stream import SileroFrameModel
-from voicestream.registry import create_asr_engine
 
 pytestmark = pytest.mark.models
 
@@ -69,7 +67,7 @@ def run_sessions(
 def test_eight_sessions_under_load_keep_their_words_and_their_turn(
     tiny_engine: FasterWhisperEngine, data: Path
 ) -> None:
-    copy = started_at_low_priority(lambda: create_asr_engine("tiny.en", cpu_threads=1), REVISION_NICE)
+    copy = create_revision_engine("tiny.en")
     rows = list(csv.DictReader((data / "v2_dev" / "asr_en.tsv").open(), delimiter="\t"))
     rows = sorted(rows, key=lambda r: -float(r["duration"]))
     # Every English recording of v2_dev (1481 words), dealt round the sessions by length and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,14 +27,12 @@ from voicestream.live.events import (
 from voicestream.live.flow import coalesce
 from voicestream.live.harness import events_of, stream_samples
 from voicestream.live.options import SessionOptions
-from voicestream.live.policy import DecodeRequest
-from voicestream.live.runner import started_at_low_priority
-from voicestream.live.services import REVISION_NICE, LiveServices, LiveSettings
+from voicestream.live.policy import DecodeRequest, StreamingTranscriber
+from voicestream.live.services import LiveServices, LiveSettings, create_revision_engine
 from voicestream.live.session import SessionFailedError
 from voicestream.live.state import SessionState
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.messages import Word
-from voicestream.registry import create_asr_engine
 from voicestream.server.limits import RateLimit
 
 T = TypeVar("T")
@@ -242,7 +241,7 @@ def test_revisions_under_load_revise_each_utterance_on_its_own(
 @pytest.fixture(scope="module")
 def revision_copy() -> FasterWhisperEngine:
     """A second tiny.en, its compute thread at the revision niceness (as ``serve`` loads it)."""
-    return started_at_low_priority(lambda: create_asr_engine("tiny.en", cpu_threads=1), REVISION_NICE)
+    return create_revision_engine("tiny.en")
 
 
 def test_a_revision_model_copy_revises_at_once_while_captions_keep_the_workers(
@@ -320,3 +319,56 @@ def test_at_stop_a_revision_still_queued_for_the_copy_is_decoded_at_once(
     done = events[-1]
     assert isinstance(done, DoneEvent) and done.revisions >= 2, done
     assert held, "done came while the revision worker was still held"
+
+
+def test_under_overload_a_revision_that_cannot_start_in_time_is_skipped(
+    tiny_engine: FasterWhisperEngine, revision_copy: FasterWhisperEngine, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revision worker is held (other sessions' revisions, under sustained overload) while
+    four utterances are spoken. A revision still queued ``REVISION_MAX_LAG_S`` (8 s here) after
+    its utterance ended is skipped: its utterance keeps its first text, the next one is handed
+    out, and the audio kept for revisions stays bounded. The control run without the bound
+    keeps every utterance's audio until ``stop`` and skips none."""
+    jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
+    pause = np.zeros(16000 * 3, np.float32)
+    first, second = jfk[: 16000 * 4], jfk[16000 * 5 : 16000 * 9]
+    audio = np.concatenate([first, pause, second, pause, first, pause, second, pause])
+    kept: list[float] = []  # seconds of audio the policy keeps for revisions, after each push
+    push = StreamingTranscriber.push
+
+    def spy(policy: StreamingTranscriber, samples: np.ndarray, probs: np.ndarray) -> None:
+        push(policy, samples, probs)
+        kept.append(policy.tape_s)
+
+    monkeypatch.setattr(StreamingTranscriber, "push", spy)
+
+    def run(max_lag_s: float) -> tuple[list[Any], bool, float]:
+        monkeypatch.setattr("voicestream.live.session.REVISION_MAX_LAG_S", max_lag_s)
+        kept.clear()
+
+        async def job(services: LiveServices) -> tuple[list[Any], bool]:
+            runner = services.workers.revision
+            assert runner is not None
+            gate = threading.Event()
+            holder = asyncio.create_task(runner.run(lambda: gate.wait(120)))
+            try:
+                events = events_of(await stream_samples(services, audio, speed=4.0))
+                return events, not holder.done()
+            finally:
+                gate.set()
+                await holder
+
+        events, held = with_services(tiny_engine, job, revision_engine=revision_copy)
+        return events, held, max(kept)
+
+    bounded, held, bounded_kept_s = run(8.0)
+    unbounded, _, unbounded_kept_s = run(math.inf)
+    print(f"audio kept for revisions at most: {bounded_kept_s:.1f} s bounded, {unbounded_kept_s:.1f} s not")
+    done, control = bounded[-1], unbounded[-1]
+    assert isinstance(done, DoneEvent) and isinstance(control, DoneEvent)
+    assert held, "done came while the revision worker was still held"
+    assert done.revisions_skipped >= 2 and control.revisions_skipped == 0, (done, control)
+    assert done.revisions >= 1, "the recent utterances are revised at stop"
+    assert bounded_kept_s < unbounded_kept_s - 5.0
+    text = " ".join(" ".join(w.text for w in e.words) for e in bounded if isinstance(e, FinalEvent))
+    assert words(text).count("country") >= 2, "the skipped utterances keep their first text"

@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from tests.servers import close_code, serve_process, start_msg
 from voicestream import media
-from voicestream.live.services import REVISION_NICE
+from voicestream.live.runner import REVISION_NICE
 
 CLOSE_GOING_AWAY = int(CloseCode.GOING_AWAY)
 
@@ -86,7 +86,7 @@ def test_sigterm_ends_open_sessions_and_the_process(data: Path) -> None:
 )
 def test_serve_revises_on_a_low_priority_model_copy_unless_told_to_share() -> None:
     """On CPU ``serve`` loads a second copy of the model for revisions, its one compute thread
-    at :data:`~voicestream.live.services.REVISION_NICE` (the speech worker may have that
+    at :data:`~voicestream.live.runner.REVISION_NICE` (the speech worker may have that
     niceness too); ``--shared-revisions`` loads none."""
 
     def niced_threads(*args: str) -> int:

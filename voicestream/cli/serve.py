@@ -25,8 +25,7 @@ from voicestream.cluster.connect import check_room, connect
 from voicestream.cluster.speakers import APP_NAME as SPEAKER_APP
 from voicestream.diarize.engine import load_diarizer
 from voicestream.errors import OptionError
-from voicestream.live.runner import started_at_low_priority
-from voicestream.live.services import REVISION_NICE
+from voicestream.live.services import create_revision_engine
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.server.listener import HttpServer
 from voicestream.server.protocol import ROOM_NAME
@@ -160,10 +159,7 @@ def _revision_engine(args: argparse.Namespace, engine: AsrEngine) -> AsrEngine |
         return None
     if str(engine.whisper_model.model.device) != "cpu":
         return None
-    return started_at_low_priority(
-        lambda: registry.create_asr_engine(args.model, "cpu", args.compute_type, workers=1, cpu_threads=1),
-        REVISION_NICE,
-    )
+    return create_revision_engine(args.model, args.compute_type)
 
 
 def _speakers(args: argparse.Namespace, workers: int, sizing: speakers.SpeakerReplicas | None) -> SpeakerModels | None:

@@ -69,6 +69,9 @@ class DoneEvent:
         speakers: Speaker labels used, or ``None`` for a session without speaker labels.
         speaker_updates: Finals the end-of-stream second pass relabelled (``None``: no
             second pass, the session was too long for it).
+        revisions_skipped: Utterances left with their first text because their revision
+            could not start within :data:`~voicestream.live.session.REVISION_MAX_LAG_S`
+            (a server behind its load).
     """
 
     duration_s: float
@@ -79,6 +82,7 @@ class DoneEvent:
     speculative: SpeculativeCounts
     speakers: tuple[str, ...] | None = None
     speaker_updates: int | None = None
+    revisions_skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,11 @@ class StreamingTranscriber:
         """Seconds of audio held for re-decoding."""
         return samples_to_seconds(self._buffer.size)
 
+    @property
+    def tape_s(self) -> float:
+        """Seconds of audio kept for revisions (from the oldest utterance not revised yet)."""
+        return samples_to_seconds(self._tape.size)
+
     def push(self, samples: npt.NDArray[np.float32], speech_probs: npt.NDArray[np.float32]) -> None:
         """Append audio (float32 ``(n,)``, 16 kHz) and the VAD probabilities of the frames it completed."""
         s = self.settings

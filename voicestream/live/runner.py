@@ -161,6 +161,11 @@ class Workers:
     revision: InferenceRunner | None = None
 
 
+REVISION_NICE = 10
+"""Niceness of the revision model copy's compute thread (Linux, 0-19): under load the kernel
+gives it about a tenth of a core that captions want, and all of one they leave."""
+
+
 def started_at_low_priority(start: Callable[[], T], nice: int) -> T:
     """``start()`` (loading a model), with every thread this process started meanwhile (the
     model's compute threads) lowered to ``nice`` (Linux; elsewhere as is): the kernel then

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from voicestream.asr import AsrEngine, language_codes
+from voicestream import registry
+from voicestream.asr import AsrEngine, FasterWhisperEngine, language_codes
 from voicestream.audio.stretch import Stretch, stretch
 from voicestream.errors import OptionError, VoicestreamError
 from voicestream.helper import HelperProcess
 from voicestream.live.options import SessionOptions
 from voicestream.live.pause import PauseWhileBusy
 from voicestream.live.policy import StreamSettings
-from voicestream.live.runner import InferenceRunner, Workers
+from voicestream.live.runner import REVISION_NICE, InferenceRunner, Workers, started_at_low_priority
 from voicestream.live.session import LiveSession
 from voicestream.live.speech.voices import LiveVoices, warm_up_pitch
 from voicestream.live.state import STREAM_DECODE, SessionState
@@ -37,9 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicestream.live")
 
 
-REVISION_NICE = 10
-"""Niceness of the revision model copy's compute thread (Linux, 0-19): under load the kernel
-gives it about a tenth of a core that captions want, and all of one they leave."""
+def create_revision_engine(model: str | None, compute_type: str = "default") -> FasterWhisperEngine:
+    """A CPU copy of ``model`` for live revisions: one worker on one thread, no draft model (a
+    revision verifies the utterance's first text as its draft), its compute thread lowered to
+    :data:`~voicestream.live.runner.REVISION_NICE` so that captions keep most of the cores."""
+    return started_at_low_priority(
+        lambda: registry.create_asr_engine(model, "cpu", compute_type, workers=1, cpu_threads=1), REVISION_NICE
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +92,9 @@ class LiveServices:
     ) -> None:
         """``revision_engine``: a copy of ``engine`` whose compute threads run at low priority
         (:func:`~voicestream.live.runner.started_at_low_priority`): the sessions decode their
-        revisions on it, as soon as each is due, and the kernel keeps the cores for captions
-        (``None``: revisions take the inference workers when they are idle, or overdue)."""
+        revisions on it, as soon as each is due, and the kernel shares the cores by weight, so
+        captions keep most of them under load (``None``: revisions take the inference workers
+        when they are idle, or overdue)."""
         self.engine = engine
         self.revision_engine = revision_engine
         self.vad = vad

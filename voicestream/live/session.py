@@ -54,6 +54,13 @@ REVISION_SLACK_S = 2.0
 """Seconds a started revision lets other jobs submitted after it go first
 (:meth:`InferenceRunner.run`): it replaces text already shown, so under load the captions
 of the other sessions keep their turn."""
+REVISION_MAX_LAG_S = 60.0
+"""Stream time (s) from the end of an utterance after which its revision, if it has not
+started, is skipped: the utterance keeps its first text. Under sustained overload revisions
+fall ever further behind, and the session keeps the audio they need: 10 base sessions on 2
+cores for 4 minutes revised p50 81 s and p95 158 s after the words, a lag still growing, and
+``done`` came 42 s after the audio (the backlog decoded at stop). At a held load (8 base
+sessions) revisions land p95 31-40 s after their words: none is skipped."""
 REVISION_MAX_LOAD = 0.5
 """A revision starts only while no other job waits and the workers were busy less than this
 share of the last 5 s: a revision holds a worker for a second or more, so under load
@@ -167,7 +174,8 @@ class LiveSession:
                 if self._waiting is not None:  # exports use the revised text: decoded after the last finals
                     state.return_revision(self._waiting[0])
                     self._waiting = None
-                await self._take_back_queued_revision()
+                if (taken := await self._take_back_queued_revision()) is not None:
+                    self._give_back_or_skip(taken)
                 state.add_audio(np.zeros(0, np.float32), last=True)
             await self._queue(await self._process(finishing))
             self._drained.set()
@@ -179,22 +187,53 @@ class LiveSession:
                 await self._queue(await self._inference(self.state.revise_rest))
                 await self._finish()
                 return
+            await self._skip_late_revisions()
             self._schedule_revision()
             if state.inbox_s > 0:
                 self._wake.set()
 
-    async def _take_back_queued_revision(self) -> None:
-        """At ``stop``, a revision still queued for the low-priority revision worker (behind
-        other sessions' revisions) is taken back, to be decoded at once with the rest on the
-        inference workers: ``done`` does not wait for a thread that gets a tenth of a core."""
+    async def _take_back_queued_revision(self) -> DecodeRequest | None:
+        """The revision still queued for its worker (behind other sessions' revisions on the
+        low-priority revision worker), cancelled before it starts; ``None`` if there is none.
+        At ``stop`` it is decoded at once with the rest on the inference workers, so ``done``
+        does not wait for a thread that gets a tenth of a core."""
         task, request = self._revision, self._revision_request
         if task is None or task.done() or self._revision_started or request is None:
-            return
+            return None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._revision = None
-        self.state.return_revision(request)
+        return request
+
+    def _late(self, request: DecodeRequest) -> bool:
+        """Whether the revision ``request`` can no longer start within
+        :data:`REVISION_MAX_LAG_S` of its utterance's end."""
+        return self.state.policy.stream_end_s - request.end_s > REVISION_MAX_LAG_S
+
+    def _give_back_or_skip(self, request: DecodeRequest) -> None:
+        """At ``stop``: a revision taken back is decoded with the rest, unless it is late."""
+        if self._late(request):
+            self._skip(request)
+        else:
+            self.state.return_revision(request)
+
+    def _skip(self, request: DecodeRequest) -> None:
+        log.info("session %s: revision of %.1f s of speech skipped, %.0f s late", self.state.id,
+                 request.window.duration_s, self.state.policy.stream_end_s - request.end_s)  # fmt: skip
+        self.state.skip_revision(request)
+        self._wake.set()  # the next process() applies it and hands out the next
+
+    async def _skip_late_revisions(self) -> None:
+        """Skip the revision that waits (queued for its worker, or for idle workers) past
+        :data:`REVISION_MAX_LAG_S`: under overload the backlog, and the audio kept for it, stay
+        bounded, and the revisions that do run are the recent ones."""
+        request = self._revision_request
+        if request is not None and self._late(request) and (taken := await self._take_back_queued_revision()):
+            self._skip(taken)
+        if self._waiting is not None and self._late(self._waiting[0]):
+            self._skip(self._waiting[0])
+            self._waiting = None
 
     async def _process(self, finish: bool) -> Sequence[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
         return await self._inference(functools.partial(self.state.process, finish=finish, revise_rest=False))
@@ -223,7 +262,7 @@ class LiveSession:
             speakers = tuple(sorted({w.speaker for w in state.final_words if w.speaker}))
         done = DoneEvent(
             state.policy.stream_end_s, state.policy.finals, state.id, state.stats.decodes, state.stats.revisions,
-            state.stats.speculative.snapshot(), speakers, updates,
+            state.stats.speculative.snapshot(), speakers, updates, state.stats.revisions_skipped,
         )  # fmt: skip
         await self._events.put(done)
         await self._events.put(None)
@@ -241,9 +280,12 @@ class LiveSession:
             now - self._waiting[1] > REVISION_WAIT_S or self.state.policy.revision_due
         )
         if self._waiting is None and (request := self.state.take_revision()) is not None:
+            if self._late(request):  # handed out late (the one before it ran long)
+                self._skip(request)
+                return
             self._waiting = (request, now)
         runner = self.workers.inference
-        own_thread = self.workers.revision is not None  # low priority: the kernel keeps the cores for captions
+        own_thread = self.workers.revision is not None  # low priority: captions keep most of the cores
         if self._waiting is not None and (
             own_thread or overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)
         ):

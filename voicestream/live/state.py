@@ -79,6 +79,7 @@ class SessionStats:
     decoded_audio_s: float = 0.0
     speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
     revisions: int = 0
+    revisions_skipped: int = 0
 
 
 class SessionState:
@@ -260,6 +261,13 @@ class SessionState:
             done = _Revised(request, [], self.policy.language, 0.0)
         with self._lock:
             self._revised.append(done)
+
+    def skip_revision(self, request: DecodeRequest) -> None:
+        """Leave a revision taken with :meth:`take_revision` undecoded: its utterance keeps its
+        first text, and the next :meth:`process` hands out the next one."""
+        with self._lock:
+            self.stats.revisions_skipped += 1
+            self._revised.append(_Revised(request, [], self.policy.language, 0.0))
 
     def return_revision(self, request: DecodeRequest) -> None:
         """Give back a revision taken with :meth:`take_revision` and not decoded: the next

@@ -352,7 +352,7 @@ def encode_event(event: ServerEvent) -> str:
     elif isinstance(event, DoneEvent):
         doc = {"type": "done", "duration": round(event.duration_s, 3), "finals": event.finals,
                "session": event.session, "decodes": event.decodes, "revisions": event.revisions,
-               "speculative": event.speculative.as_dict()}  # fmt: skip
+               "revisions_skipped": event.revisions_skipped, "speculative": event.speculative.as_dict()}  # fmt: skip
         if event.speakers is not None:
             doc |= {"speakers": list(event.speakers), "speaker_updates": event.speaker_updates}
     else:
