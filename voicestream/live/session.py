@@ -16,6 +16,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,6 +68,19 @@ share of the last 5 s: a revision holds a worker for a second or more, so under 
 captions keep their latency and revisions give way."""
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """A revision handed to a worker runner: its ``request``, the ``task`` that waits for its
+    decode, and whether its job ``started`` on a worker (until then it can be taken back)."""
+
+    request: DecodeRequest
+    task: asyncio.Task[None] = field(init=False)
+    started: bool = False
+
+    def note_started(self) -> None:
+        self.started = True
+
+
 class SessionFailedError(Exception):
     """A session's own work failed (a decode, the speaker pass): it ends; others go on."""
 
@@ -97,9 +111,7 @@ class LiveSession:
         self._drained = asyncio.Event()
         self._stopping = False
         self._export: tuple[ExportFormat, ...] = ()
-        self._revision: asyncio.Task[None] | None = None  # an ended utterance decoded again
-        self._revision_request: DecodeRequest | None = None  # its request
-        self._revision_started = False  # its job went to a worker
+        self._revision: _InFlight | None = None  # an ended utterance decoded again
         self._waiting: tuple[DecodeRequest, float] | None = None  # (revision, stream s) until workers are idle
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
             asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
@@ -160,9 +172,9 @@ class LiveSession:
             raise group.exceptions[0] from None
         finally:
             if self._revision is not None:
-                self._revision.cancel()
+                self._revision.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._revision
+                    await self._revision.task
 
     async def _pump(self) -> None:
         state = self.state
@@ -181,7 +193,7 @@ class LiveSession:
             self._drained.set()
             if finishing:
                 if self._revision is not None:  # one in flight: its words come with one more pass
-                    await self._revision
+                    await self._revision.task
                     await self._queue(await self._process(True))
                 # the last finals are out before the utterances left are decoded again
                 await self._queue(await self._inference(self.state.revise_rest))
@@ -197,14 +209,14 @@ class LiveSession:
         low-priority revision worker), cancelled before it starts; ``None`` if there is none.
         At ``stop`` it is decoded at once with the rest on the inference workers, so ``done``
         does not wait for a thread that gets a tenth of a core."""
-        task, request = self._revision, self._revision_request
-        if task is None or task.done() or self._revision_started or request is None:
+        revision = self._revision
+        if revision is None or revision.task.done() or revision.started:
             return None
-        task.cancel()
+        revision.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await revision.task
         self._revision = None
-        return request
+        return revision.request
 
     def _late(self, request: DecodeRequest) -> bool:
         """Whether the revision ``request`` can no longer start within
@@ -228,8 +240,8 @@ class LiveSession:
         """Skip the revision that waits (queued for its worker, or for idle workers) past
         :data:`REVISION_MAX_LAG_S`: under overload the backlog, and the audio kept for it, stay
         bounded, and the revisions that do run are the recent ones."""
-        request = self._revision_request
-        if request is not None and self._late(request) and (taken := await self._take_back_queued_revision()):
+        late = self._revision is not None and self._late(self._revision.request)
+        if late and (taken := await self._take_back_queued_revision()) is not None:
             self._skip(taken)
         if self._waiting is not None and self._late(self._waiting[0]):
             self._skip(self._waiting[0])
@@ -273,7 +285,7 @@ class LiveSession:
         other work waits for them; once it has waited :data:`REVISION_WAIT_S` or the next
         utterance ended, now whatever the load: a revision is the file job's text, worth more
         than the latency it costs the other sessions' partials."""
-        if self._revision is not None and not self._revision.done():
+        if self._revision is not None and not self._revision.task.done():
             return
         now = self.state.policy.stream_end_s
         overdue = self._waiting is not None and (
@@ -289,20 +301,18 @@ class LiveSession:
         if self._waiting is not None and (
             own_thread or overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)
         ):
-            self._revision_request, self._revision_started = self._waiting[0], False
-            self._revision = asyncio.create_task(self._revise(self._waiting[0]))
+            request = self._waiting[0]
+            self._revision = _InFlight(request)
+            self._revision.task = asyncio.create_task(self._revise(self._revision))
             self._waiting = None
 
-    async def _revise(self, request: DecodeRequest) -> None:
+    async def _revise(self, revision: _InFlight) -> None:
         """Decode an ended utterance again on a free worker while the session goes on; the
         next process() applies it."""
         runner = self.workers.revision or self.workers.inference
-        job = functools.partial(self.state.decode_revision, request)
-        await runner.run(job, REVISION_SLACK_S, started=self._note_revision_started)
+        job = functools.partial(self.state.decode_revision, revision.request)
+        await runner.run(job, REVISION_SLACK_S, started=revision.note_started)
         self._wake.set()
-
-    def _note_revision_started(self) -> None:
-        self._revision_started = True
 
     async def _second_pass(self) -> int | None:
         """Re-diarize the whole session and queue the corrections; how many finals changed
