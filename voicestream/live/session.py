@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -56,8 +57,10 @@ REVISION_SLACK_S = 2.0
 (:meth:`InferenceRunner.run`): it replaces text already shown, so under load the captions
 of the other sessions keep their turn."""
 REVISION_MAX_LAG_S = 60.0
-"""Stream time (s) from the end of an utterance after which its revision, if it has not
-started, is skipped: the utterance keeps its first text. Under sustained overload revisions
+"""Seconds (wall time) from when the end of an utterance was processed after which its
+revision, if it has not started, is skipped: the utterance keeps its first text. Wall time,
+not stream time: a client streaming a file faster than real time still gets its revisions
+from a server that keeps up with it. Under sustained overload revisions
 fall ever further behind, and the session keeps the audio they need: 10 base sessions on 2
 cores for 4 minutes revised p50 81 s and p95 158 s after the words, a lag still growing, and
 ``done`` came 42 s after the audio (the backlog decoded at stop). At a held load (8 base
@@ -112,6 +115,7 @@ class LiveSession:
         self._stopping = False
         self._export: tuple[ExportFormat, ...] = ()
         self._revision: _InFlight | None = None  # an ended utterance decoded again
+        self._processed: deque[tuple[float, float]] = deque(maxlen=4096)  # (stream s, monotonic) per process()
         self._waiting: tuple[DecodeRequest, float] | None = None  # (revision, stream s) until workers are idle
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
             asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
@@ -190,6 +194,7 @@ class LiveSession:
                     self._give_back_or_skip(taken)
                 state.add_audio(np.zeros(0, np.float32), last=True)
             await self._queue(await self._process(finishing))
+            self._processed.append((state.policy.stream_end_s, time.monotonic()))
             self._drained.set()
             if finishing:
                 if self._revision is not None:  # one in flight: its words come with one more pass
@@ -218,10 +223,18 @@ class LiveSession:
         self._revision = None
         return revision.request
 
+    def _waited_s(self, request: DecodeRequest) -> float:
+        """Seconds since the end of the revision ``request``'s utterance was processed."""
+        processed_at = time.monotonic()
+        for stream_s, at in reversed(self._processed):  # the earliest process() that reached its end
+            if stream_s < request.end_s:
+                break
+            processed_at = at
+        return time.monotonic() - processed_at
+
     def _late(self, request: DecodeRequest) -> bool:
-        """Whether the revision ``request`` can no longer start within
-        :data:`REVISION_MAX_LAG_S` of its utterance's end."""
-        return self.state.policy.stream_end_s - request.end_s > REVISION_MAX_LAG_S
+        """Whether the revision ``request`` can no longer start within :data:`REVISION_MAX_LAG_S`."""
+        return self._waited_s(request) > REVISION_MAX_LAG_S
 
     def _give_back_or_skip(self, request: DecodeRequest) -> None:
         """At ``stop``: a revision taken back is decoded with the rest, unless it is late."""
@@ -231,8 +244,8 @@ class LiveSession:
             self.state.return_revision(request)
 
     def _skip(self, request: DecodeRequest) -> None:
-        log.info("session %s: revision of %.1f s of speech skipped, %.0f s late", self.state.id,
-                 request.window.duration_s, self.state.policy.stream_end_s - request.end_s)  # fmt: skip
+        log.info("session %s: revision of %.1f s of speech skipped after %.0f s", self.state.id,
+                 request.window.duration_s, self._waited_s(request))  # fmt: skip
         self.state.skip_revision(request)
         self._wake.set()  # the next process() applies it and hands out the next
 
@@ -240,9 +253,10 @@ class LiveSession:
         """Skip the revision that waits (queued for its worker, or for idle workers) past
         :data:`REVISION_MAX_LAG_S`: under overload the backlog, and the audio kept for it, stay
         bounded, and the revisions that do run are the recent ones."""
-        late = self._revision is not None and self._late(self._revision.request)
-        if late and (taken := await self._take_back_queued_revision()) is not None:
-            self._skip(taken)
+        revision = self._revision
+        if revision is not None and not (revision.started or revision.task.done()) and self._late(revision.request):
+            await self._take_back_queued_revision()
+            self._skip(revision.request)
         if self._waiting is not None and self._late(self._waiting[0]):
             self._skip(self._waiting[0])
             self._waiting = None
