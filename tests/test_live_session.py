@@ -28,8 +28,9 @@ from voicestream.live.flow import coalesce
 from voicestream.live.harness import events_of, stream_samples
 from voicestream.live.options import SessionOptions
 from voicestream.live.policy import DecodeRequest, StreamingTranscriber
+from voicestream.live.runner import InferenceRunner
 from voicestream.live.services import LiveServices, LiveSettings, create_revision_engine
-from voicestream.live.session import SessionFailedError
+from voicestream.live.session import SessionFailedError, revision_late
 from voicestream.live.state import SessionState
 from voicestream.live.vad_stream import SileroFrameModel
 from voicestream.messages import Word
@@ -318,7 +319,7 @@ def test_at_stop_a_revision_still_queued_for_the_copy_is_decoded_at_once(
     events, held = with_services(tiny_engine, job, revision_engine=revision_copy)
     done = events[-1]
     assert isinstance(done, DoneEvent) and done.revisions >= 2, done
-    assert held, "done came while the revision worker was still held"
+    assert held, "the revision worker was let go before done came"
 
 
 def test_under_overload_a_revision_that_cannot_start_in_time_is_skipped(
@@ -367,9 +368,26 @@ def test_under_overload_a_revision_that_cannot_start_in_time_is_skipped(
     print(f"audio kept for revisions at most: {bounded_kept_s:.1f} s bounded, {unbounded_kept_s:.1f} s not")
     done, control = bounded[-1], unbounded[-1]
     assert isinstance(done, DoneEvent) and isinstance(control, DoneEvent)
-    assert held, "done came while the revision worker was still held"
+    assert held, "the revision worker was let go before done came"
     assert done.revisions_skipped >= 2 and control.revisions_skipped == 0, (done, control)
     assert done.revisions >= 1, "the recent utterances are revised at stop"
     assert bounded_kept_s < unbounded_kept_s - 5.0
     text = " ".join(" ".join(w.text for w in e.words) for e in bounded if isinstance(e, FinalEvent))
     assert words(text).count("country") >= 2, "the skipped utterances keep their first text"
+
+
+def test_a_late_revision_is_skipped_only_while_its_worker_is_busy() -> None:
+    """Past its deadline a revision is skipped while the worker that would decode it has work
+    (a server behind its load); on an idle worker (its client paused) it is decoded."""
+
+    async def main() -> list[bool]:
+        runner = InferenceRunner(1, max_pending=4)
+        try:
+            idle = [revision_late(10.0, runner, now) for now in (9.0, 11.0)]
+            runner.busy += 1  # another session's job waits
+            busy = [revision_late(10.0, runner, now) for now in (9.0, 11.0)]
+            return idle + busy
+        finally:
+            runner.close()
+
+    assert asyncio.run(main()) == [False, False, False, True]

@@ -70,8 +70,9 @@ class DoneEvent:
         speaker_updates: Finals the end-of-stream second pass relabelled (``None``: no
             second pass, the session was too long for it).
         revisions_skipped: Utterances left with their first text because their revision
-            could not start within :data:`~voicestream.live.session.REVISION_MAX_LAG_S` of
-            wall time after their end was processed (a server behind its load).
+            did not start within about :data:`~voicestream.live.session.REVISION_MAX_LAG_S`
+            of wall time after their end was processed while its worker was busy (a server
+            behind its load).
     """
 
     duration_s: float

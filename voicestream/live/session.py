@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ from voicestream.live.policy import DecodeRequest
 from voicestream.live.state import SessionState
 
 if TYPE_CHECKING:
-    from voicestream.live.runner import Workers
+    from voicestream.live.runner import InferenceRunner, Workers
     from voicestream.live.speech.voices import LiveVoices
 
 log = logging.getLogger("voicestream.live")
@@ -58,7 +59,8 @@ REVISION_SLACK_S = 2.0
 of the other sessions keep their turn."""
 REVISION_MAX_LAG_S = 60.0
 """Seconds (wall time) from when the end of an utterance was processed after which its
-revision, if it has not started, is skipped: the utterance keeps its first text. Wall time,
+revision, if it has not started and the worker that would decode it is busy, is skipped (at
+the session's next step): the utterance keeps its first text. Wall time,
 not stream time: a client streaming a file faster than real time still gets its revisions
 from a server that keeps up with it. Under sustained overload revisions
 fall ever further behind, and the session keeps the audio they need: 10 base sessions on 2
@@ -71,17 +73,41 @@ share of the last 5 s: a revision holds a worker for a second or more, so under 
 captions keep their latency and revisions give way."""
 
 
-@dataclass(slots=True)
-class _InFlight:
-    """A revision handed to a worker runner: its ``request``, the ``task`` that waits for its
-    decode, and whether its job ``started`` on a worker (until then it can be taken back)."""
+PROCESSED_STEP_S = 0.25
+"""Wall time (s) between the remembered points of how far the session's audio was processed
+(when each utterance's end was processed, for :data:`REVISION_MAX_LAG_S`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A revision handed out, waiting for idle inference workers: its ``request``, the stream
+    time ``since_s`` it was handed out and its ``deadline`` (``time.monotonic()``)."""
 
     request: DecodeRequest
+    since_s: float
+    deadline: float
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A revision handed to a worker runner: its ``request``, its ``deadline``
+    (``time.monotonic()``) to start, the ``task`` that waits for its decode, and whether its
+    job ``started`` on a worker (until then it can be taken back)."""
+
+    request: DecodeRequest
+    deadline: float
     task: asyncio.Task[None] = field(init=False)
     started: bool = False
 
     def note_started(self) -> None:
         self.started = True
+
+
+def revision_late(deadline: float, runner: InferenceRunner, now: float) -> bool:
+    """Whether a revision not started by ``deadline`` (``time.monotonic()``, as ``now``) is
+    skipped: only while the ``runner`` that would decode it is busy, a server behind its load,
+    not an idle one whose client paused."""
+    return now > deadline and (runner.busy > 0 or runner.load() >= REVISION_MAX_LOAD)
 
 
 class SessionFailedError(Exception):
@@ -115,8 +141,9 @@ class LiveSession:
         self._stopping = False
         self._export: tuple[ExportFormat, ...] = ()
         self._revision: _InFlight | None = None  # an ended utterance decoded again
-        self._processed: deque[tuple[float, float]] = deque(maxlen=4096)  # (stream s, monotonic) per process()
-        self._waiting: tuple[DecodeRequest, float] | None = None  # (revision, stream s) until workers are idle
+        # (stream s, monotonic): how far the audio was processed and when, every PROCESSED_STEP_S
+        self._processed: deque[tuple[float, float]] = deque(maxlen=4096)
+        self._waiting: _Waiting | None = None  # a revision waiting for idle workers
         self._speech: asyncio.Queue[TranslationEvent | None] | None = (
             asyncio.Queue(SPEECH_BACKLOG) if voices is not None else None
         )
@@ -187,14 +214,16 @@ class LiveSession:
             self._wake.clear()
             finishing = self._stopping
             if finishing:
-                if self._waiting is not None:  # exports use the revised text: decoded after the last finals
-                    state.return_revision(self._waiting[0])
+                # exports use the revised text: the revisions left are decoded after the last finals
+                if self._waiting is not None:
+                    self._give_back_or_skip(self._waiting.request, self._waiting.deadline)
                     self._waiting = None
                 if (taken := await self._take_back_queued_revision()) is not None:
-                    self._give_back_or_skip(taken)
+                    self._give_back_or_skip(taken.request, taken.deadline)
                 state.add_audio(np.zeros(0, np.float32), last=True)
-            await self._queue(await self._process(finishing))
-            self._processed.append((state.policy.stream_end_s, time.monotonic()))
+            events = await self._process(finishing)
+            self._note_processed(time.monotonic())
+            await self._queue(events)
             self._drained.set()
             if finishing:
                 if self._revision is not None:  # one in flight: its words come with one more pass
@@ -209,7 +238,7 @@ class LiveSession:
             if state.inbox_s > 0:
                 self._wake.set()
 
-    async def _take_back_queued_revision(self) -> DecodeRequest | None:
+    async def _take_back_queued_revision(self) -> _InFlight | None:
         """The revision still queued for its worker (behind other sessions' revisions on the
         low-priority revision worker), cancelled before it starts; ``None`` if there is none.
         At ``stop`` it is decoded at once with the rest on the inference workers, so ``done``
@@ -218,47 +247,60 @@ class LiveSession:
         if revision is None or revision.task.done() or revision.started:
             return None
         revision.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await revision.task
+        await asyncio.wait({revision.task})  # a cancel of this task itself still propagates
         self._revision = None
-        return revision.request
+        return revision
 
-    def _waited_s(self, request: DecodeRequest) -> float:
-        """Seconds since the end of the revision ``request``'s utterance was processed."""
-        processed_at = time.monotonic()
-        for stream_s, at in reversed(self._processed):  # the earliest process() that reached its end
+    def _note_processed(self, at: float) -> None:
+        """Remember that the audio up to the policy's stream end was processed at ``at``
+        (``time.monotonic()``), one point per :data:`PROCESSED_STEP_S` of wall time."""
+        point = (self.state.policy.stream_end_s, at)
+        if self._processed and at - self._processed[-1][1] < PROCESSED_STEP_S:
+            point = (point[0], self._processed.pop()[1])
+        self._processed.append(point)
+
+    def _deadline(self, request: DecodeRequest) -> float:
+        """``time.monotonic()`` by which the revision ``request`` must start:
+        :data:`REVISION_MAX_LAG_S` after its utterance's end was processed (at once when that
+        is older than the points remembered)."""
+        processed_at = None
+        for stream_s, at in reversed(self._processed):  # the earliest point past its end
             if stream_s < request.end_s:
                 break
             processed_at = at
-        return time.monotonic() - processed_at
+        else:
+            if len(self._processed) == self._processed.maxlen:
+                return -math.inf
+        return (processed_at if processed_at is not None else time.monotonic()) + REVISION_MAX_LAG_S
 
-    def _late(self, request: DecodeRequest) -> bool:
-        """Whether the revision ``request`` can no longer start within :data:`REVISION_MAX_LAG_S`."""
-        return self._waited_s(request) > REVISION_MAX_LAG_S
+    def _late(self, deadline: float, runner: InferenceRunner) -> bool:
+        return revision_late(deadline, runner, time.monotonic())
 
-    def _give_back_or_skip(self, request: DecodeRequest) -> None:
-        """At ``stop``: a revision taken back is decoded with the rest, unless it is late."""
-        if self._late(request):
-            self._skip(request)
+    def _give_back_or_skip(self, request: DecodeRequest, deadline: float) -> None:
+        """At ``stop``: a revision not started is decoded with the rest, unless it is late."""
+        if self._late(deadline, self.workers.inference):
+            self._skip(request, deadline)
         else:
             self.state.return_revision(request)
 
-    def _skip(self, request: DecodeRequest) -> None:
-        log.info("session %s: revision of %.1f s of speech skipped after %.0f s", self.state.id,
-                 request.window.duration_s, self._waited_s(request))  # fmt: skip
+    def _skip(self, request: DecodeRequest, deadline: float) -> None:
+        waited_s = time.monotonic() - deadline + REVISION_MAX_LAG_S
+        log.info("session %s: revision of %.1f s of speech skipped %.0f s after its end", self.state.id,
+                 request.window.duration_s, waited_s)  # fmt: skip
         self.state.skip_revision(request)
         self._wake.set()  # the next process() applies it and hands out the next
 
     async def _skip_late_revisions(self) -> None:
-        """Skip the revision that waits (queued for its worker, or for idle workers) past
-        :data:`REVISION_MAX_LAG_S`: under overload the backlog, and the audio kept for it, stay
-        bounded, and the revisions that do run are the recent ones."""
+        """Skip the revision that waits (queued for its worker, or for idle workers) past its
+        deadline (:data:`REVISION_MAX_LAG_S`): under overload the backlog, and the audio kept for
+        it, stay bounded, and the revisions that do run are the recent ones."""
         revision = self._revision
-        if revision is not None and not (revision.started or revision.task.done()) and self._late(revision.request):
-            await self._take_back_queued_revision()
-            self._skip(revision.request)
-        if self._waiting is not None and self._late(self._waiting[0]):
-            self._skip(self._waiting[0])
+        queued = revision if revision is not None and not (revision.started or revision.task.done()) else None
+        runner = self.workers.revision or self.workers.inference
+        if queued is not None and self._late(queued.deadline, runner) and await self._take_back_queued_revision():
+            self._skip(queued.request, queued.deadline)
+        if self._waiting is not None and self._late(self._waiting.deadline, self.workers.inference):
+            self._skip(self._waiting.request, self._waiting.deadline)
             self._waiting = None
 
     async def _process(self, finish: bool) -> Sequence[PartialEvent | FinalEvent | RevisionEvent | TranslationEvent]:
@@ -303,20 +345,20 @@ class LiveSession:
             return
         now = self.state.policy.stream_end_s
         overdue = self._waiting is not None and (
-            now - self._waiting[1] > REVISION_WAIT_S or self.state.policy.revision_due
+            now - self._waiting.since_s > REVISION_WAIT_S or self.state.policy.revision_due
         )
         if self._waiting is None and (request := self.state.take_revision()) is not None:
-            if self._late(request):  # handed out late (the one before it ran long)
-                self._skip(request)
+            deadline = self._deadline(request)
+            if self._late(deadline, self.workers.revision or self.workers.inference):
+                self._skip(request, deadline)  # handed out late: the one before it waited long
                 return
-            self._waiting = (request, now)
+            self._waiting = _Waiting(request, now, deadline)
         runner = self.workers.inference
         own_thread = self.workers.revision is not None  # low priority: captions keep most of the cores
         if self._waiting is not None and (
             own_thread or overdue or (runner.busy == 0 and runner.load() < REVISION_MAX_LOAD)
         ):
-            request = self._waiting[0]
-            self._revision = _InFlight(request)
+            self._revision = _InFlight(self._waiting.request, self._waiting.deadline)
             self._revision.task = asyncio.create_task(self._revise(self._revision))
             self._waiting = None
 
