@@ -294,6 +294,21 @@ def words(text: str) -> list[str]:
     return [w.strip(".,!?;:\"'").lower() for w in text.split()]
 
 
+async def with_revision_worker_held(services: LiveServices, audio: np.ndarray) -> tuple[list[Any], bool]:
+    """``audio``'s events, streamed at 4x real time while one job that does not end (other
+    sessions' revisions) holds the revision worker, and whether it still held it at ``done``."""
+    runner = services.workers.revision
+    assert runner is not None
+    gate = threading.Event()
+    holder = asyncio.create_task(runner.run(lambda: gate.wait(120)))
+    try:
+        events = events_of(await stream_samples(services, audio, speed=4.0))
+        return events, not holder.done()
+    finally:
+        gate.set()
+        await holder
+
+
 def test_at_stop_a_revision_still_queued_for_the_copy_is_decoded_at_once(
     tiny_engine: FasterWhisperEngine, revision_copy: FasterWhisperEngine, data: Path
 ) -> None:
@@ -304,19 +319,9 @@ def test_at_stop_a_revision_still_queued_for_the_copy_is_decoded_at_once(
     jfk = media.decode(data / "jfk_public_domain" / "jfk.flac")
     audio = np.concatenate([jfk[: 16000 * 4], np.zeros(16000 * 3, np.float32), jfk[16000 * 5 : 16000 * 9]])
 
-    async def job(services: LiveServices) -> tuple[list[Any], bool]:
-        runner = services.workers.revision
-        assert runner is not None
-        gate = threading.Event()
-        holder = asyncio.create_task(runner.run(lambda: gate.wait(120)))
-        try:
-            events = events_of(await stream_samples(services, audio, speed=4.0))
-            return events, not holder.done()
-        finally:
-            gate.set()
-            await holder
-
-    events, held = with_services(tiny_engine, job, revision_engine=revision_copy)
+    events, held = with_services(
+        tiny_engine, lambda services: with_revision_worker_held(services, audio), revision_engine=revision_copy
+    )
     done = events[-1]
     assert isinstance(done, DoneEvent) and done.revisions >= 2, done
     assert held, "the revision worker was let go before done came"
@@ -348,19 +353,9 @@ def test_under_overload_a_revision_that_cannot_start_in_time_is_skipped(
         monkeypatch.setattr("voicestream.live.session.REVISION_MAX_LAG_S", max_lag_s)
         kept.clear()
 
-        async def job(services: LiveServices) -> tuple[list[Any], bool]:
-            runner = services.workers.revision
-            assert runner is not None
-            gate = threading.Event()
-            holder = asyncio.create_task(runner.run(lambda: gate.wait(120)))
-            try:
-                events = events_of(await stream_samples(services, audio, speed=4.0))
-                return events, not holder.done()
-            finally:
-                gate.set()
-                await holder
-
-        events, held = with_services(tiny_engine, job, revision_engine=revision_copy)
+        events, held = with_services(
+            tiny_engine, lambda services: with_revision_worker_held(services, audio), revision_engine=revision_copy
+        )
         return events, held, max(kept)
 
     bounded, held, bounded_kept_s = run(2.0)

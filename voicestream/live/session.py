@@ -243,13 +243,18 @@ class LiveSession:
         low-priority revision worker), cancelled before it starts; ``None`` if there is none.
         At ``stop`` it is decoded at once with the rest on the inference workers, so ``done``
         does not wait for a thread that gets a tenth of a core."""
-        revision = self._revision
-        if revision is None or revision.task.done() or revision.started:
+        revision = self._queued_revision()
+        if revision is None:
             return None
         revision.task.cancel()
         await asyncio.wait({revision.task})  # a cancel of this task itself still propagates
         self._revision = None
         return revision
+
+    def _queued_revision(self) -> _InFlight | None:
+        """The revision in flight if its job has not gone to a worker yet (it can be taken back)."""
+        revision = self._revision
+        return None if revision is None or revision.task.done() or revision.started else revision
 
     def _note_processed(self, at: float) -> None:
         """Remember that the audio up to the policy's stream end was processed at ``at``
@@ -294,10 +299,9 @@ class LiveSession:
         """Skip the revision that waits (queued for its worker, or for idle workers) past its
         deadline (:data:`REVISION_MAX_LAG_S`): under overload the backlog, and the audio kept for
         it, stay bounded, and the revisions that do run are the recent ones."""
-        revision = self._revision
-        queued = revision if revision is not None and not (revision.started or revision.task.done()) else None
-        runner = self.workers.revision or self.workers.inference
-        if queued is not None and self._late(queued.deadline, runner) and await self._take_back_queued_revision():
+        queued = self._queued_revision()
+        if queued is not None and self._late(queued.deadline, self.workers.revision or self.workers.inference):
+            await self._take_back_queued_revision()
             self._skip(queued.request, queued.deadline)
         if self._waiting is not None and self._late(self._waiting.deadline, self.workers.inference):
             self._skip(self._waiting.request, self._waiting.deadline)
